@@ -1,0 +1,120 @@
+"""Reference kernels in plain Python: the semantics every twin must reproduce bit for bit.
+
+Buffers (all preallocated by the caller):
+- `w`: int8 weights stored offset-binary in a bytearray, `w[i*n_in + j] = weight + 128`,
+  weights kept in [-127, 127] (stored 1..255). Offset-binary lets the viper twin load
+  bytes without sign extension: sum((ws - 128) * x) = sum(ws * x) - 128 * sum(x).
+- `x`, `h`, `out`, `a`: uint8 activities in bytearrays.
+- `wh`: int16 head weights in array('h'), kept in [-HEAD_W_MAX, HEAD_W_MAX].
+- `rng`: array('H') of xorshift32 states as (hi, lo) halves, see fixedpoint.
+
+These run unchanged on any MicroPython (no memoryview, no f-strings, no walrus), so
+they also serve the smallest boards that lack viper.
+
+>>> w = bytearray([128 + 2, 128 - 1]); x = bytearray([10, 4]); h = bytearray(1)
+>>> fc_relu(w, x, h, 2, 1, 2), h[0]      # acc = 2*10 - 4 = 16, h = 16 >> 2 = 4
+(16, 4)
+"""
+
+from ffrt.fixedpoint import xs_step, top_bits
+
+HEAD_W_MAX = 4095  # bound: 1028 inputs * 255 * 4095 < 2**30 for head scores
+
+
+def fc_relu(w, x, h, n_in, n_out, shift):
+    """h[i] = clip((sum_j W[i,j] * x[j]) >> shift, 0, 255); returns goodness sum(h**2).
+
+    Bounds: |acc| <= 127 * 255 * n_in < 2**30 for n_in < 33,000; goodness
+    <= 255**2 * n_out < 2**30 for n_out < 16,500 (checked when a net is built).
+    """
+    g = 0
+    base = 0
+    for i in range(n_out):
+        acc = 0
+        for j in range(n_in):
+            acc += (w[base + j] - 128) * x[j]
+        base += n_in
+        v = acc >> shift
+        if v < 0:
+            v = 0
+        elif v > 255:
+            v = 255
+        h[i] = v
+        g += v * v
+    return g
+
+
+def normalize(h, out, n, recip):
+    """out[i] = min(255, (h[i] * recip) >> 16): scale h to a fixed length.
+
+    The caller computes recip = (target << 16) // isqrt(sum(h**2)); since every
+    h[i] <= isqrt(sum(h**2)), h[i] * recip <= target << 16 < 2**30 for target < 2**14.
+    """
+    for i in range(n):
+        v = (h[i] * recip) >> 16
+        out[i] = 255 if v > 255 else v
+
+
+def update(w, x, h, n_in, n_out, coef, shift, rng):
+    """W[i,j] += (coef * h[i] * x[j] + r) >> shift for active units, stochastic rounding.
+
+    coef is the signed Q8 loss coefficient times the learning rate (|coef| < 2**12);
+    r is drawn from row i's own xorshift32 in rng, one draw per (i, j) with h[i] and
+    x[j] both non-zero, so rows stay independent and the numpy twin can vectorise.
+    Bound: |coef * h * x| < 2**12 * 255 * 255 < 2**28, plus r < 2**24.
+    """
+    if coef == 0:
+        return
+    base = 0
+    for i in range(n_out):
+        hi_ = h[i]
+        if hi_:
+            c = coef * hi_
+            s_hi = rng[2 * i]
+            s_lo = rng[2 * i + 1]
+            for j in range(n_in):
+                xj = x[j]
+                if xj:
+                    s_hi, s_lo = xs_step(s_hi, s_lo)
+                    v = w[base + j] + ((c * xj + top_bits(s_hi, s_lo, shift)) >> shift)
+                    if v < 1:
+                        v = 1
+                    elif v > 255:
+                        v = 255
+                    w[base + j] = v
+            rng[2 * i] = s_hi
+            rng[2 * i + 1] = s_lo
+        base += n_in
+
+
+def head_scores(wh, a, n_in, n_out, scores):
+    """scores[c] = sum_k wh[c, k] * a[k] (linear head; |score| < 2**30, see HEAD_W_MAX)."""
+    base = 0
+    for c in range(n_out):
+        s = 0
+        for k in range(n_in):
+            s += wh[base + k] * a[k]
+        scores[c] = s
+        base += n_in
+
+
+def head_update(wh, a, n_in, row, coef, shift, rng):
+    """wh[row, k] += (coef * a[k] + r) >> shift, clipped to +-HEAD_W_MAX.
+
+    r comes from the single xorshift32 in rng[0:2], one draw per non-zero a[k].
+    """
+    s_hi = rng[0]
+    s_lo = rng[1]
+    base = row * n_in
+    for k in range(n_in):
+        ak = a[k]
+        if ak:
+            s_hi, s_lo = xs_step(s_hi, s_lo)
+            v = wh[base + k] + ((coef * ak + top_bits(s_hi, s_lo, shift)) >> shift)
+            if v < -HEAD_W_MAX:
+                v = -HEAD_W_MAX
+            elif v > HEAD_W_MAX:
+                v = HEAD_W_MAX
+            wh[base + k] = v
+    rng[0] = s_hi
+    rng[1] = s_lo

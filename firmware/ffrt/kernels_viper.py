@@ -1,0 +1,129 @@
+"""Viper twins of ffrt.kernels_ref: same signatures, same bits, no allocation.
+
+Viper integers are machine words (32 bits on boards, 64 on the unix port), so the
+xorshift32 below masks with `_M32`, built at run time because a literal 0xFFFFFFFF
+would not be a viper constant on 32-bit boards. Every value that the reference keeps
+below 2**30 is the same here; see kernels_ref for each bound.
+"""
+
+import micropython
+
+
+@micropython.viper
+def fc_relu(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, shift: int) -> int:
+    # offset-binary weights: sum((ws - 128) * x) = sum(ws * x) - 128 * sum(x)
+    xsum = 0
+    j = 0
+    while j < n_in:
+        xsum += x[j]
+        j += 1
+    off = xsum << 7
+    n4 = n_in & ~3
+    g = 0
+    base = 0
+    i = 0
+    while i < n_out:
+        acc = 0
+        wp = ptr8(uint(w) + uint(base))
+        j = 0
+        while j < n4:
+            acc += wp[j] * x[j] + wp[j + 1] * x[j + 1] + wp[j + 2] * x[j + 2] + wp[j + 3] * x[j + 3]
+            j += 4
+        while j < n_in:
+            acc += wp[j] * x[j]
+            j += 1
+        v = (acc - off) >> shift
+        if v < 0:
+            v = 0
+        elif v > 255:
+            v = 255
+        h[i] = v
+        g += v * v
+        base += n_in
+        i += 1
+    return g
+
+
+@micropython.viper
+def normalize(h: ptr8, out: ptr8, n: int, recip: int):
+    i = 0
+    while i < n:
+        v = (h[i] * recip) >> 16
+        if v > 255:
+            v = 255
+        out[i] = v
+        i += 1
+
+
+@micropython.viper
+def update(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, coef: int, shift: int,
+           rng: ptr16):
+    if coef == 0:
+        return
+    m = (uint(0xFFFF) << 16) | uint(0xFFFF)
+    rs = 32 - shift
+    base = 0
+    i = 0
+    while i < n_out:
+        hv = h[i]
+        if hv:
+            c = coef * hv
+            s = (uint(rng[2 * i]) << 16) | uint(rng[2 * i + 1])
+            wp = ptr8(uint(w) + uint(base))
+            j = 0
+            while j < n_in:
+                xj = x[j]
+                if xj:
+                    s ^= (s << 13) & m
+                    s ^= s >> 17
+                    s ^= (s << 5) & m
+                    v = wp[j] + ((c * xj + int(s >> rs)) >> shift)
+                    if v < 1:
+                        v = 1
+                    elif v > 255:
+                        v = 255
+                    wp[j] = v
+                j += 1
+            rng[2 * i] = int(s >> 16)
+            rng[2 * i + 1] = int(s) & 0xFFFF
+        base += n_in
+        i += 1
+
+
+@micropython.viper
+def head_scores(wh: ptr16, a: ptr8, n_in: int, n_out: int, scores: ptr32):
+    base = 0
+    c = 0
+    while c < n_out:
+        s = 0
+        k = 0
+        while k < n_in:
+            s += ((wh[base + k] ^ 0x8000) - 0x8000) * a[k]  # sign-extend int16
+            k += 1
+        scores[c] = s
+        base += n_in
+        c += 1
+
+
+@micropython.viper
+def head_update(wh: ptr16, a: ptr8, n_in: int, row: int, coef: int, shift: int, rng: ptr16):
+    m = (uint(0xFFFF) << 16) | uint(0xFFFF)
+    rs = 32 - shift
+    s = (uint(rng[0]) << 16) | uint(rng[1])
+    base = row * n_in
+    k = 0
+    while k < n_in:
+        ak = a[k]
+        if ak:
+            s ^= (s << 13) & m
+            s ^= s >> 17
+            s ^= (s << 5) & m
+            v = ((wh[base + k] ^ 0x8000) - 0x8000) + ((coef * ak + int(s >> rs)) >> shift)
+            if v < -4095:
+                v = -4095
+            elif v > 4095:
+                v = 4095
+            wh[base + k] = v
+        k += 1
+    rng[0] = int(s >> 16)
+    rng[1] = int(s) & 0xFFFF

@@ -1,0 +1,127 @@
+"""Model configuration: shape and hyperparameters, the model's signature in .ffw files.
+
+One place for the fields, their defaults and their limits, so board and host agree.
+
+>>> cfg = Config(n_features=4, n_classes=3, in_max=15, layers=(8, 8))
+>>> cfg.n_in, cfg.act_shift
+(7, (6, 6))
+>>> Config(n_features=4, n_classes=3, in_max=300)
+Traceback (most recent call last):
+...
+ValueError: in_max * in_scale must be at most 255 (got 300 * 15)
+"""
+
+NEG_RANDOM = 0
+NEG_HARDEST = 1
+NEG_MODES = ("random", "hardest")
+
+# Field order is the order in the .ffw signature; each is (name, default).
+# Tuples are per hidden layer. Defaults are those of the digits model.
+FIELDS = (
+    ("n_features", 64),
+    ("n_classes", 10),
+    ("in_max", 16),       # inputs are integers in [0, in_max]
+    ("in_scale", 15),     # input x is fed as x * in_scale (uint8)
+    ("label_value", 255),  # one-hot label overlay value
+    ("layers", (128, 128)),
+    ("act_shift", None),  # h = clip(acc >> act_shift, 0, 255)
+    ("theta", None),      # goodness threshold per layer
+    ("gshift", None),     # sigmoid temperature: 8 << gshift goodness units per logit
+    ("norm_target", 1024),  # length of the normalised activity vector
+    ("lr", 4),            # learning rate multiplier (1..15) ...
+    ("lr_shift", 22),     # ... over 2**lr_shift
+    ("neg_mode", NEG_HARDEST),
+    ("goodness_from", 0),  # first layer whose goodness / activities predict
+    ("head_lr", 4),
+    ("head_shift", 14),
+    ("head_gshift", 10),
+    ("init_range", 24),   # initial weights uniform in [-init_range, init_range]
+    ("pipeline", 0),      # feature pipeline id (0: inputs used as given)
+    ("seed", 1),
+)
+_LAYER_FIELDS = ("act_shift", "theta", "gshift")
+_LAYER_DEFAULTS = {"act_shift": 6, "theta": 40000, "gshift": 11}
+
+
+class Config:
+    """A validated model configuration; raises ValueError naming the bad field."""
+
+    def __init__(self, **kw):
+        for name, default in FIELDS:
+            v = kw.pop(name, default)
+            if name == "layers" or (name in _LAYER_FIELDS and v is not None):
+                v = tuple(int(e) for e in v)
+            setattr(self, name, v)
+        if kw:
+            raise ValueError("unknown config field(s): " + ", ".join(sorted(kw)))
+        for name in _LAYER_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, (_LAYER_DEFAULTS[name],) * len(self.layers))
+        self.check()
+
+    @property
+    def n_in(self):
+        """Width of the first layer's input: features then the one-hot label."""
+        return self.n_features + self.n_classes
+
+    def layer_inputs(self):
+        """Input width of each layer."""
+        return (self.n_in,) + tuple(self.layers[:-1])
+
+    def check(self):
+        if not self.layers:
+            raise ValueError("a model needs at least one layer")
+        for name in _LAYER_FIELDS:
+            if len(getattr(self, name)) != len(self.layers):
+                raise ValueError(name + " needs one value per layer")
+        if self.n_features < 1 or self.n_classes < 2:
+            raise ValueError("need n_features >= 1 and n_classes >= 2")
+        if self.in_max < 1 or self.in_scale < 1 or self.in_max * self.in_scale > 255:
+            raise ValueError("in_max * in_scale must be at most 255 (got %d * %d)"
+                             % (self.in_max, self.in_scale))
+        if not 1 <= self.label_value <= 255:
+            raise ValueError("label_value must be in 1..255")
+        for n_in, n_out in zip(self.layer_inputs(), self.layers):
+            # |acc| <= 127 * 255 * n_in and goodness <= 255**2 * n_out stay below 2**30
+            if not 1 <= n_in <= 16000 or not 1 <= n_out <= 16000:
+                raise ValueError("layer widths must be in 1..16000")
+        for s in self.act_shift:
+            if not 0 <= s <= 24:
+                raise ValueError("act_shift must be in 0..24")
+        for t in self.theta:
+            if not 0 <= t < 1 << 24:
+                raise ValueError("theta must be in 0..2**24")
+        for s in self.gshift:
+            if not 0 <= s <= 24:
+                raise ValueError("gshift must be in 0..24")
+        if not 1 <= self.norm_target < 1 << 14:
+            raise ValueError("norm_target must be in 1..16383")
+        if not 1 <= self.lr <= 15 or not 1 <= self.lr_shift <= 24:
+            raise ValueError("lr must be in 1..15 and lr_shift in 1..24")
+        if not 1 <= self.head_lr <= 15 or not 1 <= self.head_shift <= 24:
+            raise ValueError("head_lr must be in 1..15 and head_shift in 1..24")
+        if not 0 <= self.head_gshift <= 24:
+            raise ValueError("head_gshift must be in 0..24")
+        if self.neg_mode not in (NEG_RANDOM, NEG_HARDEST):
+            raise ValueError("neg_mode must be 0 (random) or 1 (hardest)")
+        if not 0 <= self.goodness_from < len(self.layers):
+            raise ValueError("goodness_from must name a layer")
+        if not 0 <= self.init_range <= 127:
+            raise ValueError("init_range must be in 0..127")
+        if self.head_inputs() > 1028:
+            raise ValueError("the head sees at most 1028 activities")
+        if not 0 <= self.seed < 1 << 30:
+            raise ValueError("seed must be in 0..2**30")
+
+    def head_inputs(self):
+        """Number of activities the linear head reads (layers from goodness_from on)."""
+        return sum(self.layers[self.goodness_from:])
+
+    def as_dict(self):
+        return {name: getattr(self, name) for name, _ in FIELDS}
+
+    def __eq__(self, other):
+        return isinstance(other, Config) and self.as_dict() == other.as_dict()
+
+    def __repr__(self):
+        return "Config(" + ", ".join("%s=%r" % kv for kv in self.as_dict().items()) + ")"

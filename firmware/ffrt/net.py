@@ -1,0 +1,250 @@
+"""FFNet: a Forward-Forward network in integer arithmetic that learns one sample at a time.
+
+Each layer learns locally: positive data (the sample with its true label overlaid) should
+have goodness sum(h**2) above the layer's threshold, negative data (a wrong label) below.
+The update is the gradient of that layer's logistic loss, an outer product applied with
+stochastic rounding; nothing is propagated backwards and no activations are kept.
+
+All buffers are allocated here, once; learn_one and predict_one allocate nothing when
+their kernels are the viper twins.
+
+>>> from ffrt.model import Config
+>>> net = FFNet(Config(n_features=4, n_classes=3, in_max=15, in_scale=17, layers=(16, 16),
+...                    theta=(2000, 2000), act_shift=(5, 5)))
+>>> for _ in range(30):
+...     for x, y in (([15, 0, 0, 15], 0), ([0, 15, 15, 0], 1), ([15, 15, 0, 0], 2)):
+...         net.learn_one(x, y)
+>>> [net.predict_one(x) for x in ([15, 0, 0, 15], [0, 15, 15, 0], [15, 15, 0, 0])]
+[0, 1, 2]
+"""
+
+from array import array
+
+from ffrt import fixedpoint as fp
+from ffrt.model import NEG_HARDEST
+
+
+def default_kernels():
+    """The viper twins on MicroPython (where the emitter exists), else the reference."""
+    import sys
+    if sys.implementation.name == "micropython":
+        try:
+            from ffrt import kernels_viper
+            return kernels_viper
+        except (ImportError, SyntaxError, NotImplementedError):  # port built without viper
+            pass
+    from ffrt import kernels_ref
+    return kernels_ref
+
+
+class FFNet:
+    """Integer Forward-Forward net with label overlay; see the module docstring."""
+
+    def __init__(self, cfg, kernels=None):
+        self.cfg = cfg
+        self.k = kernels if kernels is not None else default_kernels()
+        self.n_layers = len(cfg.layers)
+        self.n_in = cfg.layer_inputs()
+        self.weights = [bytearray(ni * no) for ni, no in zip(self.n_in, cfg.layers)]
+        self.rngs = [array("H", bytes(4 * no)) for no in cfg.layers]
+        self.n_head = cfg.head_inputs()
+        self.head = array("h", bytes(2 * cfg.n_classes * self.n_head))
+        self.head_rng = array("H", [0, 0])
+        self.rng = array("H", [0, 0])
+        self.step = 0
+        self.ff_learning = True  # False: only the head learns (the untrained-net control)
+        # working buffers
+        self._x = bytearray(cfg.n_in)
+        self._h = [bytearray(n) for n in cfg.layers]
+        self._acts = bytearray(sum(cfg.layers))  # normalised activities, all layers
+        self._nv = []
+        off = 0
+        mv = memoryview(self._acts)
+        for n in cfg.layers:
+            self._nv.append(mv[off:off + n])
+            off += n
+        self._head_in = mv[sum(cfg.layers[:cfg.goodness_from]):]
+        self._scores = array("i", [0] * cfg.n_classes)
+        self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
+        self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
+        self.last_neg = array("i", [0] * self.n_layers)
+        self.reset()
+
+    # ---- state -------------------------------------------------------------------------
+
+    def reset(self):
+        """Fresh weights and PRNG streams from cfg.seed (the same bits on every runner)."""
+        cfg = self.cfg
+        fp.seed_state(self.rng, 0, cfg.seed)
+        r = cfg.init_range
+        for l in range(self.n_layers):
+            w = self.weights[l]
+            for i in range(len(w)):
+                w[i] = 128 - r + fp.xs_below(self.rng, 0, 2 * r + 1)
+            for i in range(cfg.layers[l]):
+                fp.seed_state(self.rngs[l], i, (cfg.seed * 7919 + l * 65536 + i + 1) & 0x3FFFFFFF)
+        for i in range(len(self.head)):
+            self.head[i] = 0
+        fp.seed_state(self.head_rng, 0, (cfg.seed + 0x1234567) & 0x3FFFFFFF)
+        self.step = 0
+
+    # ---- input checks: raise before anything changes --------------------------------------
+
+    def _load(self, x):
+        cfg = self.cfg
+        n = cfg.n_features
+        if len(x) != n:
+            raise ValueError("x has %d values, the model takes %d" % (len(x), n))
+        hi = cfg.in_max
+        for j in range(n):
+            v = x[j]
+            if v < 0 or v > hi:
+                raise ValueError("x[%d] = %d is outside the input range 0..%d" % (j, v, hi))
+        buf = self._x
+        s = cfg.in_scale
+        for j in range(n):
+            buf[j] = x[j] * s
+
+    def _check_label(self, y):
+        if not 0 <= y < self.cfg.n_classes:
+            raise ValueError("label %r is outside 0..%d" % (y, self.cfg.n_classes - 1))
+
+    def _overlay(self, label):
+        """One-hot label after the features; label -1 spreads it evenly (neutral)."""
+        cfg = self.cfg
+        buf = self._x
+        base = cfg.n_features
+        v = cfg.label_value
+        neutral = v // cfg.n_classes
+        for c in range(cfg.n_classes):
+            if label < 0:
+                buf[base + c] = neutral
+            else:
+                buf[base + c] = v if c == label else 0
+
+    # ---- passes ---------------------------------------------------------------------------
+
+    def _normalize(self, l, g):
+        n = self.cfg.layers[l]
+        norm = fp.isqrt(g)
+        # target << 16 < 2**30 (norm_target < 2**14); see kernels_ref.normalize
+        recip = (self.cfg.norm_target << 16) // norm if norm else 0
+        self.k.normalize(self._h[l], self._nv[l], n, recip)
+
+    def _forward(self, label):
+        """Forward pass with a label overlaid; returns the predicting layers' goodness."""
+        self._overlay(label)
+        k = self.k
+        cfg = self.cfg
+        inp = self._x
+        total = 0
+        for l in range(self.n_layers):
+            g = k.fc_relu(self.weights[l], inp, self._h[l], self.n_in[l], cfg.layers[l],
+                          cfg.act_shift[l])
+            if l >= cfg.goodness_from:
+                total += g  # < n_layers * 2**24, far below 2**30 for a few layers
+            self._normalize(l, g)
+            inp = self._nv[l]
+        return total
+
+    def _learn_pass(self, label, positive, record):
+        """Forward with a label and let every layer take its local step."""
+        self._overlay(label)
+        k = self.k
+        cfg = self.cfg
+        inp = self._x
+        for l in range(self.n_layers):
+            n_out = cfg.layers[l]
+            g = k.fc_relu(self.weights[l], inp, self._h[l], self.n_in[l], n_out,
+                          cfg.act_shift[l])
+            record[l] = g
+            p = fp.sigmoid_q8(g, cfg.theta[l], cfg.gshift[l])
+            # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
+            coef = (fp.ONE_Q8 - p) * cfg.lr if positive else -p * cfg.lr
+            k.update(self.weights[l], inp, self._h[l], self.n_in[l], n_out, coef,
+                     cfg.lr_shift, self.rngs[l])
+            self._normalize(l, g)
+            inp = self._nv[l]
+
+    # ---- the public API ---------------------------------------------------------------------
+
+    def learn_one(self, x, y):
+        """One supervised step: the true label as positive, a wrong label as negative."""
+        self._check_label(y)
+        self._load(x)
+        cfg = self.cfg
+        if self.ff_learning:
+            if cfg.neg_mode == NEG_HARDEST:
+                neg = -1
+                best = -1
+                for c in range(cfg.n_classes):
+                    if c != y:
+                        g = self._forward(c)
+                        if g > best:
+                            best = g
+                            neg = c
+            else:
+                neg = fp.xs_below(self.rng, 0, cfg.n_classes - 1)
+                if neg >= y:
+                    neg += 1
+            self._learn_pass(y, True, self.last_pos)
+            self._learn_pass(neg, False, self.last_neg)
+        self._learn_head(y)
+        self.step += 1
+
+    def _learn_head(self, y):
+        """Logistic step on the margin of the true class over its strongest rival."""
+        self._head_forward()
+        cfg = self.cfg
+        s = self._scores
+        rival = -1
+        for c in range(cfg.n_classes):
+            if c != y and (rival < 0 or s[c] > s[rival]):
+                rival = c
+        p = fp.sigmoid_q8(s[y] - s[rival], 0, cfg.head_gshift)
+        coef = (fp.ONE_Q8 - p) * cfg.head_lr
+        k = self.k
+        k.head_update(self.head, self._head_in, self.n_head, y, coef, cfg.head_shift,
+                      self.head_rng)
+        k.head_update(self.head, self._head_in, self.n_head, rival, -coef, cfg.head_shift,
+                      self.head_rng)
+
+    def _head_forward(self):
+        self._forward(-1)
+        self.k.head_scores(self.head, self._head_in, self.n_head, self.cfg.n_classes,
+                           self._scores)
+
+    def goodness_per_label(self, x):
+        """Fill and return self.goodness: total goodness with each label overlaid."""
+        self._load(x)
+        for c in range(self.cfg.n_classes):
+            self.goodness[c] = self._forward(c)
+        return self.goodness
+
+    def predict_one(self, x):
+        """The label whose overlay gives the most goodness (ties: the lowest label)."""
+        g = self.goodness_per_label(x)
+        best = 0
+        for c in range(1, self.cfg.n_classes):
+            if g[c] > g[best]:
+                best = c
+        return best
+
+    def predict_head(self, x):
+        """One pass with a neutral label, then the linear head's best class."""
+        self._load(x)
+        self._head_forward()
+        s = self._scores
+        best = 0
+        for c in range(1, self.cfg.n_classes):
+            if s[c] > s[best]:
+                best = c
+        return best
+
+    def ram_bytes(self):
+        """Bytes held in the net's arrays (weights, PRNG states, head, buffers)."""
+        n = sum(len(w) for w in self.weights) + sum(2 * len(r) for r in self.rngs)
+        n += 2 * len(self.head) + 4 + 4 + len(self._x) + sum(len(h) for h in self._h)
+        n += len(self._acts) + 4 * (len(self._scores) + len(self.goodness))
+        n += 8 * self.n_layers
+        return n
