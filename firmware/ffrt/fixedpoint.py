@@ -57,8 +57,8 @@ def isqrt(n):
 def sigmoid_q8(g, theta, gshift):
     """p(positive) in Q8 for goodness g against threshold theta, temperature 8 << gshift.
 
-    g and theta are below 2**24 (sum of at most 255 squares of uint8 per unit), so their
-    difference is too.
+    g and theta are at most 255**2 * n_out < 2**30 (Config keeps n_out <= 16000), so
+    their difference stays inside the small-int range too.
     """
     i = ((g - theta) >> gshift) + _HALF_TABLE
     if i < 0:
@@ -124,9 +124,21 @@ def _store(buf, idx, hi, lo):
 
 
 def xs_next(buf, idx, k):
-    """Advance PRNG idx in buf and return its top k bits (0 <= r < 2**k)."""
-    hi, lo = xs_step(buf[idx << 1], buf[(idx << 1) + 1])
-    _store(buf, idx, hi, lo)
+    """Advance PRNG idx in buf and return its top k bits (0 <= r < 2**k).
+
+    The same step as xs_step, written inline on the buffer: returning a tuple would
+    allocate on MicroPython, and this runs in learn_one (random negatives).
+    """
+    i = idx << 1
+    hi = buf[i]
+    lo = buf[i + 1]
+    hi ^= ((hi << 13) | (lo >> 3)) & 0xFFFF
+    lo ^= (lo << 13) & 0xFFFF
+    lo ^= hi >> 1
+    hi ^= ((hi << 5) | (lo >> 11)) & 0xFFFF
+    lo ^= (lo << 5) & 0xFFFF
+    buf[i] = hi
+    buf[i + 1] = lo
     return top_bits(hi, lo, k)
 
 

@@ -18,13 +18,14 @@ they also serve the smallest boards that lack viper.
 
 from ffrt.fixedpoint import xs_step, top_bits
 
-HEAD_W_MAX = 4095  # bound: 1028 inputs * 255 * 4095 < 2**30 for head scores
+HEAD_W_MAX = 4095  # bound: 514 inputs * 255 * 4095 < 2**29 for head scores (model.py)
 
 
 def fc_relu(w, x, h, n_in, n_out, shift):
     """h[i] = clip((sum_j W[i,j] * x[j]) >> shift, 0, 255); returns goodness sum(h**2).
 
-    Bounds: |acc| <= 127 * 255 * n_in < 2**30 for n_in < 33,000; goodness
+    Bounds: |acc| <= 127 * 255 * n_in < 2**30 for n_in < 33,000 (the viper twin's
+    offset-binary sum reaches 255 * 255 * n_in < 2**30 for n_in < 16,500); goodness
     <= 255**2 * n_out < 2**30 for n_out < 16,500 (checked when a net is built).
     """
     g = 0
@@ -55,8 +56,12 @@ def normalize(h, out, n, recip):
         out[i] = 255 if v > 255 else v
 
 
-def update(w, x, h, n_in, n_out, coef, shift, rng):
-    """W[i,j] += (coef * h[i] * x[j] + r) >> shift for active units, stochastic rounding.
+def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
+    """W[i,j] += (coef * max(h[i], floor) * x[j] + r) >> shift, stochastic rounding.
+
+    With floor = 0 only active units (h[i] > 0) learn, as the gradient says. A floor of 1
+    on positive passes lets silent units creep towards the data they never fire for, so
+    no unit stays dead (the integer counterpart of a leaky ReLU's gradient).
 
     coef is the signed Q8 loss coefficient times the learning rate (|coef| < 2**12);
     r is drawn from row i's own xorshift32 in rng, one draw per (i, j) with h[i] and
@@ -68,6 +73,8 @@ def update(w, x, h, n_in, n_out, coef, shift, rng):
     base = 0
     for i in range(n_out):
         hi_ = h[i]
+        if hi_ < floor:
+            hi_ = floor
         if hi_:
             c = coef * hi_
             s_hi = rng[2 * i]
@@ -88,7 +95,7 @@ def update(w, x, h, n_in, n_out, coef, shift, rng):
 
 
 def head_scores(wh, a, n_in, n_out, scores):
-    """scores[c] = sum_k wh[c, k] * a[k] (linear head; |score| < 2**30, see HEAD_W_MAX)."""
+    """scores[c] = sum_k wh[c, k] * a[k] (linear head; |score| < 2**29, see HEAD_W_MAX)."""
     base = 0
     for c in range(n_out):
         s = 0

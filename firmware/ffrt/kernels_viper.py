@@ -57,7 +57,7 @@ def normalize(h: ptr8, out: ptr8, n: int, recip: int):
 
 @micropython.viper
 def update(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, coef: int, shift: int,
-           rng: ptr16):
+           rng: ptr16, floor: int):
     if coef == 0:
         return
     m = (uint(0xFFFF) << 16) | uint(0xFFFF)
@@ -66,6 +66,8 @@ def update(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, coef: int, shift: i
     i = 0
     while i < n_out:
         hv = h[i]
+        if hv < floor:
+            hv = floor
         if hv:
             c = coef * hv
             s = (uint(rng[2 * i]) << 16) | uint(rng[2 * i + 1])

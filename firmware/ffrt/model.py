@@ -30,6 +30,7 @@ FIELDS = (
     ("norm_target", 1024),  # length of the normalised activity vector
     ("lr", 4),            # learning rate multiplier (1..15) ...
     ("lr_shift", 22),     # ... over 2**lr_shift
+    ("grad_floor", 1),    # positive passes update silent units as if h were this (0: off)
     ("neg_mode", NEG_HARDEST),
     ("goodness_from", 0),  # first layer whose goodness / activities predict
     ("head_lr", 4),
@@ -98,6 +99,8 @@ class Config:
             raise ValueError("norm_target must be in 1..16383")
         if not 1 <= self.lr <= 15 or not 1 <= self.lr_shift <= 24:
             raise ValueError("lr must be in 1..15 and lr_shift in 1..24")
+        if not 0 <= self.grad_floor <= 255:
+            raise ValueError("grad_floor must be in 0..255")
         if not 1 <= self.head_lr <= 15 or not 1 <= self.head_shift <= 24:
             raise ValueError("head_lr must be in 1..15 and head_shift in 1..24")
         if not 0 <= self.head_gshift <= 24:
@@ -108,8 +111,9 @@ class Config:
             raise ValueError("goodness_from must name a layer")
         if not 0 <= self.init_range <= 127:
             raise ValueError("init_range must be in 0..127")
-        if self.head_inputs() > 1028:
-            raise ValueError("the head sees at most 1028 activities")
+        # |score| <= 514 * 255 * 4095 < 2**29, so the margin of two scores is < 2**30
+        if self.head_inputs() > 514:
+            raise ValueError("the head sees at most 514 activities")
         if not 0 <= self.seed < 1 << 30:
             raise ValueError("seed must be in 0..2**30")
 

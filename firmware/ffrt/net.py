@@ -40,7 +40,7 @@ def default_kernels():
 class FFNet:
     """Integer Forward-Forward net with label overlay; see the module docstring."""
 
-    def __init__(self, cfg, kernels=None):
+    def __init__(self, cfg, kernels=None, init=True):
         self.cfg = cfg
         self.k = kernels if kernels is not None else default_kernels()
         self.n_layers = len(cfg.layers)
@@ -68,7 +68,8 @@ class FFNet:
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
         self.last_neg = array("i", [0] * self.n_layers)
-        self.reset()
+        if init:  # init=False: the caller loads every tensor (ffw.load) and skips the draws
+            self.reset()
 
     # ---- state -------------------------------------------------------------------------
 
@@ -82,10 +83,11 @@ class FFNet:
             for i in range(len(w)):
                 w[i] = 128 - r + fp.xs_below(self.rng, 0, 2 * r + 1)
             for i in range(cfg.layers[l]):
-                fp.seed_state(self.rngs[l], i, (cfg.seed * 7919 + l * 65536 + i + 1) & 0x3FFFFFFF)
+                # seed < 2**30 and (l << 16 | i + 1) < 2**24: the XOR stays below 2**30
+                fp.seed_state(self.rngs[l], i, cfg.seed ^ ((l << 16) | (i + 1)))
         for i in range(len(self.head)):
             self.head[i] = 0
-        fp.seed_state(self.head_rng, 0, (cfg.seed + 0x1234567) & 0x3FFFFFFF)
+        fp.seed_state(self.head_rng, 0, cfg.seed ^ 0x1234567)
         self.step = 0
 
     # ---- input checks: raise before anything changes --------------------------------------
@@ -106,8 +108,14 @@ class FFNet:
             buf[j] = x[j] * s
 
     def _check_label(self, y):
+        """Return y as an int in 0..n_classes-1, or raise before anything changes."""
+        if not isinstance(y, int):
+            if not hasattr(y, "__index__"):  # numpy ints pass; floats and strings do not
+                raise ValueError("label %r is not an integer" % (y,))
+            y = y.__index__()
         if not 0 <= y < self.cfg.n_classes:
             raise ValueError("label %r is outside 0..%d" % (y, self.cfg.n_classes - 1))
+        return y
 
     def _overlay(self, label):
         """One-hot label after the features; label -1 spreads it evenly (neutral)."""
@@ -162,7 +170,7 @@ class FFNet:
             # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
             coef = (fp.ONE_Q8 - p) * cfg.lr if positive else -p * cfg.lr
             k.update(self.weights[l], inp, self._h[l], self.n_in[l], n_out, coef,
-                     cfg.lr_shift, self.rngs[l])
+                     cfg.lr_shift, self.rngs[l], cfg.grad_floor if positive else 0)
             self._normalize(l, g)
             inp = self._nv[l]
 
@@ -170,7 +178,7 @@ class FFNet:
 
     def learn_one(self, x, y):
         """One supervised step: the true label as positive, a wrong label as negative."""
-        self._check_label(y)
+        y = self._check_label(y)
         self._load(x)
         cfg = self.cfg
         if self.ff_learning:

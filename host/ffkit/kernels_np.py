@@ -77,10 +77,10 @@ def normalize(h, out, n, recip):
     _u8(out)[:n] = np.minimum(v, 255)
 
 
-def update(w, x, h, n_in, n_out, coef, shift, rng):
+def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
     if coef == 0:
         return
-    hv = _u8(h, n_out)
+    hv = np.maximum(_u8(h, n_out), np.uint8(min(floor, 255)))
     rows = np.nonzero(hv)[0]
     xv = _u8(x, n_in)
     cols = np.nonzero(xv)[0]

@@ -1,0 +1,231 @@
+"""ffrt.net.FFNet in CPython: determinism, twin agreement, input checks, doctests."""
+
+import doctest
+from array import array
+
+import pytest
+
+from ffkit import kernels_np
+from ffrt import fixedpoint, kernels_ref, model, net
+from ffrt.model import NEG_HARDEST, NEG_RANDOM, Config
+from ffrt.net import FFNet
+
+KERNELS = {"ref": kernels_ref, "np": kernels_np}
+
+SMALL = dict(n_features=12, n_classes=4, in_max=15, in_scale=17, layers=(24, 16),
+             theta=(3000, 2000), act_shift=(6, 5), gshift=(8, 8))
+
+
+def small_cfg(**kw):
+    return Config(**dict(SMALL, **kw))
+
+
+def samples(cfg, n, seed=99):
+    """n (x, y) pairs: class prototypes plus xorshift noise, x a list of ints."""
+    st = array("H", [0, 0])
+    fixedpoint.seed_state(st, 0, seed)
+    protos = [[fixedpoint.xs_below(st, 0, cfg.in_max + 1) for _ in range(cfg.n_features)]
+              for _ in range(cfg.n_classes)]
+    out = []
+    for _ in range(n):
+        y = fixedpoint.xs_below(st, 0, cfg.n_classes)
+        x = [min(cfg.in_max, max(0, v + fixedpoint.xs_below(st, 0, 5) - 2)) for v in protos[y]]
+        out.append((x, y))
+    return out
+
+
+def state(n):
+    """Everything that learning may change, as plain values."""
+    return {
+        "weights": [bytes(w) for w in n.weights],
+        "rngs": [bytes(r) for r in n.rngs],
+        "head": bytes(n.head),
+        "head_rng": bytes(n.head_rng),
+        "rng": bytes(n.rng),
+        "step": n.step,
+        "ff_learning": n.ff_learning,
+    }
+
+
+def train(cfg, kernels, data):
+    n = FFNet(cfg, kernels=kernels)
+    preds = []
+    for x, y in data:
+        n.learn_one(x, y)
+        preds.append((n.predict_one(x), n.predict_head(x), list(n.goodness)))
+    return n, preds
+
+
+# ---- determinism and twin agreement ---------------------------------------------------------
+
+@pytest.mark.parametrize("neg_mode", [NEG_HARDEST, NEG_RANDOM])
+@pytest.mark.parametrize("kname", ["ref", "np"])
+def test_same_seed_same_net(kname, neg_mode):
+    cfg = small_cfg(neg_mode=neg_mode)
+    data = samples(cfg, 40)
+    a, pa = train(cfg, KERNELS[kname], data)
+    b, pb = train(cfg, KERNELS[kname], data)
+    assert state(a) == state(b)
+    assert pa == pb
+    assert a.step == 40
+    fresh = FFNet(cfg, kernels=KERNELS[kname])
+    assert state(a)["weights"] != state(fresh)["weights"], "40 steps must change weights"
+    assert state(a)["head"] != state(fresh)["head"]
+
+
+def test_different_seed_different_net():
+    a = FFNet(small_cfg(seed=1), kernels=kernels_np)
+    b = FFNet(small_cfg(seed=2), kernels=kernels_np)
+    assert state(a)["weights"] != state(b)["weights"]
+    assert state(a)["rngs"] != state(b)["rngs"]
+
+
+@pytest.mark.parametrize("extra", [
+    dict(neg_mode=NEG_HARDEST),
+    dict(neg_mode=NEG_RANDOM, goodness_from=1),
+    dict(neg_mode=NEG_HARDEST, lr=15, lr_shift=16, head_lr=15, head_shift=8),
+], ids=["hardest", "random_goodness_from1", "big_steps"])
+def test_reference_and_numpy_twins_agree(extra):
+    cfg = small_cfg(**extra)
+    data = samples(cfg, 60, seed=5)
+    a, pa = train(cfg, kernels_ref, data)
+    b, pb = train(cfg, kernels_np, data)
+    assert state(a) == state(b)
+    assert pa == pb
+
+
+def test_reference_and_numpy_twins_agree_on_digits_shape():
+    cfg = Config()  # 74-128-128, the digits model
+    data = samples(cfg, 8, seed=11)
+    a = FFNet(cfg, kernels=kernels_ref)
+    b = FFNet(cfg, kernels=kernels_np)
+    for x, y in data:
+        a.learn_one(x, y)
+        b.learn_one(x, y)
+    assert state(a) == state(b)
+    assert a.predict_one(data[0][0]) == b.predict_one(data[0][0])
+    assert list(a.goodness) == list(b.goodness)
+    assert a.predict_head(data[1][0]) == b.predict_head(data[1][0])
+
+
+def test_reset_restores_the_initial_state():
+    cfg = small_cfg()
+    n = FFNet(cfg, kernels=kernels_np)
+    s0 = state(n)
+    for x, y in samples(cfg, 10):
+        n.learn_one(x, y)
+    assert state(n) != s0
+    n.reset()
+    assert state(n) == s0
+
+
+def test_learn_one_leaves_its_input_unchanged():
+    cfg = small_cfg()
+    n = FFNet(cfg, kernels=kernels_ref)
+    x = [3, 0, 15, 7, 1, 2, 3, 4, 5, 6, 7, 8]
+    xb = bytearray(x)
+    n.learn_one(x, 2)
+    n.learn_one(xb, 1)
+    n.predict_one(x)
+    n.predict_head(xb)
+    assert x == [3, 0, 15, 7, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert xb == bytearray(x)
+
+
+def test_inputs_as_list_bytearray_and_array_are_the_same():
+    cfg = small_cfg()
+    data = samples(cfg, 15)
+    nets = []
+    for conv in (list, bytearray, lambda v: array("B", v)):
+        n = FFNet(cfg, kernels=kernels_np)
+        for x, y in data:
+            n.learn_one(conv(x), y)
+        nets.append(state(n))
+    assert nets[0] == nets[1] == nets[2]
+
+
+# ---- bad input: ValueError, and the net exactly as it was -----------------------------------
+
+def _trained():
+    cfg = small_cfg()
+    n = FFNet(cfg, kernels=kernels_ref)
+    for x, y in samples(cfg, 5):
+        n.learn_one(x, y)
+    return n
+
+
+GOOD_X = [1] * SMALL["n_features"]
+
+BAD_LEARN = {
+    "x_short": (GOOD_X[:-1], 0, r"x has 11 values, the model takes 12"),
+    "x_empty": ([], 0, r"x has 0 values, the model takes 12"),
+    "x_long": (GOOD_X + [1], 0, r"x has 13 values, the model takes 12"),
+    "label_negative": (GOOD_X, -1, r"label -1 is outside 0\.\.3"),
+    "label_n_classes": (GOOD_X, 4, r"label 4 is outside 0\.\.3"),
+    "value_negative": (GOOD_X[:5] + [-1] + GOOD_X[6:], 0,
+                       r"x\[5\] = -1 is outside the input range 0\.\.15"),
+    "value_too_large": (GOOD_X[:-1] + [16], 1,
+                        r"x\[11\] = 16 is outside the input range 0\.\.15"),
+    "value_last_bad_after_good": ([15] * 11 + [300], 2,
+                                  r"x\[11\] = 300 is outside the input range 0\.\.15"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LEARN))
+def test_learn_one_rejects_bad_input_and_changes_nothing(case):
+    x, y, msg = BAD_LEARN[case]
+    n = _trained()
+    before = state(n)
+    with pytest.raises(ValueError, match=msg):
+        n.learn_one(x, y)
+    assert state(n) == before
+
+
+BAD_X = {k: v for k, v in BAD_LEARN.items() if not k.startswith("label")}
+
+
+@pytest.mark.parametrize("method", ["predict_one", "predict_head", "goodness_per_label"])
+@pytest.mark.parametrize("case", sorted(BAD_X))
+def test_predict_rejects_bad_x_and_changes_nothing(method, case):
+    x, _, msg = BAD_X[case]
+    n = _trained()
+    before = state(n)
+    n.predict_one(GOOD_X)
+    goodness = list(n.goodness)
+    with pytest.raises(ValueError, match=msg):
+        getattr(n, method)(x)
+    assert state(n) == before
+    assert list(n.goodness) == goodness
+
+
+def test_a_rejected_call_does_not_change_later_results():
+    # the failed call may not leave anything behind (e.g. in the input buffer)
+    a, b = _trained(), _trained()
+    with pytest.raises(ValueError):
+        a.learn_one([15] * 11 + [99], 0)
+    with pytest.raises(ValueError):
+        a.predict_one([15] * 11 + [99])
+    for x, y in samples(a.cfg, 5, seed=3):
+        a.learn_one(x, y)
+        b.learn_one(x, y)
+        assert a.predict_one(x) == b.predict_one(x)
+        assert a.predict_head(x) == b.predict_head(x)
+    assert state(a) == state(b)
+
+
+def test_non_integer_label_is_rejected_before_anything_changes():
+    n = _trained()
+    before = state(n)
+    with pytest.raises((TypeError, ValueError)):
+        n.learn_one(GOOD_X, 1.0)
+    assert state(n) == before
+
+
+# ---- docstring examples ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", [net, model, fixedpoint, kernels_ref],
+                         ids=lambda m: m.__name__)
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
