@@ -18,7 +18,7 @@ from ffrt.model import FIELDS, Config
 from ffrt.net import FFNet
 
 SMALL = dict(n_features=4, n_classes=3, in_max=15, in_scale=17, layers=(16, 16),
-             theta=(2000, 2000), act_shift=(5, 5))
+             theta=(2000, 2000), act_shift=(5, 5), lr_shift=22)
 SAMPLES = (([15, 0, 0, 15], 0), ([0, 15, 15, 0], 1), ([15, 15, 0, 0], 2))
 
 

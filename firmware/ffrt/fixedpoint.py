@@ -96,7 +96,7 @@ def xs_step(hi, lo):
 
 
 def top_bits(hi, lo, k):
-    """The top k bits (1 <= k <= 24) of the 32-bit word hi:lo, as 0 <= r < 2**k."""
+    """The top k bits (1 <= k <= 28) of the 32-bit word hi:lo, as 0 <= r < 2**k < 2**30."""
     if k <= 16:
         return hi >> (16 - k)
     return (hi << (k - 16)) | (lo >> (32 - k))

@@ -66,7 +66,7 @@ def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
     coef is the signed Q8 loss coefficient times the learning rate (|coef| < 2**12);
     r is drawn from row i's own xorshift32 in rng, one draw per (i, j) with h[i] and
     x[j] both non-zero, so rows stay independent and the numpy twin can vectorise.
-    Bound: |coef * h * x| < 2**12 * 255 * 255 < 2**28, plus r < 2**24.
+    Bound: |coef * h * x| < 2**12 * 255 * 255 < 2**28, plus r < 2**28 (lr_shift <= 28): below 2**30.
     """
     if coef == 0:
         return

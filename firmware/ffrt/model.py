@@ -4,7 +4,7 @@ One place for the fields, their defaults and their limits, so board and host agr
 
 >>> cfg = Config(n_features=4, n_classes=3, in_max=15, layers=(8, 8))
 >>> cfg.n_in, cfg.act_shift
-(7, (6, 6))
+(7, (8, 7))
 >>> Config(n_features=4, n_classes=3, in_max=300)
 Traceback (most recent call last):
 ...
@@ -24,12 +24,12 @@ FIELDS = (
     ("in_scale", 15),     # input x is fed as x * in_scale (uint8)
     ("label_value", 255),  # one-hot label overlay value
     ("layers", (128, 128)),
-    ("act_shift", None),  # h = clip(acc >> act_shift, 0, 255)
-    ("theta", None),      # goodness threshold per layer
-    ("gshift", None),     # sigmoid temperature: 8 << gshift goodness units per logit
+    ("act_shift", (8, 7)),  # h = clip(acc >> act_shift, 0, 255)
+    ("theta", (100000, 100000)),  # goodness threshold per layer
+    ("gshift", (11, 11)),  # sigmoid temperature: 8 << gshift goodness units per logit
     ("norm_target", 1024),  # length of the normalised activity vector
     ("lr", 4),            # learning rate multiplier (1..15) ...
-    ("lr_shift", 22),     # ... over 2**lr_shift
+    ("lr_shift", 27),     # ... over 2**lr_shift (bootstrap schedules it down from 23)
     ("grad_floor", 1),    # positive passes update silent units as if h were this (0: off)
     ("neg_mode", NEG_HARDEST),
     ("goodness_from", 0),  # first layer whose goodness / activities predict
@@ -41,7 +41,6 @@ FIELDS = (
     ("seed", 1),
 )
 _LAYER_FIELDS = ("act_shift", "theta", "gshift")
-_LAYER_DEFAULTS = {"act_shift": 6, "theta": 40000, "gshift": 11}
 
 
 class Config:
@@ -49,15 +48,17 @@ class Config:
 
     def __init__(self, **kw):
         for name, default in FIELDS:
-            v = kw.pop(name, default)
-            if name == "layers" or (name in _LAYER_FIELDS and v is not None):
+            v = kw.pop(name, None)
+            if v is None:
+                v = default
+                # a per-layer default for another depth: its first value for every layer
+                if name in _LAYER_FIELDS and len(v) != len(self.layers):
+                    v = (v[0],) * len(self.layers)
+            if name == "layers" or name in _LAYER_FIELDS:
                 v = tuple(int(e) for e in v)
             setattr(self, name, v)
         if kw:
             raise ValueError("unknown config field(s): " + ", ".join(sorted(kw)))
-        for name in _LAYER_FIELDS:
-            if getattr(self, name) is None:
-                setattr(self, name, (_LAYER_DEFAULTS[name],) * len(self.layers))
         self.check()
 
     @property
@@ -97,12 +98,13 @@ class Config:
                 raise ValueError("gshift must be in 0..24")
         if not 1 <= self.norm_target < 1 << 14:
             raise ValueError("norm_target must be in 1..16383")
-        if not 1 <= self.lr <= 15 or not 1 <= self.lr_shift <= 24:
-            raise ValueError("lr must be in 1..15 and lr_shift in 1..24")
+        # shifts up to 28: the rounding term r < 2**28 plus |coef * h * x| < 2**28 < 2**30
+        if not 1 <= self.lr <= 15 or not 1 <= self.lr_shift <= 28:
+            raise ValueError("lr must be in 1..15 and lr_shift in 1..28")
         if not 0 <= self.grad_floor <= 255:
             raise ValueError("grad_floor must be in 0..255")
-        if not 1 <= self.head_lr <= 15 or not 1 <= self.head_shift <= 24:
-            raise ValueError("head_lr must be in 1..15 and head_shift in 1..24")
+        if not 1 <= self.head_lr <= 15 or not 1 <= self.head_shift <= 28:
+            raise ValueError("head_lr must be in 1..15 and head_shift in 1..28")
         if not 0 <= self.head_gshift <= 24:
             raise ValueError("head_gshift must be in 0..24")
         if self.neg_mode not in (NEG_RANDOM, NEG_HARDEST):

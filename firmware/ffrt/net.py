@@ -10,7 +10,7 @@ their kernels are the viper twins.
 
 >>> from ffrt.model import Config
 >>> net = FFNet(Config(n_features=4, n_classes=3, in_max=15, in_scale=17, layers=(16, 16),
-...                    theta=(2000, 2000), act_shift=(5, 5)))
+...                    theta=(2000, 2000), act_shift=(5, 5), lr_shift=22))
 >>> for _ in range(30):
 ...     for x, y in (([15, 0, 0, 15], 0), ([0, 15, 15, 0], 1), ([15, 15, 0, 0], 2)):
 ...         net.learn_one(x, y)

