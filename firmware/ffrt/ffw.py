@@ -47,7 +47,7 @@ the CRC and a large step are long ints (above 2**30); each is formed once per fi
 >>> load_into(net, data[:40])
 Traceback (most recent call last):
 ...
-ffrt.ffw.FFWError: truncated: 40 bytes, header says 248
+ffrt.ffw.FFWError: truncated: 40 bytes, header says 252
 """
 
 import struct

@@ -50,7 +50,11 @@ def _make_config(config):
         if path is None:
             raise ValueError("config=None means the digits model, models/digits.toml, which "
                              "is not next to this installation; pass a Config")
-        return model_files.load(path).model
+        spec = model_files.load(path)
+        kw = spec.model.as_dict()
+        if spec.lr_shift_schedule:  # learning from scratch: the bootstrap's first step size
+            kw["lr_shift"] = spec.lr_shift_schedule[0][1]
+        return Config(**kw)
     if isinstance(config, Config):
         return Config(**config.as_dict())
     if isinstance(config, dict):
@@ -98,7 +102,8 @@ class FFClassifier(base.Classifier):
     config
         An ``ffrt.model.Config``, a dict of its fields, or None for the digits model (the
         ``[model]`` table of ``models/digits.toml``: 64 features 0..16, 10 classes, layers
-        128-128). The config is copied.
+        128-128, learning at the first step size of its bootstrap schedule, since a River
+        model starts from scratch). The config is copied.
     feature_names
         The features the model reads, in input order. If None, they are the keys of the
         first sample seen (``learn_one`` or a prediction), in sorted order, and that sample
