@@ -7,7 +7,7 @@ Layout, little-endian throughout (L = number of layers):
     4       2           u16       format version (1)
     6       4           u32       file length N in bytes, this header and the CRC included
     10      3           ascii     tensor dtypes b"bHh": int8 weights, u16 PRNG, int16 head
-    13      1           u8        number of signature fields (len(model.FIELDS): 20)
+    13      1           u8        number of signature fields (len(model.FIELDS): 21)
     14      ...                   signature: each model.FIELDS entry, in that order
               2L+1        layers:    u8 count L, then L x u16 widths
               4L+1        act_shift, theta, gshift: u8 count L, then L x i32
@@ -24,7 +24,7 @@ Layout, little-endian throughout (L = number of layers):
 
 Weights are plain int8 (two's complement) in the file; RAM keeps them offset-binary
 (byte = weight + 128), so each byte is flipped with ^ 0x80 on the way. The digits model
-(74-128-128, 10 classes) gives S = 110 and N = 32126 bytes, 32000 of them tensors.
+(74-128-128, 10 classes) gives S = 114 and N = 32130 bytes, 32000 of them tensors.
 
 Readers check, in this order and before touching a net: magic, version, length (truncation),
 CRC, signature (a valid Config; equal to the target net's), sizes and value ranges (no int8
