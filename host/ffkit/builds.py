@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from ffkit import FFKitError
+from ffrt.boards import PROFILES, profile
 
 __all__ = [
     "BOARDS",
@@ -46,15 +47,8 @@ __all__ = [
     "run_cli",
 ]
 
-# board profile -> mpy-cross -march
-BOARDS = {
-    "rp2": "armv6m",
-    "esp32": "xtensawin",
-    "esp32s3": "xtensawin",
-    "esp32c3": "rv32imc",
-    "stm32": "armv7emsp",
-    "unix": "x64",
-}
+# board profile -> mpy-cross -march, from the profiles the firmware itself uses
+BOARDS = {name: profile(name)["arch"] for name in PROFILES}
 
 # -march name -> MP_NATIVE_ARCH_* number stored in the .mpy header
 MPY_ARCH_CODES = {

@@ -3,10 +3,21 @@
     ffkit train --dataset digits --out digits.ffw
     ffkit eval --dataset digits --weights digits.ffw --json
     ffkit demo
+    ffkit sim --dir board1 &            # a virtual board; then, as with any board:
+    ffkit info
+    ffkit export -o b.ffw
+    ffkit import b.ffw
+    ffkit monitor
 
 Exit codes: 0 ok, 1 failed, 2 usage. Errors meant for the user (FFKitError, a refused
 .ffw file, a file that cannot be opened) print ``ffkit: message`` on stderr, never a
 traceback. ``--json`` prints one JSON object on stdout that mirrors the human text.
+
+Board verbs (ports, info, export, import, monitor, sim) take ``--port`` (a device path,
+a virtual board's /dev/pts/N, or a pyserial URL; default ``$FFKIT_PORT``, else the one
+board attached, see ffkit.link.choose_port). No board, a busy port, a board that does not
+answer and an incompatible model exit 1 with a message saying which; several boards and
+no ``--port`` exit 2 with the list.
 
 Adding a verb: write ``add_<verb>_parser(sub)`` (returns the subparser) and
 ``cmd_<verb>(args) -> int`` and list them in VERBS. Only the chosen verb's parser is built
@@ -352,6 +363,273 @@ def cmd_bench(args):
     return _delegate("bench").run_cli(args)
 
 
+# ---- board verbs: ports, info, export, import, monitor, sim -------------------------------
+
+def _add_port_args(p):
+    p.add_argument("--port", metavar="PORT", default=os.environ.get("FFKIT_PORT"),
+                   help="serial device, e.g. /dev/ttyACM0 or a virtual board's /dev/pts/N "
+                        "(default: $FFKIT_PORT, else the only board attached)")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="S",
+                   help="seconds to wait for each reply before resending (default %(default)s)")
+
+
+def _connect(args):
+    from ffkit.client import connect
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    return connect(args.port, timeout=args.timeout)
+
+
+class _Progress:
+    """A transfer's progress(done, total) callback: a tqdm bar on stderr, opened by the
+    first call (so nothing shows when a check fails before any byte moves)."""
+
+    def __init__(self, args, desc):
+        self.off = args.json or args.no_progress
+        self.desc = desc
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.off:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=self.desc, unit="B", unit_scale=True,
+                            file=sys.stderr, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def add_ports_parser(sub):
+    p = sub.add_parser("ports", description=(
+        "Serial ports that may hold a board, and running virtual boards (ffkit sim)."))
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_ports(args):
+    from ffkit.link import list_ports
+
+    ports = list_ports()
+    lines = ["%-16s %-7s %s%s" % (p["port"], p["kind"], p["description"],
+                                  "" if p["auto"] else "  (not auto-detected: use --port)")
+             for p in ports]
+    if not ports:
+        lines = ["no boards found (plug one in, or start a virtual board: ffkit sim --dir DIR)"]
+    _emit(args, {"ports": ports}, lines)
+    return EXIT_OK
+
+
+def add_info_parser(sub):
+    p = sub.add_parser("info", description="What the board runs: firmware, model, step, memory.")
+    _add_port_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def _info_lines(info):
+    lines = []
+    for k, v in info.items():
+        if k == "protocol":
+            continue
+        if k == "model" and isinstance(v, dict) and "layers" in v:
+            shape = "-".join(str(n) for n in [v.get("n_features", 0) + v.get("n_classes", 0)]
+                             + list(v["layers"]))
+            v = "%s (%s features, %s classes)" % (shape, v.get("n_features"),
+                                                  v.get("n_classes"))
+        elif isinstance(v, (dict, list)):
+            v = json.dumps(v)
+        lines.append("%-12s %s" % (k, v))
+    return lines
+
+
+def cmd_info(args):
+    board = _connect(args)
+    try:
+        info = board.info()
+        port = board.link.name
+    finally:
+        board.close()
+    result = {"port": port, "protocol": board.protocol_version, **info}
+    _emit(args, result, ["%-12s %s" % ("port", port),
+                         "%-12s %s" % ("protocol", board.protocol_version)]
+          + _info_lines(info))
+    return EXIT_OK
+
+
+def add_export_parser(sub):
+    p = sub.add_parser("export", description=(
+        "Copy the board's weights into a .ffw file (chunked, retried, CRC and every .ffw "
+        "check verified on the host; the file is written atomically)."))
+    _add_port_args(p)
+    p.add_argument("-o", "--out", metavar="W.ffw", type=Path, required=True,
+                   help="file to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_export(args):
+    ffw = _ffw()
+    t0 = time.perf_counter()
+    board = _connect(args)
+    try:
+        with _Progress(args, "export") as progress:
+            data = board.export(progress=progress)   # every .ffw check passed
+        port = board.link.name
+    finally:
+        board.close()
+    write_atomic(args.out, data)
+    from ffrt.net import FFNet
+    cfg = ffw.decode_config(data)
+    net = FFNet(cfg, init=False)
+    ffw.load_into(net, data)
+    crc = ffw.weights_crc32(net)
+    result = {"port": port, "out": str(args.out), "file_bytes": len(data), "step": net.step,
+              "shape": _shape(cfg), "weights_crc32": "%08x" % crc,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    _emit(args, result, [
+        "exported %s from %s: %d bytes, model %s, step %d, weights crc32 %08x (%.1f s)"
+        % (args.out, port, len(data), result["shape"], net.step, crc, result["seconds"])])
+    return EXIT_OK
+
+
+def add_import_parser(sub):
+    p = sub.add_parser("import", description=(
+        "Send a .ffw file to the board. It is checked on the host first (every .ffw check, "
+        "and its model signature against the board's), then staged on the board, checked "
+        "again and committed atomically: a refused or interrupted import leaves the "
+        "running weights untouched."))
+    p.add_argument("file", metavar="W.ffw", type=Path, help="weight file to send")
+    _add_port_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_import(args):
+    from ffkit.client import check_ffw
+
+    data = args.file.read_bytes()
+    cfg = check_ffw(data, what=str(args.file))   # before any port is opened
+    t0 = time.perf_counter()
+    board = _connect(args)
+    try:
+        with _Progress(args, "import") as progress:
+            step = board.import_weights(data, progress=progress)
+        port = board.link.name
+    finally:
+        board.close()
+    result = {"port": port, "file": str(args.file), "file_bytes": len(data),
+              "shape": _shape(cfg), "step": step,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    _emit(args, result, ["imported %s into %s: %d bytes, model %s, now at step %d (%.1f s)"
+                         % (args.file, port, len(data), result["shape"], step,
+                            result["seconds"])])
+    return EXIT_OK
+
+
+def add_monitor_parser(sub):
+    p = sub.add_parser("monitor", description=(
+        "A live line per interval from the board's counters: steps, accuracy, goodness "
+        "margin (positive minus negative) per layer, free heap. Reads only; Ctrl-C stops."))
+    _add_port_args(p)
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="seconds between lines (default %(default)s)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N lines")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    return p
+
+
+def monitor_sample(board):
+    """One monitor reading: the board's STATS plus step and checkpoint from INFO."""
+    stats = board.stats()
+    info = board.info()
+    out = {"time": round(time.time(), 3), "step": info.get("step")}
+    out.update(stats)
+    if info.get("checkpoint") is not None:
+        out["checkpoint"] = info["checkpoint"]
+    pos, neg = stats.get("goodness_pos"), stats.get("goodness_neg")
+    if pos is not None and neg is not None:
+        out["margin"] = [p - n for p, n in zip(pos, neg)]
+    if stats.get("labelled"):
+        out["accuracy"] = round(stats["correct"] / stats["labelled"], 4)
+    return out
+
+
+def monitor_line(cur, prev=None):
+    """The human line for one monitor reading (keys the board did not send are left out).
+
+    >>> monitor_line({"time": 2.0, "step": 150, "learn_steps": 50, "labelled": 40,
+    ...               "correct": 30, "accuracy": 0.75, "margin": [1200, -35],
+    ...               "mem_free": 41000, "bad_frames": 0},
+    ...              {"time": 1.0, "step": 100})
+    'step 150 (+50.0/s)  acc 0.750 (30/40)  margin +1200 -35  heap free 41000  bad frames 0'
+    """
+    parts = []
+    step = cur.get("step")
+    if step is not None:
+        rate = ""
+        if prev is not None and prev.get("step") is not None and cur["time"] > prev["time"]:
+            rate = " (%+.1f/s)" % ((step - prev["step"]) / (cur["time"] - prev["time"]))
+        parts.append("step %d%s" % (step, rate))
+    if "accuracy" in cur:
+        parts.append("acc %.3f (%d/%d)" % (cur["accuracy"], cur["correct"], cur["labelled"]))
+    elif "labelled" in cur:
+        parts.append("acc - (0 labelled)")
+    if "margin" in cur:
+        parts.append("margin " + " ".join("%+d" % m for m in cur["margin"]))
+    if cur.get("mem_free") is not None:
+        parts.append("heap free %d" % cur["mem_free"])
+    if "bad_frames" in cur:
+        parts.append("bad frames %d" % cur["bad_frames"])
+    return "  ".join(parts)
+
+
+def cmd_monitor(args):
+    if args.interval <= 0:
+        raise UsageError("--interval must be > 0")
+    if args.count is not None and args.count < 1:
+        raise UsageError("--count must be >= 1")
+    board = _connect(args)
+    prev, n = None, 0
+    try:
+        if not args.json:
+            print("monitoring %s every %g s (Ctrl-C stops); margin = goodness of positive "
+                  "minus negative passes, running mean per layer" % (board.link.name,
+                                                                     args.interval),
+                  flush=True)
+        next_at = time.monotonic()
+        while True:
+            cur = monitor_sample(board)
+            print(json.dumps(cur) if args.json else monitor_line(cur, prev), flush=True)
+            prev, n = cur, n + 1
+            if args.count is not None and n >= args.count:
+                break
+            next_at += args.interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close()
+    return EXIT_OK
+
+
+def add_sim_parser(sub):
+    return _add_delegated_parser(sub, "sim")
+
+
+def cmd_sim(args):
+    return _delegate("sim").run_cli(args)
+
+
 # ---- the table and main ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -373,6 +651,17 @@ VERBS = (
          add_parity_parser, cmd_parity),
     Verb("bench", "speed and memory of the engine on each runner",
          add_bench_parser, cmd_bench),
+    # boards (over a serial port or a virtual board's pty)
+    Verb("ports", "list serial ports and running virtual boards", add_ports_parser, cmd_ports),
+    Verb("info", "what a board runs: firmware, model, step, memory",
+         add_info_parser, cmd_info),
+    Verb("export", "copy a board's weights into a .ffw file", add_export_parser, cmd_export),
+    Verb("import", "send a .ffw file to a board (checked, staged, committed atomically)",
+         add_import_parser, cmd_import),
+    Verb("monitor", "a live line per interval: steps, accuracy, goodness margin, heap",
+         add_monitor_parser, cmd_monitor),
+    Verb("sim", "a virtual board: the firmware in the MicroPython unix port on a pty",
+         add_sim_parser, cmd_sim),
 )
 
 

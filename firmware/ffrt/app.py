@@ -1,0 +1,95 @@
+"""The firmware's main loop: boot the net, serve the protocol, hand the REPL back.
+
+`run()` loads the net from the newest valid checkpoint in the current folder, else from
+the flashed `model.ffw`, else builds a fresh digits-shaped net from Config(); picks the
+board profile (ffrt.boards, from sys.platform unless named), opens its port and answers
+requests until a REPL request (or the end of input on a unix pipe), then restores the
+port and returns: `micropython -i main.py` lands in the REPL, and `mpremote` can deploy
+again. Nothing is printed: the protocol owns stdout from the start (a host skips what
+comes before its first frame).
+
+    from ffrt import app    # firmware/main.py
+    app.run()
+
+Memory: modules are loaded one at a time with a collection after each, the engine first,
+then the net (its 16 KB weight buffer needs one free piece of heap), then the server.
+Loading a module leaves garbage behind; collecting it at once keeps what stays packed at
+the bottom of the heap. Measured in the unix port with ffrt as .mpy (tools/serve_bench.py),
+the digits net boots in a 103 KB heap this way; about 108 KB with the server imported
+after the net but without the collections, about 130 KB with everything imported first.
+"""
+
+import gc
+
+MODEL = "model.ffw"
+_IDLE_MS = 20  # the longest wait for input while there is nothing else to do
+
+
+def _load(names):
+    for name in names:
+        __import__("ffrt." + name)
+        gc.collect()
+
+
+def boot(st):
+    """(net, where it came from): the newest checkpoint, else model.ffw, else fresh."""
+    from ffrt import ffw
+    from ffrt.model import Config
+    from ffrt.net import FFNet
+    found = st.newest()  # every check of both slots
+    if found is not None:
+        gc.collect()
+        net = FFNet(found[2], init=False)
+        try:
+            st.load(net, found[1])
+            return net, "checkpoint"
+        except (OSError, ffw.FFWError):  # changed since it was checked: the next source
+            net = None
+    try:
+        with open(MODEL, "rb") as f:
+            cfg = ffw.check_stream(f)[0]
+            gc.collect()
+            net = FFNet(cfg, init=False)
+            f.seek(0)
+            ffw.load_stream(net, f)
+            return net, MODEL
+    except (OSError, ffw.FFWError):  # none flashed, or refused: a fresh net
+        pass
+    gc.collect()
+    return FFNet(Config()), "fresh"
+
+
+def open_port(spec):
+    """The port for a profile's "port" entry: "stdio", or (uart id, tx, rx, baud)."""
+    from ffrt import port
+    if spec == "stdio":
+        return port.StdioPort()
+    from machine import UART, Pin
+    uart, tx, rx, baud = spec
+    return port.UartPort(UART(uart, baudrate=baud, tx=Pin(tx), rx=Pin(rx)))
+
+
+def run(board=None):
+    """Serve until a REPL request; see the module docstring."""
+    _load(("crc32", "model", "fixedpoint", "net", "ffw", "storage"))
+    from ffrt import storage
+    st = storage.Storage()
+    net, origin = boot(st)
+    gc.collect()
+    _load(("proto", "transfer", "ops", "server", "boards", "port"))
+    from ffrt import boards, server
+    prof = boards.profile(board)
+    link = open_port(prof["port"])
+    srv = server.Server(net, link, st, {"board": prof["name"], "boot": origin})
+    gc.collect()
+    try:
+        while True:
+            r = srv.poll()
+            if r == server.LEAVE:
+                break
+            # A sensor source (issue 4) plugs in here: take a sample when one is due,
+            # predict, and learn when srv.learning_allowed(); requests are answered between.
+            if r == server.IDLE:
+                link.wait(_IDLE_MS)
+    finally:
+        link.close()

@@ -1,0 +1,63 @@
+"""Board profiles: what `ffkit flash` compiles for and what the firmware serves on.
+
+One row per board (tuples: this module is loaded on the board too):
+
+- arch: mpy-cross -march for the port's native code (viper); host/ffkit/builds.py takes
+  its table from here.
+- platform: sys.platform on that port; the ESP32 family is told apart by the chip that
+  os.uname().machine names (`detect`).
+- port: "stdio" (the REPL's USB/UART console, as the virtual board's pseudo-terminal) or
+  a separate UART as (id, tx pin, rx pin, baud).
+- i2c: the sensor bus as (id, scl pin, sda pin, Hz); placeholders until sensor drivers
+  land (the usual pins of each family's reference board).
+- heap: RAM at hand, a note; check gc.mem_free() on the board itself.
+
+>>> profile("rp2")["arch"], detect("rp2"), detect("linux")
+('armv6m', 'rp2', 'unix')
+>>> detect("esp32", "Generic ESP32S3 module with ESP32S3")
+'esp32s3'
+"""
+
+FIELDS = ("arch", "platform", "port", "i2c", "heap")
+PROFILES = {
+    "rp2": ("armv6m", "rp2", "stdio", (0, 5, 4, 400000),
+            "RP2040, 264 KB SRAM: about 190 KB of heap on a Pico"),
+    "esp32": ("xtensawin", "esp32", "stdio", (0, 22, 21, 400000),
+              "ESP32, 520 KB SRAM: about 100 KB of heap without PSRAM"),
+    "esp32s3": ("xtensawin", "esp32", "stdio", (0, 9, 8, 400000),
+                "ESP32-S3, 512 KB SRAM; megabytes with PSRAM"),
+    "esp32c3": ("rv32imc", "esp32", "stdio", (0, 9, 8, 400000), "ESP32-C3, 400 KB SRAM"),
+    "stm32": ("armv7emsp", "pyboard", "stdio", (1, "X9", "X10", 400000),
+              "pyboard v1.1, STM32F405, 192 KB RAM: about 100 KB of heap"),
+    "unix": ("x64", "linux", "stdio", None, "2 MB; `micropython -X heapsize=128K` mimics a board"),
+}
+
+
+def detect(platform=None, machine=None):
+    """The profile name for sys.platform (and os.uname().machine on the ESP32 family)."""
+    import sys
+    platform = platform or sys.platform
+    if platform in ("linux", "darwin"):
+        return "unix"
+    if platform == "esp32":
+        if machine is None:
+            import os
+            machine = os.uname().machine
+        for chip in ("esp32s3", "esp32c3"):
+            if chip in machine.lower():
+                return chip
+        return "esp32"
+    for name, p in PROFILES.items():
+        if p[1] == platform:
+            return name
+    raise ValueError("no board profile for platform %r" % platform)
+
+
+def profile(name=None):
+    """The profile of board name (default: this board) as a dict, with its "name"."""
+    name = name or detect()
+    if name not in PROFILES:
+        raise ValueError("unknown board %r (profiles: %s)" % (name, ", ".join(PROFILES)))
+    p = dict(zip(FIELDS, PROFILES[name]))
+    p["name"] = name
+    return p

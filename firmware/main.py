@@ -1,0 +1,3 @@
+from ffrt import app
+
+app.run()

@@ -1,0 +1,444 @@
+"""The host side of the serial protocol (ffrt.proto): requests, retries, transfers.
+
+`Board` wraps a `ffkit.link.Link`. Each request is one frame with a fresh sequence number;
+the reply is the first good frame that echoes it. A reply that does not arrive within the
+timeout makes the host send the SAME bytes again (same seq): the board answers a repeated
+(type, seq) from its cached response without executing it twice, so a lost reply never
+makes a board learn twice. After the retries, BoardTimeout names the request. An ERROR
+reply becomes DeviceError(status, message).
+
+    from ffkit.client import connect
+    with connect("/dev/pts/3") as board:         # or connect() to auto-detect
+        print(board.info()["firmware"])
+        label, goodness = board.predict(x)
+        step, g_pos, g_neg = board.learn(x, y)
+        data = board.export(progress=print)      # the board's .ffw, checked on the host
+        board.import_weights(data)               # checked on the host, then staged
+
+A session starts by writing one 0x00 (ends any partial frame the board holds) and a HELLO.
+HELLO is idempotent, so it is the one request that may harmlessly be answered from a
+previous session's cache; after it, the board's cache can never match this session's
+next (type, seq). Sequence numbers start at a random value so that replies left in a
+buffer by an earlier session are unlikely to carry a seq this session is waiting for
+(and a reply must also carry the request's type to count).
+"""
+
+import json
+import random
+import struct
+import time
+
+from ffrt import proto
+from ffrt.crc32 import crc32
+
+from ffkit import FFKitError
+
+DEFAULT_TIMEOUT = 1.0   # seconds per attempt
+DEFAULT_RETRIES = 3     # resends after the first attempt
+SLOW_TIMEOUT = 5.0      # commits and checkpoints write flash
+_READ = 1024            # bytes asked of the link per read
+
+RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
+              "fresh": proto.RESET_FRESH}
+
+
+class DeviceError(FFKitError):
+    """The board answered ERROR: ``status`` (proto.E_*), ``status_name``, ``message``."""
+
+    def __init__(self, status, message, request=None):
+        self.status = status
+        self.status_name = proto.STATUS_NAMES.get(status, "status %d" % status)
+        self.message = message
+        self.request = request
+        where = "board refused %s: " % request if request else "board error: "
+        super().__init__(where + self.status_name + (": " + message if message else ""))
+
+
+class BoardTimeout(FFKitError, TimeoutError):
+    """No valid reply to a request after every retry."""
+
+
+class ProtocolError(FFKitError):
+    """A reply that is well framed but does not make sense (wrong length, offsets)."""
+
+
+class IncompatibleModel(FFKitError):
+    """A weight file whose model signature is not the board's."""
+
+
+def _name(ftype):
+    return proto.NAMES.get(ftype, "request 0x%02x" % ftype)
+
+
+class Board:
+    """A protocol session with one board over a Link; see the module docstring.
+
+    timeout: seconds to wait for each attempt's reply; retries: resends after the first.
+    hello: send HELLO now (checks the protocol version; also waits out a board that is
+    still booting: it is retried like any request, with hello_timeout per attempt).
+    """
+
+    def __init__(self, link, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello=True,
+                 hello_timeout=None):
+        self.link = link
+        self.timeout = timeout
+        self.retries = retries
+        self._seq = random.randrange(256)
+        self._dec = proto.Decoder()
+        self._pending = b""
+        self._info = None
+        self.resends = 0      # frames sent again after a timeout
+        self.stale = 0        # good frames that answered nothing we waited for
+        self.protocol_version = None
+        self.firmware = None
+        self.link.write(b"\x00")
+        if hello:
+            self.hello(timeout=hello_timeout)
+
+    # ---- the session --------------------------------------------------------------------
+
+    @property
+    def bad_frames(self):
+        """Frames dropped by the decoder (bad CRC, bad COBS, too long, too short)."""
+        return self._dec.errors
+
+    def close(self):
+        self.link.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def request(self, ftype, body=b"", timeout=None, retries=None):
+        """Send one request; return the reply's body (bytes).
+
+        Each attempt waits up to `timeout` seconds (time.monotonic); the whole request at
+        most (retries + 1) * timeout. Raises BoardTimeout, DeviceError or LinkError.
+        """
+        if len(body) > proto.MAX_BODY:
+            raise ValueError("%s body has %d bytes, the protocol allows %d"
+                             % (_name(ftype), len(body), proto.MAX_BODY))
+        timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
+        seq = self._next_seq()
+        frame = proto.encode_frame(ftype, seq, body)
+        overall = time.monotonic() + timeout * (retries + 1)
+        for attempt in range(retries + 1):
+            if attempt:
+                self.resends += 1
+            self.link.write(frame)
+            reply = self._await(ftype, seq, min(time.monotonic() + timeout, overall))
+            if reply is not None:
+                break
+        else:
+            raise BoardTimeout(
+                "no reply to %s from %s after %d attempt(s) of %.1f s (is the firmware "
+                "running? a board in the REPL or busy with another program does not answer)"
+                % (_name(ftype), self.link.name, retries + 1, timeout))
+        rtype, rbody = reply
+        if rtype == proto.ERROR:
+            status = rbody[0] if rbody else proto.E_INTERNAL
+            raise DeviceError(status, bytes(rbody[1:]).decode("utf-8", "replace"),
+                              _name(ftype))
+        return rbody
+
+    def _await(self, ftype, seq, deadline):
+        """The (type, body) of the reply to (ftype, seq), or None at the deadline."""
+        want = ftype | proto.RESPONSE
+        dec = self._dec
+        while True:
+            data = self._pending
+            self._pending = b""
+            for i, b in enumerate(data):
+                if dec.feed(b) != proto.FRAME_OK:
+                    continue
+                if dec.seq == seq and dec.type in (want, proto.ERROR):
+                    self._pending = data[i + 1:]
+                    return dec.type, bytes(dec.body())
+                self.stale += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._pending = self.link.read(_READ, left)
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def hello(self, timeout=None):
+        """HELLO: check the protocol version; returns the firmware version string."""
+        body = self.request(proto.HELLO, timeout=timeout)
+        if not body:
+            raise ProtocolError("empty HELLO reply")
+        self.protocol_version = body[0]
+        self.firmware = body[1:].decode("utf-8", "replace")
+        if self.protocol_version != proto.PROTOCOL_VERSION:
+            raise FFKitError("the board speaks protocol version %d, this ffkit speaks %d "
+                             "(flash a matching firmware or update ffkit)"
+                             % (self.protocol_version, proto.PROTOCOL_VERSION))
+        return self.firmware
+
+    def info(self):
+        """INFO as a dict (firmware, model, step, heap, ...); also cached in `last_info`."""
+        self._info = _json(self.request(proto.INFO), "INFO")
+        return self._info
+
+    @property
+    def last_info(self):
+        return self._info
+
+    def predict(self, x):
+        """(label, goodness per label) for one sample of integer features."""
+        body = self.request(proto.PREDICT, _pack_x(x))
+        n = (len(body) - 1) // 4
+        if len(body) != 1 + 4 * n or n < 1:
+            raise ProtocolError("PREDICT reply of %d bytes" % len(body))
+        return body[0], list(struct.unpack_from("<%di" % n, body, 1))
+
+    def learn(self, x, y):
+        """One learn step: (step after it, goodness of the positive pass per layer, of the
+        negative pass per layer)."""
+        body = self.request(proto.LEARN, bytes([_label(y, False)]) + _pack_x(x))
+        n = (len(body) - 4) // 8
+        if len(body) != 4 + 8 * n:
+            raise ProtocolError("LEARN reply of %d bytes" % len(body))
+        vals = struct.unpack_from("<I%di" % (2 * n), body)
+        return vals[0], list(vals[1:1 + n]), list(vals[1 + n:])
+
+    def stream(self, samples, progress=None):
+        """Predict-then-learn over samples, (x, y) pairs (y None or -1: predict only).
+
+        Sent in batches as large as MAX_BODY allows. Returns (step after the last batch,
+        the predicted label of every sample, in order).
+        """
+        samples = list(samples)
+        preds = []
+        step = None
+        if not samples:
+            return step, preds
+        nf = len(samples[0][0])
+        per = 1 + 2 * nf
+        batch = min(255, (proto.MAX_BODY - 1) // per)
+        if batch < 1:
+            raise ValueError("a sample of %d features does not fit in one STREAM frame" % nf)
+        for i in range(0, len(samples), batch):
+            part = samples[i:i + batch]
+            body = bytearray([len(part)])
+            for x, y in part:
+                if len(x) != nf:
+                    raise ValueError("samples differ in length (%d and %d)" % (nf, len(x)))
+                body += struct.pack("<b", _label(y, True)) + _pack_x(x)
+            reply = self.request(proto.STREAM, bytes(body),
+                                 timeout=self.timeout + 0.25 * len(part))
+            if len(reply) != 4 + len(part):
+                raise ProtocolError("STREAM reply of %d bytes for %d samples"
+                                    % (len(reply), len(part)))
+            step = struct.unpack_from("<I", reply)[0]
+            preds.extend(reply[4:])
+            if progress is not None:
+                progress(min(i + batch, len(samples)), len(samples))
+        return step, preds
+
+    def export(self, progress=None):
+        """The board's weights as a .ffw file (bytes), checked on the host before return.
+
+        EXPORT_BEGIN snapshots the weights on the board; chunks of proto.CHUNK bytes follow,
+        each retried on its own; EXPORT_END is always sent. The file's CRC (from BEGIN) and
+        every .ffw check (ffrt.ffw) must pass. progress(done, total) is called per chunk.
+        """
+        body = self.request(proto.EXPORT_BEGIN)
+        if len(body) != 8:
+            raise ProtocolError("EXPORT_BEGIN reply of %d bytes" % len(body))
+        size, crc = struct.unpack("<II", body)
+        buf = bytearray(size)
+        ok = False
+        try:
+            off = 0
+            while off < size:
+                n = min(proto.CHUNK, size - off)
+                reply = self.request(proto.EXPORT_CHUNK, struct.pack("<IH", off, n))
+                if len(reply) < 5:
+                    raise ProtocolError("EXPORT_CHUNK reply of %d bytes" % len(reply))
+                got = struct.unpack_from("<I", reply)[0]
+                data = reply[4:]
+                if got != off or len(data) > size - off:
+                    raise ProtocolError("EXPORT_CHUNK at offset %d answered offset %d with %d "
+                                        "bytes" % (off, got, len(data)))
+                buf[off:off + len(data)] = data
+                off += len(data)
+                if progress is not None:
+                    progress(off, size)
+            ok = True
+        finally:
+            try:
+                self.request(proto.EXPORT_END)
+            except FFKitError:
+                if ok:
+                    raise
+                # the transfer already failed: report that error, not this one
+        got = crc32(buf)
+        if got != crc:
+            raise FFKitError("export CRC mismatch: the board says 0x%08x, received data "
+                             "gives 0x%08x" % (crc, got))
+        data = bytes(buf)
+        check_ffw(data, what="the board's export")
+        return data
+
+    def import_weights(self, data, progress=None, check_signature=True):
+        """Send a .ffw file; the board stages, checks and commits it atomically.
+
+        The file is checked on the host first (every ffrt.ffw check) and its model signature
+        compared with the board's (from INFO), naming the first differing field. Returns
+        the step of the committed weights.
+        """
+        data = bytes(data)
+        cfg = check_ffw(data, what="the weight file")
+        if check_signature:
+            model = self.info().get("model")
+            diff = signature_diff(cfg, model) if isinstance(model, dict) else None
+            if diff:
+                raise IncompatibleModel(
+                    "model signature differs: %s is %r in the file, %r on the board"
+                    % diff)
+        self.request(proto.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
+        off = 0
+        while off < len(data):
+            part = data[off:off + proto.CHUNK]
+            reply = self.request(proto.IMPORT_CHUNK, struct.pack("<I", off) + part)
+            if len(reply) != 4:
+                raise ProtocolError("IMPORT_CHUNK reply of %d bytes" % len(reply))
+            staged = struct.unpack("<I", reply)[0]
+            if staged != off + len(part):
+                raise ProtocolError("IMPORT_CHUNK at offset %d: the board has %d bytes "
+                                    "staged, expected %d" % (off, staged, off + len(part)))
+            off = staged
+            if progress is not None:
+                progress(off, len(data))
+        reply = self.request(proto.IMPORT_COMMIT, timeout=max(self.timeout, SLOW_TIMEOUT))
+        return _u32(reply, "IMPORT_COMMIT")
+
+    def checkpoint(self):
+        """Write a checkpoint now: (checkpoint sequence number, slot)."""
+        body = self.request(proto.CHECKPOINT, timeout=max(self.timeout, SLOW_TIMEOUT))
+        if len(body) != 5:
+            raise ProtocolError("CHECKPOINT reply of %d bytes" % len(body))
+        return struct.unpack("<IB", body)
+
+    def set(self, **settings):
+        """Change settings ({"learning": bool, "lr_shift": int, ...}); returns all in force."""
+        body = json.dumps(settings, separators=(",", ":")).encode()
+        return _json(self.request(proto.SET, body), "SET")
+
+    def stats(self):
+        """The board's counters (a dict)."""
+        return _json(self.request(proto.STATS), "STATS")
+
+    def reset(self, what="counters"):
+        """RESET: "counters", "reload" (the newest checkpoint) or "fresh"; returns the step."""
+        code = RESET_WHAT.get(what, what)
+        if code not in RESET_WHAT.values():
+            raise ValueError("reset what? one of %s" % ", ".join(RESET_WHAT))
+        body = self.request(proto.RESET, bytes([code]), timeout=max(self.timeout, SLOW_TIMEOUT))
+        return _u32(body, "RESET")
+
+    def repl(self):
+        """Hand the port back to the MicroPython REPL (then mpremote can deploy again).
+
+        The session is over afterwards: the board no longer speaks the protocol.
+        """
+        self.request(proto.REPL)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+def _pack_x(x):
+    try:
+        return struct.pack("<%dh" % len(x), *[int(v) for v in x])
+    except struct.error:
+        raise ValueError("features must be integers in -32768..32767") from None
+
+
+def _label(y, allow_none):
+    if y is None or (allow_none and int(y) == -1):
+        if not allow_none:
+            raise ValueError("a label is needed")
+        return -1
+    y = int(y)
+    if not 0 <= y <= 127:
+        raise ValueError("label %d is outside 0..127" % y)
+    return y
+
+
+def _u32(body, what):
+    if len(body) != 4:
+        raise ProtocolError("%s reply of %d bytes" % (what, len(body)))
+    return struct.unpack("<I", body)[0]
+
+
+def _json(body, what):
+    try:
+        return json.loads(bytes(body).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("%s reply is not JSON: %r" % (what, bytes(body[:60]))) from None
+
+
+def check_ffw(data, what="file"):
+    """Every .ffw check (ffrt.ffw), on a throwaway net; returns the file's Config.
+
+    Raises FFKitError "<what> refused: <reason>".
+    """
+    from ffrt import ffw
+    from ffrt.net import FFNet
+
+    try:
+        cfg = ffw.decode_config(data)
+        ffw.load_into(FFNet(cfg, init=False), data)
+    except ffw.FFWError as e:
+        raise FFKitError("%s refused: %s" % (what, e)) from None
+    return cfg
+
+
+def signature_diff(cfg, model):
+    """The first model field where a Config and a board's INFO "model" dict differ, as
+    (name, the Config's value, the board's value), or None.
+
+    Only the fields the board reports are compared (n_features, n_classes and layers at
+    least); the board checks the whole signature itself before it commits an import.
+
+    >>> from ffrt.model import Config
+    >>> cfg = Config(n_features=4, n_classes=3, in_max=15, layers=(8, 7))
+    >>> signature_diff(cfg, {"n_features": 4, "n_classes": 3, "layers": [8, 6]})
+    ('layers', (8, 7), (8, 6))
+    >>> signature_diff(cfg, {"layers": [8, 7], "firmware": "x"}) is None
+    True
+    """
+    from ffrt.model import FIELDS
+
+    for name, _ in FIELDS:
+        if name not in model:
+            continue
+        a, b = getattr(cfg, name), model[name]
+        if isinstance(a, tuple) and isinstance(b, list):
+            b = tuple(b)
+        if a != b:
+            return name, a, b
+    return None
+
+
+def connect(port=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello_timeout=None):
+    """Open `port` (auto-detected when None, see ffkit.link.choose_port) and say HELLO.
+
+    The link is closed again if HELLO fails.
+    """
+    from ffkit.link import choose_port, open_link
+
+    link = open_link(choose_port(port))
+    try:
+        return Board(link, timeout=timeout, retries=retries, hello_timeout=hello_timeout)
+    except BaseException:
+        link.close()
+        raise
