@@ -229,3 +229,35 @@ def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("kernels", [kernels_ref, kernels_np], ids=["ref", "np"])
+def test_learn_last_gives_the_bits_of_learn_one(kernels):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    cfg = Config(layers=(24, 24), lr_shift=23)
+    a, b = FFNet(cfg, kernels=kernels), FFNet(cfg, kernels=kernels)
+    preds_a, preds_b = [], []
+    for i in range(60):
+        x = [int(v) for v in X[i]]
+        preds_a.append(a.predict_one(x))
+        a.learn_one(x, int(y[i]))
+        preds_b.append(b.predict_one(x))
+        b.learn_last(int(y[i]))
+    assert preds_a == preds_b
+    assert state(a) == state(b)
+
+
+def test_learn_last_needs_a_fresh_prediction():
+    n = _trained()
+    x = [1] * n.cfg.n_features
+    n.predict_one(x)
+    n.learn_last(0)
+    before = state(n)
+    with pytest.raises(ValueError, match="needs a prediction"):
+        n.learn_last(0)  # the weights changed since that prediction
+    n.predict_head(x)
+    with pytest.raises(ValueError, match="needs a prediction"):
+        n.learn_last(0)
+    assert state(n) == before

@@ -15,7 +15,7 @@ False
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a compile-time hint for MicroPython
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 # sigmoid((2*i - 63) / 16) in Q8 (256 = 1.0) for i in 0..63: z = (g - theta) >> gshift

@@ -17,7 +17,7 @@ NEG_MODES = ("random", "hardest")
 
 # Field order is the order in the .ffw signature; each is (name, default).
 # Tuples are per hidden layer. Defaults are those of the digits model.
-FIELDS = (
+FIELDS = (  # type: tuple
     ("n_features", 64),
     ("n_classes", 10),
     ("in_max", 16),       # inputs are integers in [0, in_max]
@@ -45,6 +45,30 @@ _LAYER_FIELDS = ("act_shift", "theta", "gshift")
 
 class Config:
     """A validated model configuration; raises ValueError naming the bad field."""
+
+    # The fields, declared for type checkers (set from FIELDS in __init__). Bare
+    # annotations compile to nothing in MicroPython and cost no RAM.
+    n_features: int
+    n_classes: int
+    in_max: int
+    in_scale: int
+    label_value: int
+    layers: "tuple[int, ...]"
+    act_shift: "tuple[int, ...]"
+    theta: "tuple[int, ...]"
+    gshift: "tuple[int, ...]"
+    norm_target: int
+    lr: int
+    lr_shift: int
+    grad_floor: int
+    neg_mode: int
+    goodness_from: int
+    head_lr: int
+    head_shift: int
+    head_gshift: int
+    init_range: int
+    pipeline: int
+    seed: int
 
     def __init__(self, **kw):
         for name, default in FIELDS:

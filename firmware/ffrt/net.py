@@ -53,6 +53,7 @@ class FFNet:
         self.rng = array("H", [0, 0])
         self.step = 0
         self.ff_learning = True  # False: only the head learns (the untrained-net control)
+        self._predicted = False  # goodness[] belongs to the sample in _x (see learn_last)
         # working buffers
         self._x = bytearray(cfg.n_in)
         self._h = [bytearray(n) for n in cfg.layers]
@@ -89,6 +90,7 @@ class FFNet:
             self.head[i] = 0
         fp.seed_state(self.head_rng, 0, cfg.seed ^ 0x1234567)
         self.step = 0
+        self._predicted = False
 
     # ---- input checks: raise before anything changes --------------------------------------
 
@@ -106,6 +108,7 @@ class FFNet:
         s = cfg.in_scale
         for j in range(n):
             buf[j] = x[j] * s
+        self._predicted = False
 
     def _check_label(self, y):
         """Return y as an int in 0..n_classes-1, or raise before anything changes."""
@@ -180,14 +183,30 @@ class FFNet:
         """One supervised step: the true label as positive, a wrong label as negative."""
         y = self._check_label(y)
         self._load(x)
+        self._learn(y, False)
+
+    def learn_last(self, y):
+        """learn_one on the sample of the last predict_one / goodness_per_label call.
+
+        The same bits as learn_one(x, y), but the hardest negative comes from the goodness
+        that prediction already computed (same weights, same sums), which saves
+        n_classes - 1 forward passes when a board predicts and then learns each sample.
+        """
+        if not self._predicted:
+            raise ValueError("learn_last needs a prediction on the same sample first")
+        y = self._check_label(y)
+        self._learn(y, True)
+
+    def _learn(self, y, known):
         cfg = self.cfg
+        self._predicted = False  # the weights change below
         if self.ff_learning:
             if cfg.neg_mode == NEG_HARDEST:
                 neg = -1
                 best = -1
                 for c in range(cfg.n_classes):
                     if c != y:
-                        g = self._forward(c)
+                        g = self.goodness[c] if known else self._forward(c)
                         if g > best:
                             best = g
                             neg = c
@@ -227,6 +246,7 @@ class FFNet:
         self._load(x)
         for c in range(self.cfg.n_classes):
             self.goodness[c] = self._forward(c)
+        self._predicted = True
         return self.goodness
 
     def predict_one(self, x):
