@@ -84,3 +84,16 @@ def test_instruction_counts(micropython):
     cg = bench.measure_callgrind(k_fc=10, k_update=10, k_pure=1)
     assert 0 < cg["instructions_per_mac_forward"] < cg["instructions_per_mac_forward_pure"]
     assert cg["instructions_per_weight_update"] > 0
+
+
+def test_link_figures(report):
+    """The serial link to a virtual board: a byte ratio (no timing is asserted)."""
+    wire = report["link_export_bytes"]
+    assert wire["payload"] == 32130
+    assert wire["wire"] == wire["host_to_board"] + wire["board_to_host"]
+    assert report["wire_efficiency"] == round(wire["payload"] / wire["wire"], 4)
+    assert report["wire_efficiency"] >= 0.9
+    for key in ("learn_steps_per_s_link", "stream_samples_per_s_link"):
+        v = report[key]
+        assert isinstance(v, float) and v > 0, (key, v)
+    assert "link" in report["seconds"]

@@ -46,7 +46,8 @@ def test_hello_and_info(vb):
         assert board.protocol_version == proto.PROTOCOL_VERSION
         info = board.info()
     assert info["firmware"] == board.firmware
-    assert info["model"] == {"n_features": 64, "n_classes": 10, "layers": [128, 128]}
+    assert info["model"] == {"n_features": 64, "n_classes": 10, "layers": [128, 128],
+                             "goodness_from": 0, "pipeline": 0}
     assert info["boot"] == "fresh" and info["step"] == 0 and info["mem_free"] > 0
 
 
@@ -97,10 +98,13 @@ def test_import_refusals_leave_the_weights(vb):
         with pytest.raises(IncompatibleModel, match=r"layers is \(64, 64\) in the file, "
                                                     r"\(128, 128\) on the board"):
             board.import_weights(bytes(ffw.encode(other)))
-        # a shape field INFO does not report: the board itself refuses it at commit
+        # every shape field is in INFO, so the host refuses before sending ...
         net = FFNet(Config(goodness_from=1), kernels=kernels_np)
-        with pytest.raises(DeviceError) as e:
+        with pytest.raises(IncompatibleModel, match="goodness_from"):
             board.import_weights(bytes(ffw.encode(net)))
+        # ... and a file sent anyway is refused by the board itself, at commit
+        with pytest.raises(DeviceError) as e:
+            board.import_weights(bytes(ffw.encode(net)), check_signature=False)
         assert e.value.status == proto.E_REFUSED and "goodness_from" in str(e.value)
         assert board.export() == before
         # hyperparameters come with the file (as SET may change them on the board)

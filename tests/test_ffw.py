@@ -12,7 +12,7 @@ import zlib
 import pytest
 
 from ffrt import ffw
-from ffrt.crc32 import crc32_py
+from ffrt.crc32_py import crc32 as crc32_py
 from ffrt.ffw import FFWError
 from ffrt.model import FIELDS, Config
 from ffrt.net import FFNet
@@ -44,7 +44,7 @@ def reseal(buf):
 
 
 def state_offset(cfg):
-    return ffw.file_size(cfg) - 4 - ffw._tensor_size(cfg) - ffw._STATE
+    return ffw.file_size(cfg) - 4 - ffw._tensor_size(cfg) - ffw.STATE
 
 
 # ---- round trips ---------------------------------------------------------------------------
@@ -366,7 +366,7 @@ import json, io, binascii
 from ffrt.model import Config
 from ffrt.net import FFNet
 from ffrt import ffw
-from ffrt.crc32 import crc32_py
+from ffrt.crc32_py import crc32 as crc32_py
 net = FFNet(Config(**%(kw)r))
 for _ in range(%(steps)d):
     for x, y in %(samples)r:
@@ -438,7 +438,8 @@ def test_micropython_without_binascii_crc32_uses_the_fallback(micropython):
         "from ffrt.net import FFNet\n"
         "net = FFNet(Config(**%r))\n"
         "data = ffw.encode(net)\n"
-        "print(json.dumps([crc32.crc32 is crc32.crc32_py, ffw.encode(ffw.load(data)) == data,"
+        "from ffrt import crc32_py\n"
+        "print(json.dumps([crc32.crc32 is crc32_py.crc32, ffw.encode(ffw.load(data)) == data,"
         " crc32.crc32(data)]))\n" % SMALL)
     fallback, round_trip, crc = mpy.run_json(script)
     assert fallback and round_trip

@@ -187,7 +187,7 @@ def instrumented(module, peak, **replace):
 
 PEAK = Peak()
 FP_I = instrumented(fixedpoint, PEAK)
-REF_I = instrumented(kernels_ref, PEAK, xs_step=FP_I.xs_step, top_bits=FP_I.top_bits)
+REF_I = instrumented(kernels_ref, PEAK, xs_next=FP_I.xs_next)
 
 
 def _run_peak(fn, *args):

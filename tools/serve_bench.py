@@ -168,6 +168,7 @@ def works(firmware, heap, everything):
     try:
         b.ask(P.INFO)
         if everything:
+            b.ask(P.HELLO)
             transfer(b, DIGITS)
             b.ask(P.IMPORT_COMMIT)
             b.ask(P.LEARN, bytes([3]) + struct.pack("<64h", *([1] * 64)))

@@ -14,9 +14,12 @@ comes before its first frame).
 Memory: modules are loaded one at a time with a collection after each, the engine first,
 then the net (its 16 KB weight buffer needs one free piece of heap), then the server.
 Loading a module leaves garbage behind; collecting it at once keeps what stays packed at
-the bottom of the heap. Measured in the unix port with ffrt as .mpy (tools/serve_bench.py),
-the digits net boots in a 103 KB heap this way; about 108 KB with the server imported
-after the net but without the collections, about 130 KB with everything imported first.
+the bottom of the heap. What is needed once is dropped after boot: the board profiles
+(ffrt.boards) and this module's boot functions (so run() runs once per boot, as
+main.py does). The server loads the rest on demand (ffrt.server). Measured in the unix
+port with ffrt as .mpy (tools/serve_bench.py), the digits net boots and serves in 91 KB
+and runs boot, import, learn, export and checkpoint in 95 KB (103 KB and 110 KB with
+every module held from boot).
 """
 
 import gc
@@ -61,12 +64,13 @@ def boot(st):
 
 def open_port(spec):
     """The port for a profile's "port" entry: "stdio", or (uart id, tx, rx, baud)."""
-    from ffrt import port
     if spec == "stdio":
+        from ffrt import port
         return port.StdioPort()
     from machine import UART, Pin
+    from ffrt.port_uart import UartPort
     uart, tx, rx, baud = spec
-    return port.UartPort(UART(uart, baudrate=baud, tx=Pin(tx), rx=Pin(rx)))
+    return UartPort(UART(uart, baudrate=baud, tx=Pin(tx), rx=Pin(rx)))
 
 
 def run(board=None):
@@ -76,11 +80,16 @@ def run(board=None):
     st = storage.Storage()
     net, origin = boot(st)
     gc.collect()
-    _load(("proto", "transfer", "ops", "server", "boards", "port"))
+    _load(("proto", "server"))
     from ffrt import boards, server
     prof = boards.profile(board)
+    del boards
+    server.unload("boards")  # the other profiles are not needed again
     link = open_port(prof["port"])
     srv = server.Server(net, link, st, {"board": prof["name"], "boot": origin})
+    g = globals()
+    for name in ("boot", "open_port", "_load"):  # needed once: their code becomes garbage
+        del g[name]
     gc.collect()
     try:
         while True:

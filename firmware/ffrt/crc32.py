@@ -1,66 +1,16 @@
 """CRC-32 (IEEE 802.3, reflected, the one zlib.crc32 and binascii.crc32 compute).
 
 `crc32` is the port's `binascii.crc32` where it has one (CPython, the MicroPython unix,
-rp2 and esp32 ports), else `crc32_py`, a table-driven pure-Python fallback for ports
-built without it. Both take any buffer (bytes, bytearray, memoryview) and chain:
+rp2 and esp32 ports), else ffrt.crc32_py's table-driven pure-Python fallback for ports
+built without it, loaded only there (a board with binascii never holds its code). Both
+take any buffer (bytes, bytearray, memoryview) and chain:
 ``crc32(b, crc32(a)) == crc32(a + b)``.
 
->>> crc32(b"123456789") == crc32_py(b"123456789") == 0xCBF43926
+>>> crc32(b"123456789") == 0xCBF43926
 True
->>> crc32_py(b"6789", crc32_py(b"12345")) == 0xCBF43926
-True
-
-The fallback keeps the register as two 16-bit halves and the table as two array('H')
-(1 KB, built on first use), so its inner loop forms no int above 2**16: no long ints on a
-32-bit board, where small ints stop at 2**30. Only the 32-bit value it takes and returns
-is a long int there (as binascii.crc32's result is too); that happens once per call,
-outside the loop, which is acceptable.
 """
-
-from array import array
-
-_POLY_HI = 0xEDB8  # 0xEDB88320, the reflected IEEE polynomial, as halves
-_POLY_LO = 0x8320
-_T_HI = None
-_T_LO = None
-
-
-def _table():
-    global _T_HI, _T_LO
-    t_hi = array("H", bytes(512))
-    t_lo = array("H", bytes(512))
-    for n in range(256):
-        hi = 0
-        lo = n
-        for _ in range(8):
-            odd = lo & 1
-            lo = (lo >> 1) | ((hi & 1) << 15)
-            hi >>= 1
-            if odd:
-                hi ^= _POLY_HI
-                lo ^= _POLY_LO
-        t_hi[n] = hi
-        t_lo[n] = lo
-    _T_HI = t_hi
-    _T_LO = t_lo
-
-
-def crc32_py(data, crc=0):
-    """CRC-32 of data continuing from crc, in pure Python with 16-bit intermediates."""
-    if _T_HI is None:
-        _table()
-    t_hi = _T_HI
-    t_lo = _T_LO
-    hi = ((crc >> 16) & 0xFFFF) ^ 0xFFFF
-    lo = (crc & 0xFFFF) ^ 0xFFFF
-    for b in data:
-        i = (lo ^ b) & 0xFF
-        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ t_lo[i]
-        hi = (hi >> 8) ^ t_hi[i]
-    return ((hi ^ 0xFFFF) << 16) | (lo ^ 0xFFFF)
-
 
 try:
     from binascii import crc32
 except ImportError:  # a port built without binascii.crc32: the fallback, by design
-    crc32 = crc32_py
+    from ffrt.crc32_py import crc32

@@ -68,31 +68,9 @@ def sigmoid_q8(g, theta, gshift):
     return SIGMOID_Q8[i]
 
 
-def clamp(v, lo, hi):
-    """Saturate v into [lo, hi]."""
-    if v < lo:
-        return lo
-    if v > hi:
-        return hi
-    return v
-
-
 # xorshift32 (Marsaglia's 13, 17, 5) kept as two 16-bit halves in a bytearray/array('H')
 # so that no intermediate reaches 2**30 on a 32-bit MicroPython: the largest value formed
 # is hi << 13 < 2**29. State lives in buffers that are part of the model state (.ffw).
-
-
-def xs_step(hi, lo):
-    """One xorshift32 step on (hi, lo) halves; returns the new (hi, lo)."""
-    # x ^= x << 13 (hi first: it needs the old lo)
-    hi ^= ((hi << 13) | (lo >> 3)) & 0xFFFF
-    lo ^= (lo << 13) & 0xFFFF
-    # x ^= x >> 17
-    lo ^= hi >> 1
-    # x ^= x << 5
-    hi ^= ((hi << 5) | (lo >> 11)) & 0xFFFF
-    lo ^= (lo << 5) & 0xFFFF
-    return hi, lo
 
 
 def top_bits(hi, lo, k):
@@ -112,22 +90,18 @@ def seed_state(buf, idx, seed):
     lo = seed & 0xFFFF
     if hi == 0 and lo == 0:
         lo = 0x2545
-    # scramble so that neighbouring seeds give unrelated streams
-    for _ in range(4):
-        hi, lo = xs_step(hi, lo)
-    _store(buf, idx, hi, lo)
-
-
-def _store(buf, idx, hi, lo):
     buf[idx << 1] = hi
     buf[(idx << 1) + 1] = lo
+    # scramble so that neighbouring seeds give unrelated streams
+    for _ in range(4):
+        xs_next(buf, idx, 1)
 
 
 def xs_next(buf, idx, k):
-    """Advance PRNG idx in buf and return its top k bits (0 <= r < 2**k).
+    """Advance PRNG idx in buf by one xorshift32 step; return its top k bits (< 2**k).
 
-    The same step as xs_step, written inline on the buffer: returning a tuple would
-    allocate on MicroPython, and this runs in learn_one (random negatives).
+    The step works on the state's 16-bit halves in place (no tuple: that would allocate
+    on MicroPython); the largest value formed is hi << 13 < 2**29.
     """
     i = idx << 1
     hi = buf[i]

@@ -16,7 +16,7 @@ they also serve the smallest boards that lack viper.
 (16, 4)
 """
 
-from ffrt.fixedpoint import xs_step, top_bits
+from ffrt.fixedpoint import xs_next
 
 HEAD_W_MAX = 4095  # bound: 514 inputs * 255 * 4095 < 2**29 for head scores (model.py)
 
@@ -77,20 +77,15 @@ def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
             hi_ = floor
         if hi_:
             c = coef * hi_
-            s_hi = rng[2 * i]
-            s_lo = rng[2 * i + 1]
             for j in range(n_in):
                 xj = x[j]
                 if xj:
-                    s_hi, s_lo = xs_step(s_hi, s_lo)
-                    v = w[base + j] + ((c * xj + top_bits(s_hi, s_lo, shift)) >> shift)
+                    v = w[base + j] + ((c * xj + xs_next(rng, i, shift)) >> shift)
                     if v < 1:
                         v = 1
                     elif v > 255:
                         v = 255
                     w[base + j] = v
-            rng[2 * i] = s_hi
-            rng[2 * i + 1] = s_lo
         base += n_in
 
 
@@ -110,18 +105,13 @@ def head_update(wh, a, n_in, row, coef, shift, rng):
 
     r comes from the single xorshift32 in rng[0:2], one draw per non-zero a[k].
     """
-    s_hi = rng[0]
-    s_lo = rng[1]
     base = row * n_in
     for k in range(n_in):
         ak = a[k]
         if ak:
-            s_hi, s_lo = xs_step(s_hi, s_lo)
-            v = wh[base + k] + ((coef * ak + top_bits(s_hi, s_lo, shift)) >> shift)
+            v = wh[base + k] + ((coef * ak + xs_next(rng, 0, shift)) >> shift)
             if v < -HEAD_W_MAX:
                 v = -HEAD_W_MAX
             elif v > HEAD_W_MAX:
                 v = HEAD_W_MAX
             wh[base + k] = v
-    rng[0] = s_hi
-    rng[1] = s_lo

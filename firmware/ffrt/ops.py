@@ -1,16 +1,21 @@
-"""The protocol requests that run or tune the net: PREDICT, LEARN, STREAM and SET.
+"""The protocol requests that run, tune and report on the net: PREDICT, LEARN, STREAM, SET,
+INFO, STATS, CHECKPOINT and RESET (ffrt.server loads this module on the first of them).
 
 Each handler takes the server and the request body, fills srv.enc.body with the response
 and returns its length (ffrt.server calls them). Features arrive as int16 and are checked
 against the model's input range before the net sees them; a STREAM batch is checked
-whole before any of its samples is used, so a bad sample changes nothing.
+whole before any of its samples is used, so a bad sample changes nothing. INFO's "model"
+holds every field an imported file must share with the running net (ffw._SHAPE), so a
+host can refuse an incompatible file before sending it.
 """
 
+import gc
 import json
 import struct
 
+import ffrt
 from ffrt import proto as P
-from ffrt.transfer import Reply
+from ffrt.proto import Reply
 
 _EMA = 4  # STATS goodness: running means over about 2**_EMA learn steps
 # SET may change these Config fields (not the shape, the input pipeline or the seed)
@@ -37,9 +42,16 @@ def _label(srv, y):
 
 
 def learn(srv, x, y):
-    """One learn step, counted in the server's STATS (running means of goodness)."""
+    """One learn step, counted in the server's STATS (running means of goodness).
+
+    x None: learn the sample just predicted (net.learn_last: the same bits as learn_one,
+    without recomputing the goodness of every label).
+    """
     net = srv.net
-    net.learn_one(x, y)
+    if x is None:
+        net.learn_last(y)
+    else:
+        net.learn_one(x, y)
     srv.learn_steps += 1
     first = srv.learn_steps == 1
     p = srv.gpos
@@ -101,7 +113,7 @@ def _stream(srv, body):
             srv.labelled += 1
             srv.correct += pred == y
             if may_learn:
-                learn(srv, x, y)
+                learn(srv, None, y)
     srv.reply_step()
     return 4 + n
 
@@ -138,7 +150,73 @@ def _set(srv, body):
     for k in TUNABLE:
         v = getattr(net.cfg, k)
         d[k] = list(v) if isinstance(v, tuple) else v
-    return srv.reply_json(d)
+    return _json(srv, d)
 
 
-HANDLERS = {P.PREDICT: _predict, P.LEARN: _learn, P.STREAM: _stream, P.SET: _set}
+def _json(srv, obj):
+    b = json.dumps(obj).encode()
+    if len(b) > P.MAX_BODY:
+        raise Reply(P.E_INTERNAL, "a %d-byte answer is over MAX_BODY" % len(b))
+    srv.enc.body[:len(b)] = b
+    return len(b)
+
+
+def _mem():
+    """(free, allocated) heap bytes after a collection; (None, None) on CPython."""
+    f = getattr(gc, "mem_free", None)
+    gc.collect()
+    return (f(), gc.mem_alloc()) if f else (None, None)
+
+
+def _info(srv, body):
+    srv.need(body, 0)
+    cfg = srv.net.cfg
+    free, alloc = _mem()
+    d = {"firmware": ffrt.__version__, "protocol": P.PROTOCOL_VERSION,
+         "model": {"n_features": cfg.n_features, "n_classes": cfg.n_classes,
+                   "layers": list(cfg.layers), "goodness_from": cfg.goodness_from,
+                   "pipeline": cfg.pipeline},
+         "step": srv.net.step, "learning": srv.learning, "mem_free": free, "mem_alloc": alloc,
+         "checkpoint": srv.storage.seq if srv.storage else None}
+    d.update(srv.info)
+    return _json(srv, d)
+
+
+def _stats(srv, body):
+    srv.need(body, 0)
+    return _json(srv, {
+        "requests": srv.requests, "bad_frames": srv.dec.errors,
+        "learn_steps": srv.learn_steps, "predictions": srv.predictions,
+        "labelled": srv.labelled, "correct": srv.correct,
+        "goodness_pos": list(srv.gpos), "goodness_neg": list(srv.gneg),
+        "mem_free": _mem()[0]})
+
+
+def _checkpoint(srv, body):
+    srv.need(body, 0)
+    if srv.storage is None:
+        raise Reply(P.E_STORAGE, "this board has no checkpoint storage")
+    seq, slot = srv.storage.save(srv.net)
+    struct.pack_into("<IB", srv.enc.body, 0, seq, slot)
+    return 5
+
+
+def _reset(srv, body):
+    srv.need(body, 1)
+    what = body[0]
+    if what == P.RESET_COUNTERS:
+        srv.reset_counters()
+    elif what == P.RESET_FRESH:
+        srv.still()
+        srv.net.reset()
+    elif what == P.RESET_RELOAD:
+        srv.still()
+        if srv.storage is None or srv.storage.load_newest(srv.net) is None:
+            raise Reply(P.E_BAD_STATE, "no valid checkpoint to reload")
+    else:
+        raise Reply(P.E_BAD_VALUE, "RESET takes 0 (counters), 1 (reload) or 2 (fresh)")
+    return srv.reply_step()
+
+
+HANDLERS = {P.PREDICT: _predict, P.LEARN: _learn, P.STREAM: _stream, P.SET: _set,
+            P.INFO: _info, P.STATS: _stats, P.CHECKPOINT: _checkpoint, P.RESET: _reset}

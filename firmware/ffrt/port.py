@@ -14,17 +14,18 @@ per select.poll readiness check (ipoll: no allocation), about 1.2 MB/s in the un
 far above any serial line. On a tty (the virtual board's pseudo-terminal) it sets VMIN=0
 and VTIME=0, so one readinto returns every byte waiting (over 100 MB/s measured), and raw
 mode if the host left the terminal cooked (termios.setraw flushes pending input, so a raw
-terminal is not touched again); close() restores the terminal. On CPython it reads the raw file
-descriptors with select/os.readv, so the server runs unchanged in tests.
+terminal is not touched again); close() restores the terminal. On CPython, StdioPort is
+ffrt.port_cpython's, which reads the raw file descriptors with select/os.readv, so the
+server runs unchanged in tests (a board never loads that code).
 
-UartPort wraps a machine.UART (any(), readinto(buf, n), write()), e.g. on a board whose
-console must stay free:
+ffrt.port_uart.UartPort wraps a machine.UART (any(), readinto(buf, n), write()), e.g. on
+a board whose console must stay free (a module of its own: a board on its console never
+loads it):
 
     from machine import UART, Pin
     port = UartPort(UART(1, baudrate=115200, tx=Pin(4), rx=Pin(5)))
 """
 
-import os
 import select
 import sys
 
@@ -39,11 +40,6 @@ class StdioPort:
 
     def __init__(self):
         self._one = bytearray(1)
-        self._tty = None
-        if micropython is None:
-            self._fd_in = sys.stdin.fileno()
-            self._fd_out = sys.stdout.fileno()
-            return
         self._rd = sys.stdin.buffer.readinto
         self._wr = sys.stdout.buffer.write
         self._poll = select.poll()
@@ -62,20 +58,11 @@ class StdioPort:
         micropython.kbd_intr(-1)
 
     def _ready(self, ms):
-        if micropython is None:
-            return bool(select.select([self._fd_in], [], [], ms / 1000)[0])
         for _ in self._poll.ipoll(ms):
             return True
         return False
 
     def readinto(self, buf):
-        if micropython is None:
-            if not self._ready(0):
-                return 0
-            n = os.readv(self._fd_in, [buf])
-            if not n:
-                raise EOFError
-            return n
         if self._tty is not None:
             if not self._ready(0):
                 return 0
@@ -97,19 +84,12 @@ class StdioPort:
         return n
 
     def write(self, buf):
-        if micropython is None:
-            mv = memoryview(buf)
-            while len(mv):
-                mv = mv[os.write(self._fd_out, mv):]
-            return
         self._wr(buf)
 
     def wait(self, ms):
         self._ready(ms)
 
     def close(self):
-        if micropython is None:
-            return
         if self._tty is not None:
             import termios
             termios.tcsetattr(0, termios.TCSANOW, self._tty)
@@ -117,27 +97,5 @@ class StdioPort:
         micropython.kbd_intr(3)
 
 
-class UartPort:
-    """A machine.UART as a protocol port (the console stays the REPL's)."""
-
-    def __init__(self, uart):
-        self._uart = uart
-        self._poll = select.poll()
-        self._poll.register(uart, select.POLLIN)
-
-    def readinto(self, buf):
-        n = self._uart.any()
-        if not n:
-            return 0
-        return self._uart.readinto(buf, min(n, len(buf))) or 0
-
-    def write(self, buf):
-        mv = memoryview(buf)
-        while len(mv):
-            mv = mv[self._uart.write(mv) or 0:]
-
-    def wait(self, ms):
-        self._poll.poll(ms)
-
-    def close(self):
-        self._poll.unregister(self._uart)
+if micropython is None:  # CPython: the same interface over the raw file descriptors
+    from ffrt.port_cpython import StdioPort  # noqa: F811

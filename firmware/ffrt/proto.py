@@ -15,11 +15,18 @@ body (status u8, message utf-8). A frame whose CRC or COBS is bad is dropped and
 (its seq cannot be trusted); the host times out and sends the same request again with the
 same seq. The board keeps its last response and answers a repeated (type, seq) from that
 copy without executing it again, so a lost response never makes a board learn twice.
+A host starts every session with HELLO (and a random first seq): HELLO is always
+executed and its response replaces the kept one, so a new session is never answered
+with the previous session's cached reply.
 
 Bodies (little-endian; "x" is n_features values as int16 each):
 
     HELLO           -                         -> u8 protocol version, utf-8 firmware version
-    INFO            -                         -> utf-8 JSON (firmware, model, step, heap...)
+    INFO            -                         -> utf-8 JSON (firmware, model, step, heap...);
+                                                 "model" holds every field an imported
+                                                 file must share with the running net
+                                                 (n_features, n_classes, layers,
+                                                 goodness_from, pipeline)
     PREDICT         x                         -> u8 label, n_classes x i32 goodness
     LEARN           u8 label, x               -> u32 step, L x i32 goodness pos, L x i32 neg
     STREAM          u8 count, count x (i8 label or -1, x)
@@ -38,6 +45,7 @@ Bodies (little-endian; "x" is n_features values as int16 each):
                                               -> u32 step
     REPL            -                         -> - (then the board hands the port back)
 
+>>> from ffrt.proto_host import encode_frame
 >>> f = encode_frame(HELLO, 7, b"")
 >>> f[-1], 0 in f[:-1]
 (0, False)
@@ -51,9 +59,8 @@ from ffrt.crc32 import crc32
 
 try:
     from micropython import const
-except ImportError:  # CPython: const() is only a compile-time hint
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compile-time hint, every one an int
+    const = int
 
 PROTOCOL_VERSION = 1
 
@@ -77,12 +84,6 @@ REPL = const(0x10)
 RESPONSE = const(0x80)
 ERROR = const(0x7F)
 
-NAMES = {HELLO: "HELLO", INFO: "INFO", PREDICT: "PREDICT", LEARN: "LEARN", STREAM: "STREAM",
-         EXPORT_BEGIN: "EXPORT_BEGIN", EXPORT_CHUNK: "EXPORT_CHUNK", EXPORT_END: "EXPORT_END",
-         IMPORT_BEGIN: "IMPORT_BEGIN", IMPORT_CHUNK: "IMPORT_CHUNK",
-         IMPORT_COMMIT: "IMPORT_COMMIT", CHECKPOINT: "CHECKPOINT", SET: "SET",
-         STATS: "STATS", RESET: "RESET", REPL: "REPL", ERROR: "ERROR"}
-
 RESET_COUNTERS = const(0)  # zero the statistics only
 RESET_RELOAD = const(1)    # reload the newest valid checkpoint (as at boot)
 RESET_FRESH = const(2)     # fresh weights from the model's seed
@@ -96,15 +97,12 @@ E_REFUSED = const(5)        # an imported .ffw was refused (message: the FFWErro
 E_STORAGE = const(6)        # the filesystem failed
 E_BUSY = const(7)           # an export or import session holds the weights
 E_INTERNAL = const(8)       # anything else; the message names it
-STATUS_NAMES = {E_UNKNOWN_TYPE: "unknown type", E_BAD_LENGTH: "bad length",
-                E_BAD_VALUE: "bad value", E_BAD_STATE: "bad state", E_REFUSED: "refused",
-                E_STORAGE: "storage", E_BUSY: "busy", E_INTERNAL: "internal"}
 
 MAX_BODY = const(600)      # the largest body either side sends (a 512-byte chunk + header)
 CHUNK = const(512)         # export/import payload per frame: 0.95 of the wire is payload
-_HEAD = const(2)           # type, seq
-_CRC = const(4)
-MAX_RAW = const(606)       # _HEAD + MAX_BODY + _CRC
+HEAD = const(2)            # type, seq
+CRC = const(4)
+MAX_RAW = const(606)       # HEAD + MAX_BODY + CRC
 MAX_WIRE = const(610)      # COBS adds one byte per 254, plus the 0x00 delimiter
 
 # Decoder.feed results
@@ -113,6 +111,23 @@ FRAME_BAD_CRC = const(2)
 FRAME_BAD_COBS = const(3)
 FRAME_TOO_LONG = const(4)
 FRAME_TOO_SHORT = const(5)
+
+
+class Reply(Exception):
+    """Raised by a board's request handler: answer with ERROR, status (E_*) and message."""
+
+    def __init__(self, status, msg):
+        super().__init__(msg)
+        self.status = status
+
+
+def __getattr__(name):
+    # the host's helpers (encode_frame, NAMES, STATUS_NAMES) live in ffrt.proto_host,
+    # loaded on first use: a board never holds them
+    if name in ("encode_frame", "NAMES", "STATUS_NAMES"):
+        from ffrt import proto_host
+        return getattr(proto_host, name)
+    raise AttributeError(name)
 
 
 def cobs_encode_into(src, n, out):
@@ -139,18 +154,6 @@ def cobs_encode_into(src, n, out):
     return o + 1
 
 
-def encode_frame(ftype, seq, body):
-    """The wire bytes of one frame (host side; the board uses Encoder's buffers)."""
-    raw = bytearray(_HEAD + len(body) + _CRC)
-    raw[0] = ftype
-    raw[1] = seq & 0xFF
-    raw[2:2 + len(body)] = body
-    struct.pack_into("<I", raw, 2 + len(body), crc32(raw[:2 + len(body)]))
-    out = bytearray(len(raw) + len(raw) // 254 + 2)
-    n = cobs_encode_into(raw, len(raw), out)
-    return bytes(out[:n])
-
-
 class Encoder:
     """Builds frames in preallocated buffers (the board's side: no allocation per frame).
 
@@ -163,15 +166,15 @@ class Encoder:
         self._out = bytearray(MAX_WIRE)
         self._mv_raw = memoryview(self._raw)
         self._mv_out = memoryview(self._out)
-        self.body = self._mv_raw[_HEAD:_HEAD + MAX_BODY]
+        self.body = self._mv_raw[HEAD:HEAD + MAX_BODY]
 
     def frame(self, ftype, seq, n):
         raw = self._raw
         raw[0] = ftype
         raw[1] = seq
-        end = _HEAD + n
+        end = HEAD + n
         struct.pack_into("<I", raw, end, crc32(self._mv_raw[:end]))
-        m = cobs_encode_into(raw, end + _CRC, self._out)
+        m = cobs_encode_into(raw, end + CRC, self._out)
         return self._mv_out[:m]
 
 
@@ -237,17 +240,17 @@ class Decoder:
         if self._left != 0:
             return FRAME_BAD_COBS
         n = self._n
-        if n < _HEAD + _CRC:
+        if n < HEAD + CRC:
             return FRAME_TOO_SHORT
-        end = n - _CRC
+        end = n - CRC
         got = struct.unpack_from("<I", self._buf, end)[0]
         if crc32(self._mv[:end]) != got:
             return FRAME_BAD_CRC
         self.type = self._buf[0]
         self.seq = self._buf[1]
-        self.length = end - _HEAD
+        self.length = end - HEAD
         return FRAME_OK
 
     def body(self):
         """The last good frame's body (a memoryview into the decoder's buffer)."""
-        return self._mv[_HEAD:_HEAD + self.length]
+        return self._mv[HEAD:HEAD + self.length]

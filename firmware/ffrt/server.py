@@ -13,47 +13,45 @@ E_REFUSED; ValueError: E_BAD_VALUE; OSError: E_STORAGE; else E_INTERNAL, each wi
 message) and the loop never dies of one. Frames with a bad CRC or COBS are dropped and
 counted (STATS bad_frames). The last response is kept: a repeated (type, seq) is answered
 from it and not executed again, so a lost response never makes the board learn twice.
+HELLO starts a host session: it is always executed, and its response replaces the kept
+one, so no request of a new session is ever answered with the previous session's reply.
 
-While an export is open (EXPORT_BEGIN .. EXPORT_END, or until _SESSION_MS pass without
+While an export is open (EXPORT_BEGIN .. EXPORT_END, or until _SESSION_S pass without
 one of its requests) the weights hold still: LEARN, SET, RESET and IMPORT_COMMIT answer
-E_BUSY and STREAM only predicts. The requests live in ffrt.ops (PREDICT, LEARN, STREAM,
-SET), ffrt.transfer (EXPORT_*, IMPORT_*) and here (the rest).
+E_BUSY and STREAM only predicts.
+
+The requests live in two modules besides HELLO and REPL here: ffrt.ops (PREDICT, LEARN,
+STREAM, SET, INFO, STATS, CHECKPOINT, RESET) and ffrt.transfer (EXPORT_*, IMPORT_*). Each
+is loaded on its first request, and only one of them is held at a time: a transfer
+request drops ops, any other request drops transfer once no export or import is open
+(`unload`). Measured in the unix port (tools/serve_bench.py), holding both costs about
+7 KB more at the peak of an import, which is what sets the smallest heap the firmware
+runs in.
 """
 
 import gc
-import json
 import struct
+import sys
 from array import array
+from time import time
 
 import ffrt
-from ffrt import ops, transfer
 from ffrt import proto as P
-from ffrt.ffw import FFWError
-from ffrt.transfer import Reply
-
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # CPython
-    from time import monotonic
-
-    def ticks_ms():
-        return int(monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
+from ffrt.proto import Reply
 
 IDLE = 0
 BUSY = 1
 LEAVE = 2
 _READ = 128          # bytes per poll: frames are answered between learn steps
-_SESSION_MS = 30000  # an export or import left alone this long is dropped
+_SESSION_S = 30      # an export or import left alone this long (seconds) is dropped
 
 
-def _mem():
-    """(free, allocated) heap bytes after a collection; (None, None) on CPython."""
-    f = getattr(gc, "mem_free", None)
-    gc.collect()
-    return (f(), gc.mem_alloc()) if f else (None, None)
+def unload(name):
+    """Forget module ffrt.<name>: once nothing refers to it, its code is garbage."""
+    if sys.modules.pop("ffrt." + name, None) is not None:
+        if hasattr(ffrt, name):
+            delattr(ffrt, name)
+        gc.collect()
 
 
 class Server:
@@ -68,10 +66,10 @@ class Server:
         self.dec = P.Decoder()
         self.enc = P.Encoder()
         self.learning = True
-        self.export = None       # the open transfer.Export, if any
+        self.export = None       # the open export (transfer: size, stored CRC), if any
         self.import_ = None      # the open transfer.Import, if any
         self.x = array("h", [0] * net.cfg.n_features)  # the features of one request
-        self._touched = ticks_ms()  # when the open session last saw a request
+        self._touched = time()   # when the open session last saw a request
         self._rbuf = bytearray(_READ)
         self._lt = self._ls = -1  # type and seq of the last request; _wire: its response
         self._wire = None
@@ -93,7 +91,7 @@ class Server:
     def poll(self):
         """Answer whatever has arrived; IDLE, BUSY or LEAVE (see the module docstring)."""
         self.leave = False
-        if (self.export or self.import_) and ticks_diff(ticks_ms(), self._touched) > _SESSION_MS:
+        if (self.export or self.import_) and time() - self._touched > _SESSION_S:
             self.export = None
             if self.import_ is not None:
                 self.import_.close(True)
@@ -113,25 +111,47 @@ class Server:
             return LEAVE
         return BUSY
 
+    def _handler(self, t):
+        """The function that answers request type t, loading its module (docstring)."""
+        if t == P.HELLO or t == P.REPL:
+            return _hello if t == P.HELLO else _repl
+        if P.EXPORT_BEGIN <= t <= P.IMPORT_COMMIT:
+            name, other = "transfer", "ops"
+        elif P.INFO <= t <= P.RESET:
+            name, other = "ops", "transfer"
+            if self.export or self.import_:  # a session open: its code stays
+                other = None
+        else:
+            return None
+        mod = sys.modules.get("ffrt." + name)
+        if mod is None:
+            if other:
+                unload(other)
+                unload("ffw_write")  # an import never needs the writer
+            mod = __import__("ffrt." + name, None, None, ("HANDLERS",))
+        return mod.HANDLERS.get(t)
+
     def _request(self):
         dec = self.dec
         t = dec.type
         seq = dec.seq
-        if t == self._lt and seq == self._ls:
+        # HELLO starts a host session: always executed, it replaces the kept response
+        if t != P.HELLO and t == self._lt and seq == self._ls:
             self.port.write(self._wire)  # a retransmission: answered, not executed again
             return
         self.requests += 1
         self._lt = t
         self._ls = seq
-        h = HANDLERS.get(t)
         try:
+            h = self._handler(t)
             if h is None:
                 raise Reply(P.E_UNKNOWN_TYPE, "unknown request type 0x%02x" % t)
             wire = self.enc.frame(t | P.RESPONSE, seq, h(self, dec.body()))
         except Exception as e:  # whatever happened, the answer is a status and a message
             st = getattr(e, "status", None)
             if st is None:
-                st = P.E_REFUSED if isinstance(e, FFWError) else \
+                ffw = sys.modules.get("ffrt.ffw")  # an FFWError needs ffw loaded
+                st = P.E_REFUSED if ffw and isinstance(e, ffw.FFWError) else \
                     P.E_BAD_VALUE if isinstance(e, ValueError) else \
                     P.E_STORAGE if isinstance(e, OSError) else P.E_INTERNAL
             msg = str(e) if st != P.E_INTERNAL else "%s: %s" % (type(e).__name__, e)
@@ -148,8 +168,8 @@ class Server:
     def need(self, body, n):
         """Refuse a body that is not n bytes long (E_BAD_LENGTH)."""
         if len(body) != n:
-            raise Reply(P.E_BAD_LENGTH, "%s takes %d body bytes, got %d"
-                        % (P.NAMES[self.dec.type], n, len(body)))
+            raise Reply(P.E_BAD_LENGTH, "request 0x%02x takes %d body bytes, got %d"
+                        % (self.dec.type, n, len(body)))
 
     def still(self):
         """Refuse to change the weights while an export reads them (E_BUSY)."""
@@ -157,21 +177,14 @@ class Server:
             raise Reply(P.E_BUSY, "an export holds the weights (EXPORT_END first)")
 
     def touch(self):
-        self._touched = ticks_ms()
-
-    def reply_json(self, obj):
-        b = json.dumps(obj).encode()
-        if len(b) > P.MAX_BODY:
-            raise Reply(P.E_INTERNAL, "a %d-byte answer is over MAX_BODY" % len(b))
-        self.enc.body[:len(b)] = b
-        return len(b)
+        self._touched = time()
 
     def reply_step(self):
         struct.pack_into("<I", self.enc.body, 0, self.net.step)
         return 4
 
 
-# ---- the requests not in ops or transfer (each fills srv.enc.body, returns its length) ----
+# ---- HELLO and REPL (each fills srv.enc.body and returns its length) -----------------------
 
 def _hello(srv, body):
     srv.need(body, 0)
@@ -181,62 +194,7 @@ def _hello(srv, body):
     return 1 + len(v)
 
 
-def _info(srv, body):
-    srv.need(body, 0)
-    cfg = srv.net.cfg
-    free, alloc = _mem()
-    d = {"firmware": ffrt.__version__, "protocol": P.PROTOCOL_VERSION,
-         "model": {"n_features": cfg.n_features, "n_classes": cfg.n_classes,
-                   "layers": list(cfg.layers)},
-         "step": srv.net.step, "learning": srv.learning, "mem_free": free, "mem_alloc": alloc,
-         "checkpoint": srv.storage.seq if srv.storage else None}
-    d.update(srv.info)
-    return srv.reply_json(d)
-
-
-def _stats(srv, body):
-    srv.need(body, 0)
-    return srv.reply_json({
-        "requests": srv.requests, "bad_frames": srv.dec.errors,
-        "learn_steps": srv.learn_steps, "predictions": srv.predictions,
-        "labelled": srv.labelled, "correct": srv.correct,
-        "goodness_pos": list(srv.gpos), "goodness_neg": list(srv.gneg),
-        "mem_free": _mem()[0]})
-
-
-def _checkpoint(srv, body):
-    srv.need(body, 0)
-    if srv.storage is None:
-        raise Reply(P.E_STORAGE, "this board has no checkpoint storage")
-    seq, slot = srv.storage.save(srv.net)
-    struct.pack_into("<IB", srv.enc.body, 0, seq, slot)
-    return 5
-
-
-def _reset(srv, body):
-    srv.need(body, 1)
-    what = body[0]
-    if what == P.RESET_COUNTERS:
-        srv.reset_counters()
-    elif what == P.RESET_FRESH:
-        srv.still()
-        srv.net.reset()
-    elif what == P.RESET_RELOAD:
-        srv.still()
-        if srv.storage is None or srv.storage.load_newest(srv.net) is None:
-            raise Reply(P.E_BAD_STATE, "no valid checkpoint to reload")
-    else:
-        raise Reply(P.E_BAD_VALUE, "RESET takes 0 (counters), 1 (reload) or 2 (fresh)")
-    return srv.reply_step()
-
-
 def _repl(srv, body):
     srv.need(body, 0)
     srv.leave = True
     return 0
-
-
-HANDLERS = {P.HELLO: _hello, P.INFO: _info, P.STATS: _stats, P.CHECKPOINT: _checkpoint,
-            P.RESET: _reset, P.REPL: _repl}
-HANDLERS.update(ops.HANDLERS)
-HANDLERS.update(transfer.HANDLERS)

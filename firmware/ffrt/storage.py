@@ -149,8 +149,9 @@ class Storage:
         return seq, slot
 
     def save(self, net):
-        """Checkpoint net (streamed through ffw.write); return (seq, slot)."""
-        return self._write_slot(lambda out: ffw.write(net, out))
+        """Checkpoint net (streamed through ffw_write.write); return (seq, slot)."""
+        from ffrt import ffw_write  # the writer: loaded when a checkpoint is written
+        return self._write_slot(lambda out: ffw_write.write(net, out))
 
     # ---- the import stage ----------------------------------------------------------------
 
@@ -179,12 +180,15 @@ class Storage:
         """Check import.tmp (size bytes), checkpoint it, load it into net; return seq.
 
         Raises FFWError (net and checkpoints untouched) when the staged file is refused.
+        The net is loaded from the staged file it has just checked (the same bytes the
+        checkpoint now holds), so the file is checked once, not twice: an import's peak of
+        heap is what sets the smallest heap the firmware runs in.
         """
         self.stage_close()
         name = self.path(STAGE)
         with open(name, "rb") as f:
             try:
-                ffw.check_stream(f, net.cfg, size)
+                cfg, m = ffw.check_stream(f, net.cfg, size)
             except ffw.FFWError:
                 f.close()
                 self.stage_close(True)
@@ -198,6 +202,8 @@ class Storage:
                     out.write(memoryview(buf)[:n])
                     n = f.readinto(buf)
             seq, slot = self._write_slot(copy)
-        self.load(net, slot)
+            del copy, buf
+            f.seek(0)
+            ffw._copy(net, f, cfg, m)
         os.remove(name)
         return seq

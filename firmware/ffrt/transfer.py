@@ -1,8 +1,9 @@
 """Chunked weight transfers for the protocol server: EXPORT_* and IMPORT_* requests.
 
-An `Export` streams the live net: at EXPORT_BEGIN it computes the file's size and CRC by
-streaming the encoding (nothing the file's size is held), and each chunk is encoded on
-demand by ffw.encode_range. The server keeps the weights still while it is open.
+An export streams the live net: at EXPORT_BEGIN the file's size and CRC are computed by
+streaming the encoding (nothing the file's size is held; srv.export keeps the size and
+the stored CRC), and each chunk is encoded on demand by ffw_write.encode_range. The
+server keeps the weights still while it is open.
 
 An `Import` stages the file in storage's import.tmp (else in a RAM buffer), chunk by chunk
 and in order; a file larger than the running model's is refused at once, and a chunk that
@@ -18,30 +19,7 @@ import struct
 from ffrt import ffw
 from ffrt import proto as P
 from ffrt.crc32 import crc32
-
-
-class Reply(Exception):
-    """A request answered with ERROR: status (proto.E_*) and message."""
-
-    def __init__(self, status, msg):
-        super().__init__(msg)
-        self.status = status
-
-
-class Export:
-    """The live net's .ffw file, served in chunks (see the module docstring)."""
-
-    def __init__(self, net):
-        self.net = net
-        self.size = ffw.file_size(net.cfg)
-        self._stored, self.crc = ffw.stream_crc(net)
-
-    def chunk(self, off, n, out):
-        """Bytes off .. off+n of the file into out[0:n]."""
-        if n > P.CHUNK or off + n > self.size:
-            raise Reply(P.E_BAD_VALUE, "chunk %d+%d is past the file's %d bytes or over %d"
-                        % (off, n, self.size, P.CHUNK))
-        ffw.encode_range(self.net, off, out, n, crc=self._stored)
+from ffrt.proto import Reply
 
 
 class Import:
@@ -92,7 +70,8 @@ class Import:
         if self._buf is None:
             self._storage.commit_stage(net, self.size)
         else:
-            ffw.load_stream(net, ffw.BytesReader(self._buf), self.size)
+            from ffrt.ffw_ram import BytesReader  # a board without storage only
+            ffw.load_stream(net, BytesReader(self._buf), self.size)
         self._buf = None
 
     def close(self, drop=False):
@@ -107,9 +86,12 @@ class Import:
 
 def _export_begin(srv, body):
     srv.need(body, 0)
-    srv.export = e = Export(srv.net)
+    from ffrt import ffw_write  # the writer: an import never loads it
+    stored, crc = ffw_write.stream_crc(srv.net)
+    size = ffw.file_size(srv.net.cfg)
+    srv.export = (size, stored)  # the open export: the file's size and its stored CRC
     srv.touch()
-    struct.pack_into("<II", srv.enc.body, 0, e.size, e.crc)
+    struct.pack_into("<II", srv.enc.body, 0, size, crc)
     return 8
 
 
@@ -119,8 +101,13 @@ def _export_chunk(srv, body):
         raise Reply(P.E_BAD_STATE, "no export open (EXPORT_BEGIN first)")
     srv.touch()
     off, n = struct.unpack_from("<IH", body, 0)
+    size, stored = srv.export
+    if n > P.CHUNK or off + n > size:
+        raise Reply(P.E_BAD_VALUE, "chunk %d+%d is past the file's %d bytes or over %d"
+                    % (off, n, size, P.CHUNK))
+    from ffrt import ffw_write
     struct.pack_into("<I", srv.enc.body, 0, off)
-    srv.export.chunk(off, n, srv.enc.body[4:])
+    ffw_write.encode_range(srv.net, off, srv.enc.body[4:], n, crc=stored)
     return 4 + n
 
 

@@ -16,7 +16,11 @@ reports:
 - instructions (where valgrind is installed): callgrind counts of a script that calls
   ``kernels_viper.fc_relu`` (128 x 128) K times minus the same script with 0 calls, per
   multiply-accumulate; likewise per weight updated by ``kernels_viper.update`` with every
-  h and x non-zero, and per MAC of the pure-Python ``kernels_ref.fc_relu``.
+  h and x non-zero, and per MAC of the pure-Python ``kernels_ref.fc_relu``;
+- the serial link, to a virtual board (ffkit.sim: the firmware in the unix port on a pty,
+  driven by ffkit.client over pyserial): the share of the bytes on the wire, both
+  directions, that is payload when the board exports its 32 KB weight file (counted by
+  wrapping the host's link), and LEARN requests and STREAM samples answered per second.
 
     $ ffkit bench --json
     {"learn_speedup_viper": 54.77, ..., "alloc_bytes_per_learn_step": 0.0, ...,
@@ -41,6 +45,7 @@ import time
 
 
 from ffkit import FFKitError, builds, mpy
+from ffkit.link import Link
 from ffkit.parity import digits_split, write_samples
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "format_table",
     "measure_callgrind",
     "measure_heap",
+    "measure_link",
     "measure_speed",
     "run_bench",
     "run_cli",
@@ -85,6 +91,9 @@ FIGURES = (
     ("instructions_per_mac_forward", "instr", "x64 instructions per MAC, viper fc_relu"),
     ("instructions_per_weight_update", "instr", "x64 instructions per weight, viper update"),
     ("instructions_per_mac_forward_pure", "instr", "x64 instructions per MAC, pure fc_relu"),
+    ("wire_efficiency", "ratio", "payload / all bytes on the wire (both ways), 32 KB export"),
+    ("learn_steps_per_s_link", "/s", "LEARN requests answered per second, virtual board"),
+    ("stream_samples_per_s_link", "/s", "samples per second in STREAM batches, virtual board"),
 )
 
 
@@ -453,6 +462,68 @@ def measure_callgrind(k_fc: int = 100, k_update: int = 100, k_pure: int = 3) -> 
     return out
 
 
+# ---- the serial link -----------------------------------------------------------------------------
+
+
+class _CountingLink(Link):
+    """A link that counts the bytes written and read: the wire, both directions."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.sent = 0
+        self.received = 0
+
+    def write(self, data):
+        self.sent += len(data)
+        self.inner.write(data)
+
+    def read(self, n, timeout):
+        data = self.inner.read(n, timeout)
+        self.received += len(data)
+        return data
+
+    def close(self):
+        self.inner.close()
+
+
+def measure_link(steps: int = DEFAULT_STEPS) -> dict:
+    """Wire efficiency of an export and request rates, over a virtual board's pty.
+
+    The board boots fresh (the digits shape, Config()); its export is the 32,130-byte
+    file. Every byte of the export's frames is counted, requests and replies, delimiters
+    and COBS overhead included. Then `steps` LEARN requests one by one, and `steps`
+    labelled samples in STREAM batches (as many per frame as MAX_BODY holds).
+    """
+    from ffkit.client import Board
+    from ffkit.link import open_link
+    from ffkit.sim import VirtualBoard
+
+    X, y, _, _ = digits_split(N_SAMPLES, 1)
+    xs = [[int(v) for v in row] for row in X]
+    ys = [int(v) for v in y]
+    samples = [(xs[i % len(xs)], ys[i % len(ys)]) for i in range(steps)]
+    with tempfile.TemporaryDirectory(prefix="ffkit-bench-link-") as tmp:
+        with VirtualBoard(os.path.join(tmp, "board")) as vb:
+            link = _CountingLink(open_link(vb.port))
+            with Board(link, hello_timeout=2.0) as board:
+                link.sent = link.received = 0
+                data = board.export()
+                down, up = link.sent, link.received
+                t0 = time.perf_counter()
+                for x, label in samples:
+                    board.learn(x, label)
+                learn_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                board.stream(samples)
+                stream_s = time.perf_counter() - t0
+    return {"wire_efficiency": round(len(data) / (down + up), 4),
+            "link_export_bytes": {"payload": len(data), "wire": down + up,
+                                  "host_to_board": down, "board_to_host": up},
+            "learn_steps_per_s_link": round(steps / learn_s, 1),
+            "stream_samples_per_s_link": round(steps / stream_s, 1)}
+
+
 # ---- the whole bench ---------------------------------------------------------------------------
 
 
@@ -473,6 +544,11 @@ def run_bench(steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PURE_STEPS,
         t0 = time.monotonic()
         rep.update(measure_heap(path))
         seconds["heap"] = round(time.monotonic() - t0, 2)
+    say("the serial link (a virtual board: export, %d LEARN, %d STREAM samples)"
+        % (steps, steps))
+    t0 = time.monotonic()
+    rep.update(measure_link(steps))
+    seconds["link"] = round(time.monotonic() - t0, 2)
     if not callgrind:
         rep["callgrind"] = "skipped (--no-callgrind)"
     elif find_valgrind() is None:

@@ -38,7 +38,11 @@ __all__ = [
     "MPY_ARCH_CODES",
     "BuildError",
     "add_arguments",
+    "BUNDLE_MAIN",
+    "BUNDLE_MODEL",
+    "STALE_ON_MODEL",
     "arch_for",
+    "build_bundle",
     "build_mpy",
     "find_mpy_cross",
     "firmware_sources",
@@ -131,9 +135,11 @@ def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt") -> list[P
     out = []
     for src in firmware_sources(src_dir):
         target = dest / (src.stem + ".mpy")
-        # -s: tracebacks on the board name the module as it sits in the package
-        argv = [exe, "-march=" + arch, "-s", "%s/%s" % (package, src.name),
-                "-o", str(target), str(src)]
+        # -s: tracebacks on the board name the module as it sits in the package;
+        # no-source-lines: the board answers with status codes, never tracebacks, and the
+        # line tables cost about 1 KB of a board's heap (tools/serve_bench.py)
+        argv = [exe, "-march=" + arch, "-X", "no-source-lines",
+                "-s", "%s/%s" % (package, src.name), "-o", str(target), str(src)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -143,6 +149,58 @@ def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt") -> list[P
             raise BuildError("mpy-cross -march=%s failed on %s:\n%s" % (arch, src, msg))
         out.append(target)
     return out
+
+
+# the bundle's files besides ffrt/*.mpy, as they sit on the board
+BUNDLE_MAIN = "main.py"
+BUNDLE_MODEL = "model.ffw"
+# a flashed model only boots when no checkpoint is newer (ffrt.app.boot): these go with it
+# (ffrt.storage.SLOTS and STAGE)
+STALE_ON_MODEL = ("ckpt_a.bin", "ckpt_b.bin", "import.tmp")
+
+
+def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
+    """What `ffkit flash` puts on a board, written into ``out_dir`` as the board will hold it.
+
+    - ``ffrt/<module>.mpy`` for every firmware module, compiled for the board's arch
+      (`build_mpy`); files in ``out_dir/ffrt`` that are not part of the build are removed,
+      since a stale ``ffrt/x.py`` would be imported before ``ffrt/x.mpy``;
+    - ``main.py`` as source (two lines: ``from ffrt import app; app.run()``), so a board's
+      own boot sequence runs it;
+    - ``model.ffw``, a copy of ``model`` (checked first with every .ffw check) when given:
+      the firmware boots it when the board has no checkpoint (ffrt.app.boot).
+
+    Returns {"board", "arch", "dir", "files": [(local Path, path on the board), ...]}
+    with the modules first, in source order, then main.py and model.ffw.
+
+    >>> b = build_bundle("rp2", "/tmp/bundle-rp2", model="models/digits.ffw")  # doctest: +SKIP
+    >>> [remote for _, remote in b["files"]][-3:]                          # doctest: +SKIP
+    ['ffrt/transfer.mpy', 'main.py', 'model.ffw']
+    """
+    from ffkit.mpy import firmware_dir
+
+    if board not in BOARDS:
+        raise BuildError("unknown board %r; boards: %s" % (board, ", ".join(BOARDS)))
+    arch = BOARDS[board]
+    blob = None
+    if model is not None:
+        from ffkit.client import check_ffw
+        blob = Path(model).read_bytes()
+        check_ffw(blob, what=str(model))   # FFKitError "<model> refused: <reason>"
+    out = Path(out_dir)
+    paths = build_mpy(arch, out, src_dir=src_dir)
+    keep = {p.name for p in paths}
+    for p in sorted((out / "ffrt").iterdir()):
+        if p.name not in keep and p.is_file():
+            p.unlink()
+    files = [(p, "ffrt/" + p.name) for p in paths]
+    main_src = (Path(src_dir).parent if src_dir is not None else firmware_dir()) / BUNDLE_MAIN
+    shutil.copyfile(main_src, out / BUNDLE_MAIN)
+    files.append((out / BUNDLE_MAIN, BUNDLE_MAIN))
+    if blob is not None:
+        (out / BUNDLE_MODEL).write_bytes(blob)
+        files.append((out / BUNDLE_MODEL, BUNDLE_MODEL))
+    return {"board": board, "arch": arch, "dir": out, "files": files}
 
 
 def read_header(path) -> dict:

