@@ -205,23 +205,11 @@ class Rig:
         if main is not None:
             (d / "main.py").write_text(main)
         self.vb = VirtualBoard(d).start()
-        self.start_retries = 0
         self.link = CutLink(open_link(self.vb.port), self.vb)
         self.board = Board(self.link, hello_timeout=0.5)
 
     def start(self):
-        """vb.start(), again while it raises BufferError: ffkit.sim's relay thread may be
-        inside os.write(fd, pending) (a buffer export) when start() clears that bytearray
-        (_Relay.discard_to). A host-side race in the simulator, not the firmware: reported;
-        nothing has happened yet when it raises, so starting again is sound."""
-        for _ in range(1000):
-            try:
-                self.vb.start()
-                return
-            except BufferError:
-                self.start_retries += 1
-                time.sleep(0.001)
-        raise AssertionError("VirtualBoard.start kept raising BufferError")
+        self.vb.start()
 
     def reboot(self):
         """Power on again after a cut; returns the board's export."""
@@ -288,9 +276,9 @@ def _report(request, name, trials, duration, rig):
     answered = sum(1 for t in trials if t[1] is not None)
     offs = sorted(t[0] * 1000 for t in trials)
     print("\n%s: %d cuts over a %.1f ms operation, at %.2f..%.2f ms (median %.2f): "
-          "%d old, %d new (%d answered before the cut); sim start retried %d time(s)"
+          "%d old, %d new (%d answered before the cut)"
           % (name, len(trials), duration * 1000, offs[0], offs[-1], offs[len(offs) // 2],
-             olds, len(trials) - olds, answered, rig.start_retries))
+             olds, len(trials) - olds, answered))
     request.node.user_properties.append((name, {
         "cuts": len(trials), "duration_ms": round(duration * 1000, 2), "old": olds,
         "new": len(trials) - olds, "answered": answered,

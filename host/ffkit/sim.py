@@ -106,6 +106,7 @@ class _Relay:
     def __init__(self, a, b):
         self.fds = (a, b)
         self.pending = {a: bytearray(), b: bytearray()}   # bytes waiting to be written to fd
+        self._lock = threading.Lock()
         self.dropped = 0
         self.moved = 0
         self.text = bytearray()   # what a (the firmware) wrote since its last 0x00
@@ -147,13 +148,14 @@ class _Relay:
                     del buf[:cut]
                     self.dropped += cut
             for fd in w:
-                try:
-                    n = os.write(fd, pending[fd])
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    return
-                del pending[fd][:n]
+                with self._lock:  # discard_to() must not resize a buffer os.write reads
+                    try:
+                        n = os.write(fd, pending[fd])
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        return
+                    del pending[fd][:n]
 
     def _console(self, data):
         """Keep the bytes after the last frame delimiter: text the firmware printed."""
@@ -169,7 +171,8 @@ class _Relay:
 
     def discard_to(self, fd):
         """Drop bytes not yet written to fd (the firmware's side, before a boot)."""
-        self.pending[fd].clear()
+        with self._lock:
+            self.pending[fd].clear()
 
     def stop(self):
         os.write(self._wake_w, b"x")
