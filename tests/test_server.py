@@ -543,3 +543,57 @@ def test_server_in_cpython_over_pipes(monkeypatch):
         link.close()
         for fd in (to_board, to_host, from_board):
             os.close(fd)
+
+
+class _FakeUart:
+    """machine.UART's calls that UartPort makes (any, readinto, write, and a fileno for
+    select.poll), over a pipe: the host writes frames into it, replies collect in `sent`."""
+
+    def __init__(self):
+        self.rx, self.host = os.pipe()
+        self.sent = bytearray()
+
+    def fileno(self):
+        return self.rx
+
+    def any(self):
+        import fcntl
+        import termios
+        n = bytearray(4)
+        fcntl.ioctl(self.rx, termios.FIONREAD, n)
+        return struct.unpack("<i", bytes(n))[0]
+
+    def readinto(self, buf, n):
+        data = os.read(self.rx, n)
+        buf[:len(data)] = data
+        return len(data)
+
+    def write(self, buf):
+        take = min(len(buf), 7)  # a UART may take fewer bytes than offered
+        self.sent += bytes(buf[:take])
+        return take
+
+
+def test_server_over_a_machine_uart():
+    from ffrt import server
+    from ffrt.port_uart import UartPort
+
+    uart = _FakeUart()
+    srv = server.Server(_host(), UartPort(uart), None, {"board": "uart"})
+    dec = P.Decoder()
+    replies = []
+    for seq, (t, body) in enumerate(((P.HELLO, b""), (P.PREDICT, _learn_body(*_samples(1)[0])[1:]),
+                                     (0x3E, b""))):
+        os.write(uart.host, P.encode_frame(t, seq, body))
+        for _ in range(50):
+            srv.poll()
+            for b in bytes(uart.sent):
+                if dec.feed(b) == P.FRAME_OK:
+                    replies.append((dec.type, dec.seq, bytes(dec.body())))
+            uart.sent.clear()
+            if len(replies) > seq:
+                break
+    assert [(t, s) for t, s, _ in replies] == [(P.HELLO | P.RESPONSE, 0),
+                                              (P.PREDICT | P.RESPONSE, 1), (P.ERROR, 2)]
+    assert replies[0][2][0] == P.PROTOCOL_VERSION
+    assert replies[2][2][0] == P.E_UNKNOWN_TYPE
