@@ -72,7 +72,7 @@ from ffrt.model import FIELDS, Config
 try:
     from micropython import const
 except ImportError:  # CPython: every const() here is an int
-    const = int
+    const = int  # type: ignore[assignment]
 
 MAGIC = b"FFKW"
 VERSION = 1

@@ -32,7 +32,7 @@ import sys
 try:
     import micropython
 except ImportError:  # CPython
-    micropython = None
+    micropython = None  # type: ignore[assignment]
 
 
 class StdioPort:
@@ -45,7 +45,7 @@ class StdioPort:
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
         try:  # a terminal: raw, and reads return what is waiting (VMIN = VTIME = 0)
-            import termios
+            import termios  # type: ignore[import-not-found]
             self._tty = termios.tcgetattr(0)
             if self._tty[1] & 1:  # OPOST: a cooked terminal (setraw drops pending input,
                 termios.setraw(0)  # so a terminal the host made raw is left as it is)

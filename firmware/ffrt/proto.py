@@ -60,7 +60,7 @@ from ffrt.crc32 import crc32
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a compile-time hint, every one an int
-    const = int
+    const = int  # type: ignore[assignment]
 
 PROTOCOL_VERSION = 1
 
