@@ -1,0 +1,102 @@
+"""A class-balanced rehearsal buffer: a few stored samples per class, replayed between new ones.
+
+A board cannot reorder its stream. When labels come in long blocks (an hour of sitting,
+then a walk), learning one window at a time drifts towards the latest activity and forgets
+the rest. The buffer keeps up to `per_class` samples of every class, chosen by reservoir
+sampling within each class (every sample of a class seen so far has the same chance to be
+kept), and after each new labelled sample the net also learns `replay` stored ones, taken
+from the classes in turn. Integers only; the PRNG is a seeded xorshift32 like the net's,
+so a host replaying the same stream gets the same bits.
+
+RAM: n_classes * per_class * n_features bytes of samples (6 * 8 * 72 = 3,456 bytes for
+HAPT), one preallocated memoryview per slot, and a few counters (`ram_bytes()`).
+
+>>> from ffrt.model import Config
+>>> from ffrt.net import FFNet
+>>> net = FFNet(Config(n_features=4, n_classes=2, in_max=15, layers=(8,), lr_shift=22))
+>>> r = Rehearsal(net, per_class=2, replay=1)
+>>> for i in range(5):
+...     r.learn_one([i, 0, 0, 1], 0)
+>>> r.stored(0), r.stored(1), r.seen(0), net.step   # 5 new steps + 4 replays
+(2, 0, 5, 10)
+"""
+
+from array import array
+
+from ffrt import fixedpoint as fp
+
+
+class Rehearsal:
+    """Learn through a net, keeping and replaying a class-balanced sample buffer."""
+
+    def __init__(self, net, per_class=8, replay=1, seed=None):
+        cfg = net.cfg
+        if not 1 <= per_class <= 255 or not 0 <= replay <= 16:
+            raise ValueError("per_class must be in 1..255 and replay in 0..16")
+        self.net = net
+        self.per_class = per_class
+        self.replay = replay
+        self._nf = cfg.n_features
+        self._buf = bytearray(cfg.n_classes * per_class * self._nf)
+        mv = memoryview(self._buf)
+        nf = self._nf
+        self._slots = [mv[i * nf:(i + 1) * nf] for i in range(cfg.n_classes * per_class)]
+        self._count = bytearray(cfg.n_classes)      # samples stored per class
+        self._seen = array("i", [0] * cfg.n_classes)  # samples offered per class
+        self._next = 0                              # the class replayed next
+        self.rng = array("H", [0, 0])
+        fp.seed_state(self.rng, 0, (cfg.seed if seed is None else seed) ^ 0x2EA45A1)
+
+    def stored(self, c):
+        return self._count[c]
+
+    def seen(self, c):
+        return self._seen[c]
+
+    def ram_bytes(self):
+        """Bytes of samples and counters (the slot views add one small object each)."""
+        return len(self._buf) + len(self._count) + 4 * len(self._seen) + 4
+
+    def learn_one(self, x, y):
+        """Learn (x, y), keep it by reservoir sampling, then replay stored samples.
+
+        The net checks x and y first (learn_one raises before anything changes), so a bad
+        sample is neither learnt nor stored.
+        """
+        net = self.net
+        net.learn_one(x, y)
+        self._keep(x, y)
+        for _ in range(self.replay):
+            self._replay_one()
+
+    def _keep(self, x, y):
+        seen = self._seen[y]
+        if seen < 0x3FFFFFFF:
+            seen += 1
+            self._seen[y] = seen
+        k = self.per_class
+        if self._count[y] < k:
+            j = self._count[y]
+            self._count[y] = j + 1
+        else:
+            # keep with probability k / seen: a uniform draw below seen (< 2**28 draws
+            # are exact; a longer stream keeps a slowly sliding sample)
+            j = fp.xs_next(self.rng, 0, 28) % seen
+            if j >= k:
+                return
+        slot = self._slots[y * k + j]
+        for i in range(self._nf):
+            slot[i] = x[i]
+
+    def _replay_one(self):
+        n = len(self._count)
+        c = self._next
+        for _ in range(n):  # the next class, in turn, that has something stored
+            if self._count[c]:
+                break
+            c = c + 1 if c + 1 < n else 0
+        else:
+            return
+        self._next = c + 1 if c + 1 < n else 0
+        j = fp.xs_below(self.rng, 0, self._count[c])
+        self.net.learn_one(self._slots[c * self.per_class + j], c)
