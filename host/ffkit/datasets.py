@@ -1,8 +1,9 @@
 """Data sets for training and evaluation: integer features, labels 0..n-1, a fixed split.
 
-Everything ships with the packages (scikit-learn's digits) or comes from the user's own
-``.npz`` file; nothing is fetched at run time. Splits are deterministic and named in every
-output, so a quoted accuracy says which test samples it was measured on.
+Everything ships with the packages (scikit-learn's digits; UCI HAPT windows, see
+``ffkit.hapt``) or comes from the user's own ``.npz`` file; nothing is fetched at run
+time. Splits are deterministic and named in every output, so a quoted accuracy says which
+test samples it was measured on.
 
 >>> d = load("digits")
 >>> d.X_train.shape, d.X_test.shape, d.in_max, d.n_classes
@@ -96,7 +97,13 @@ def _digits():
     return split(X, d.target.astype(np.int64), "digits")
 
 
-DATASETS = {"digits": _digits}
+def _hapt():
+    from ffkit import hapt
+
+    return hapt.dataset()
+
+
+DATASETS = {"digits": _digits, "hapt": _hapt}
 
 
 def load(name):

@@ -1,0 +1,193 @@
+"""ffrt.features (the board's window features) and its numpy twin ffkit.features_np.
+
+- On real HAPT sessions, the Windower fed one sample at a time gives exactly the bytes that
+  features_np computes for all windows at once; in CPython and in the MicroPython unix port
+  (where pushing allocates nothing after the first window).
+- On adversarial int16 streams (full-scale, alternating, random, out of range) the twins
+  still agree, and no intermediate reaches 2**30 (every arithmetic result is recorded by
+  the instrumentation of tests/test_kernels.py).
+- The features mean what ffrt.features says they mean, on streams whose answer is known.
+"""
+
+import numpy as np
+import pytest
+
+from ffkit import features_np, hapt, mpy
+from ffrt import features, fixedpoint
+from test_kernels import Peak, instrumented
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    return hapt.load(cache=tmp_path_factory.mktemp("ffkit-cache"))
+
+
+def _session(rec, subject, session):
+    s = int(np.flatnonzero((rec.subject == subject) & (rec.session == session))[0])
+    a, b = rec.session_range(s)
+    return rec.samples[a:b]
+
+
+def _windower_features(samples, mod=features):
+    w = mod.Windower()
+    outs = []
+    for row in np.asarray(samples).tolist():
+        o = w.push(*row)
+        if o is not None:
+            outs.append(bytes(o))
+    return np.frombuffer(b"".join(outs), np.uint8).reshape(-1, 72)
+
+
+def test_twins_identical_on_real_sessions(rec):
+    for subject, session in ((1, 0), (10, 2), (23, 1)):
+        x = _session(rec, subject, session)
+        starts = features_np.window_starts(len(x))
+        got = _windower_features(x)
+        assert len(got) == len(starts) == (len(x) - 128) // 64 + 1
+        assert np.array_equal(got, features_np.features(x, starts)), (subject, session)
+
+
+def _adversarial_streams():
+    rng = np.random.RandomState(7)
+    n = 128 + 64 * 3
+    alt = np.where(np.arange(n) % 2 == 0, 32767, -32768)
+    yield "full scale +", np.full((n, 6), 32767)
+    yield "full scale -", np.full((n, 6), -32768)
+    yield "alternating", np.repeat(alt[:, None], 6, axis=1)
+    blocks = np.where(np.arange(n) // 16 % 2, 32767, -32768)
+    yield "alternating blocks of 16", np.repeat(blocks[:, None], 6, axis=1)
+    yield "uniform int16", rng.randint(-32768, 32768, size=(n, 6))
+    yield "tiny noise", rng.randint(-2, 3, size=(n, 6))
+    yield "zeros", np.zeros((n, 6), int)
+
+
+_STREAMS = list(_adversarial_streams())
+
+
+@pytest.mark.parametrize("name,x", _STREAMS, ids=[name for name, _ in _STREAMS])
+def test_twins_identical_and_bounded_on_adversarial_streams(name, x):
+    want = features_np.features(x.astype(np.int16), features_np.window_starts(len(x)))
+    peak = Peak()
+    fp = instrumented(fixedpoint, peak)
+    mod = instrumented(features, peak, isqrt=fp.isqrt)
+    got = _windower_features(x, mod)
+    assert np.array_equal(got, want), name
+    assert peak.value < 2 ** 30, (name, peak.value, peak.line)
+
+
+def test_out_of_range_samples_saturate_like_int16():
+    x = np.array([[40000, -40000, 2 ** 20, -(2 ** 20), 32768, -32769]] * 128)
+    clipped = np.clip(x, -32768, 32767)
+    assert np.array_equal(_windower_features(x), _windower_features(clipped))
+    assert np.array_equal(features_np.features(x, [0]), _windower_features(clipped))
+
+
+def test_bounds_with_real_data(rec):
+    peak = Peak()
+    fp = instrumented(fixedpoint, peak)
+    mod = instrumented(features, peak, isqrt=fp.isqrt)
+    x = _session(rec, 6, 1)[26200:26200 + 128 + 64 * 4]   # gyro at +-10 rad/s in here
+    assert np.abs(x).max() >= 20000
+    got = _windower_features(x, mod)
+    assert np.array_equal(got, features_np.features(x, features_np.window_starts(len(x))))
+    assert 2 ** 26 < peak.value < 2 ** 30   # the magnitude's sum of squares is the largest
+
+
+def test_features_mean_what_the_docstring_says():
+    n = 128
+    t = np.arange(n)
+    x = np.zeros((n, 6), np.int64)
+    x[:, 0] = np.where(t // 8 % 2, 1000, -1000)     # square wave, period 16: 15 crossings
+    x[:, 1] = t * 16                                 # ramp: |x[i] - x[i - L]| = 16 L
+    x[:, 2] = 4096                                   # 1 g
+    x[:, 3] = 3 * 400                                # gyro (3, 4, 0) * 400 -> |g| = 500 * 4 / 4
+    x[:, 4] = 4 * 400
+    F = features_np.features(x, [0])[0].reshape(8, 9).astype(int)
+    f = _windower_features(x)[0].reshape(8, 9).astype(int)
+    assert np.array_equal(F, f)
+    # square wave: mean 0 -> 128, deviation 1000 -> isqrt(16000) = 126, min/max +-1000 >> 6
+    assert F[0].tolist()[:4] == [128, 126, 128 - 16, 128 + 15]
+    assert F[0, 8] == 2 * 15
+    assert F[0, 4] == fixedpoint.isqrt(((15 * 2000) >> 7) << 4)     # lag 1: 15 jumps of 2000
+    assert F[0, 6] == fixedpoint.isqrt(((120 * 2000) >> 7) << 4)    # lag 8: every pair differs
+    assert F[0, 7] == 0                                              # lag 16: none does
+    # ramp: lag L gives 16 L per pair, (128 - L) pairs
+    for j, lag in enumerate(features.LAGS):
+        assert F[1, 4 + j] == fixedpoint.isqrt(((16 * lag * (128 - lag)) >> 7) << 4)
+    assert F[1, 8] == 2 * 1                          # a ramp crosses its mean once
+    # constant 1 g on z: mean 192 (= 128 + 4096 >> 6); acc magnitude 1024 >> 4 = 64
+    assert F[2].tolist() == [192, 0, 192, 192, 0, 0, 0, 0, 0]
+    # gyro magnitude isqrt(300**2 + 400**2) = 500 (in 1/4 LSB), mean/min >> 2, max >> 4
+    assert F[7].tolist()[:4] == [125, 0, 125, 31]
+    assert F[3, 0] == 128 + (1200 >> 4) and F[3, 2] == 128 + (1200 >> 6)
+
+
+def test_windower_emits_every_hop_and_resets():
+    w = features.Windower()
+    emitted = [i for i in range(128 + 64 * 3) if w.push(i, 0, 0, 0, 0, 0) is not None]
+    assert emitted == [127, 191, 255, 319] and w.count == 4
+    w.reset()
+    assert [i for i in range(200) if w.push(0, 0, 0, 0, 0, 0) is not None] == [127, 191]
+
+
+_MPY_SCRIPT = """
+import json, gc
+from array import array
+from ffrt.features import Windower
+S = array('h', bytes.fromhex('%s'))
+w = Windower()
+def push(i):
+    j = 6 * i
+    return w.push(S[j], S[j + 1], S[j + 2], S[j + 3], S[j + 4], S[j + 5])
+out = []
+for i in range(128):
+    o = push(i)
+out.append(bytes(o).hex())
+n = 0                       # (a new global after a0 would grow the globals dict)
+gc.collect()
+a0 = gc.mem_alloc()
+for i in range(128, len(S) // 6):
+    if push(i) is not None:
+        n += 1
+a1 = gc.mem_alloc()
+out.append(bytes(w.out).hex())
+print(json.dumps({"first_last": out, "windows": n + 1, "alloc_bytes": a1 - a0}))
+"""
+
+
+@pytest.mark.device
+def test_windower_in_micropython_matches_numpy_and_allocates_nothing(rec, micropython):
+    # subject 1, session 0: walking down- and upstairs, pauses in between
+    x = _session(rec, 1, 0)[14000:14000 + 128 + 64 * 15]
+    r = mpy.run_json(_MPY_SCRIPT % x.astype("<i2").tobytes().hex())
+    want = features_np.features(x, features_np.window_starts(len(x)))
+    assert r["windows"] == len(want) == 16
+    assert bytes.fromhex(r["first_last"][0]) == want[0].tobytes()
+    assert bytes.fromhex(r["first_last"][1]) == want[-1].tobytes()
+    assert r["alloc_bytes"] == 0
+
+
+_MPY_ALL = """
+import json
+from array import array
+from ffrt.features import Windower
+S = array('h', bytes.fromhex('%s'))
+w = Windower()
+out = []
+for i in range(len(S) // 6):
+    j = 6 * i
+    o = w.push(S[j], S[j + 1], S[j + 2], S[j + 3], S[j + 4], S[j + 5])
+    if o is not None:
+        out.append(bytes(o).hex())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.device
+def test_every_window_in_micropython(rec, micropython):
+    # a second stretch, every window compared: lying, a transition, standing (subject 23)
+    x = np.concatenate([_session(rec, 23, 1)[4000:4000 + 128 + 64 * 11],
+                        np.array([[32767, -32768, 32767, -32768, 32767, -32768]] * 64)])
+    got = mpy.run_json(_MPY_ALL % x.astype("<i2").tobytes().hex())
+    want = features_np.features(x, features_np.window_starts(len(x)))
+    assert [bytes.fromhex(h) for h in got] == [row.tobytes() for row in want]
