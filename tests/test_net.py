@@ -261,3 +261,28 @@ def test_learn_last_needs_a_fresh_prediction():
     with pytest.raises(ValueError, match="needs a prediction"):
         n.learn_last(0)
     assert state(n) == before
+
+
+def test_learn_pair_raises_goodness_of_positives_over_negatives():
+    cfg = Config(n_features=6, n_classes=2, in_max=15, in_scale=17, layers=(16, 16),
+                 theta=(2000, 2000), act_shift=(5, 5), lr_shift=21)
+    n = FFNet(cfg)
+    normal = [[15, 12, 9, 6, 3, 0], [14, 12, 10, 6, 2, 1]]
+    odd = [[0, 3, 15, 0, 12, 3], [1, 2, 14, 1, 13, 2]]
+    gap0 = min(n.goodness_of(x) for x in normal) - max(n.goodness_of(x) for x in odd)
+    for i in range(200):
+        n.learn_pair(normal[i % 2], odd[i % 2])
+    gap = min(n.goodness_of(x) for x in normal) - max(n.goodness_of(x) for x in odd)
+    assert gap > 0 and gap > gap0 and n.step == 200
+
+
+def test_learn_pair_checks_both_inputs_first():
+    n = _trained()
+    before = state(n)
+    good = [1] * n.cfg.n_features
+    for bad in ([1] * (n.cfg.n_features - 1), [n.cfg.in_max + 1] * n.cfg.n_features):
+        with pytest.raises(ValueError):
+            n.learn_pair(good, bad)
+        with pytest.raises(ValueError):
+            n.learn_pair(bad, good)
+    assert state(n) == before

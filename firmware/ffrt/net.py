@@ -219,6 +219,28 @@ class FFNet:
         self._learn_head(y)
         self.step += 1
 
+    def learn_pair(self, x_pos, x_neg, label=0):
+        """One unsupervised step: x_pos is positive data, x_neg negative (e.g. a hybrid of
+        two windows), both with the same label overlaid (0 for a one-class net); every
+        layer raises the goodness of the first and lowers that of the second.
+
+        Both inputs are checked before anything changes; the head does not learn.
+        """
+        label = self._check_label(label)
+        self._load(x_neg)  # checks x_neg; x_pos is checked (and loaded) after it
+        self._load(x_pos)
+        if self.ff_learning:
+            self._learn_pass(label, True, self.last_pos)
+            self._load(x_neg)
+            self._learn_pass(label, False, self.last_neg)
+        self.step += 1
+
+    def goodness_of(self, x, label=0):
+        """Total goodness of x with one label overlaid: a normality score for a net that
+        learnt "normal" with learn_pair (higher: more like what it learnt as positive)."""
+        self._load(x)
+        return self._forward(label)
+
     def _learn_head(self, y):
         """Logistic step on the margin of the true class over its strongest rival."""
         self._head_forward()
