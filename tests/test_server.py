@@ -434,8 +434,13 @@ def mpy_firmware(tmp_path_factory):
 _HEAP = "96K"
 
 
-def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware):
-    """The digits net served from .mpy modules: boot, import, learn, export, checkpoint."""
+@pytest.mark.parametrize("chunk", [P.CHUNK, 32])
+def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware, chunk, monkeypatch):
+    """The digits net served from .mpy modules: boot, import, learn, export, checkpoint.
+
+    Also with the 32-byte chunks a host falls back to on a lossy line: a thousand small
+    requests must not fragment the heap the commit needs."""
+    monkeypatch.setattr(P, "CHUNK", chunk)  # the host's largest chunk; the board any
     import tempfile
 
     from ffkit.client import connect
@@ -448,7 +453,9 @@ def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware):
         shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")  # DIR/ffrt wins (ffkit.sim)
         shutil.copy(mpy_firmware / "main.py", board / "main.py")
         (board / "model.ffw").write_bytes(bytes(ffw.encode(digits)))
-        with VirtualBoard(board, heap=_HEAP) as vb, connect(vb.port) as b:
+        # a generous timeout: a resend (a loaded CI machine) would change the sequence of
+        # requests, and with it the heap's fragmentation, which this test pins exactly
+        with VirtualBoard(board, heap=_HEAP) as vb, connect(vb.port, timeout=10.0) as b:
             info = b.info()
             assert info["boot"] == "model.ffw", vb.console()
             other = ffw.load(bytes(ffw.encode(digits)), kernels_np)
@@ -462,6 +469,7 @@ def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware):
             assert b.export() == bytes(ffw.encode(other))
             assert b.checkpoint()[0] == 2
             assert b.stats()["mem_free"] > 0
+            assert b.resends == 0
             assert not vb.console(), vb.console()  # it never stopped serving
         loaded = sorted(p.name for p in (board / "ffrt").iterdir())
         assert "ffw.mpy" in loaded and not any(n.endswith(".py") for n in loaded)

@@ -14,6 +14,7 @@ RAM (ffw.load_stream). On a refusal (an FFWError: the server answers E_REFUSED) 
 is untouched.
 """
 
+import gc
 import struct
 
 from ffrt import ffw
@@ -137,6 +138,7 @@ def _import_chunk(srv, body):
     srv.touch()
     end = srv.import_.chunk(struct.unpack_from("<I", body, 0)[0], body[4:])
     struct.pack_into("<I", srv.enc.body, 0, end)
+    gc.collect()  # see _import_commit
     return 4
 
 
@@ -147,6 +149,10 @@ def _import_commit(srv, body):
     srv.still()
     imp = srv.import_
     srv.import_ = None  # whatever the outcome, this import is over
+    # Each chunk's garbage is collected as it comes (_import_chunk), so how many chunks
+    # came (the host shrinks them on a lossy line) does not fragment the heap that the
+    # commit then needs: without it a 96K board failed commits of 64-byte chunks.
+    gc.collect()
     imp.commit(srv.net)
     return srv.reply_step()
 
