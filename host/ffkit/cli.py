@@ -209,8 +209,12 @@ def add_eval_parser(sub):
         "and the head of an untrained net of the same Config (the control: head accuracy "
         "alone is no evidence that FF learned)."))
     _add_data_args(p, "digits")
-    p.add_argument("--weights", metavar="W.ffw", type=Path, required=True,
-                   help="the model (its Config comes from the file)")
+    p.add_argument("--weights", metavar="W.ffw", type=Path,
+                   help="the model (its Config comes from the file); required unless "
+                        "--mode anomaly")
+    p.add_argument("--mode", choices=("classify", "anomaly"), default="classify",
+                   help="anomaly: the HAPT one-class task of ffkit.anomaly_eval (fresh "
+                        "nets from models/anomaly.toml learn per subject; ROC AUC)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-net control")
     p.add_argument("--control-epochs", type=int, default=10,
@@ -222,6 +226,10 @@ def add_eval_parser(sub):
 def cmd_eval(args):
     from ffkit.evaluate import report
 
+    if args.mode == "anomaly":
+        return _eval_anomaly(args)
+    if args.weights is None:
+        raise UsageError("give --weights W.ffw")
     net = load_weights(args.weights)
     if args.data is None and args.dataset is None:
         args.dataset = "digits"
@@ -243,6 +251,24 @@ def cmd_eval(args):
         ("accuracy (head on an untrained net)   %.4f  <- control: its head alone trained, "
          "%d epoch(s)" % (ctrl, args.control_epochs)) if ctrl is not None else
         "accuracy (head on an untrained net)   skipped (--no-control)",
+    ])
+    return EXIT_OK
+
+
+def _eval_anomaly(args):
+    from ffkit import anomaly_eval
+
+    if args.weights is not None or args.data is not None or args.dataset not in (None, "hapt"):
+        raise UsageError("--mode anomaly takes no --weights or --data (fresh nets learn "
+                         "per subject); its data set is hapt")
+    rep = anomaly_eval.evaluate()
+    _emit(args, rep, [
+        "anomaly task: " + rep["task"],
+        "ROC AUC mean over subjects %.4f, worst %.4f (subject %d)"
+        % (rep["roc_auc"], rep["roc_auc_worst"], rep["worst_subject"]),
+        "untrained control: mean %.4f, worst %.4f"
+        % (rep["untrained_roc_auc"], rep["untrained_roc_auc_worst"]),
+        "per subject: " + ", ".join("%s %.3f" % kv for kv in rep["roc_auc_per_subject"].items()),
     ])
     return EXIT_OK
 
@@ -568,6 +594,68 @@ def cmd_flash(args):
     return _delegate("flash").run_cli(args)
 
 
+# ---- baseline ----------------------------------------------------------------------------
+
+def _subject_range(text):
+    """'16-30' or '16,18,20-22' -> a tuple of subject ids."""
+    out = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.partition("-")
+            lo, hi = int(a), int(b or a)
+            if not 1 <= lo <= hi <= 30:
+                raise ValueError
+            out.extend(range(lo, hi + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "subjects are 1..30, as 16-30 or 16,18,20-22") from None
+    return tuple(out)
+
+
+def add_baseline_parser(sub):
+    p = sub.add_parser("baseline", description=(
+        "Float baselines (River, scikit-learn MLP, float FF in numpy, two with a "
+        "class-balanced rehearsal buffer) on the HAPT features, bootstrapped on subjects "
+        "1-15, under the integer FF's protocols: frozen and adapted accuracy on each test "
+        "subject's last session, and prequential accuracy. About 5 minutes on 2 cores; "
+        "--weights adds about 70 s."))
+    p.add_argument("--dataset", default="hapt", choices=("hapt",), help="only hapt")
+    p.add_argument("--subjects", type=_subject_range, default=None, metavar="16-30",
+                   help="test subjects (default 16-30; with --quick 16)")
+    p.add_argument("--models", metavar="A,B", default=None,
+                   help="a comma list of baselines (default all)")
+    p.add_argument("--weights", metavar="W.ffw", type=Path, default=None,
+                   help="also evaluate this integer FF (int_ff, int_ff_rehearsal)")
+    p.add_argument("--quick", action="store_true",
+                   help="for tests: subject 16, two baselines (river_softmax, float_ff), "
+                        "shortened bootstraps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_baseline(args):
+    from ffkit import baselines
+
+    names = baselines.QUICK_BASELINES if args.quick else baselines.BASELINES
+    if args.models:
+        names = tuple(n.strip() for n in args.models.split(",") if n.strip())
+        bad = [n for n in names if n not in baselines.BASELINES]
+        if bad:
+            raise UsageError("unknown baseline(s) %s; choose from %s"
+                             % (", ".join(bad), ", ".join(baselines.BASELINES)))
+    subjects = args.subjects
+    if subjects is None:
+        subjects = (16,) if args.quick else tuple(range(16, 31))
+    weights = args.weights.read_bytes() if args.weights is not None else None
+    if weights is not None:
+        load_weights(args.weights)   # refuse a bad file before the long run
+    result = baselines.run(names, subjects, weights=weights, quick=args.quick,
+                           log=None if args.json else
+                           (lambda m: print(m, file=sys.stderr, flush=True)))
+    _emit(args, result, baselines.format_table(result))
+    return EXIT_OK
+
+
 # ---- the table and main ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -602,6 +690,8 @@ VERBS = (
          add_sim_parser, cmd_sim),
     Verb("flash", "cross-compile ffrt for a board and copy it there with mpremote",
          add_flash_parser, cmd_flash),
+    Verb("baseline", "float baselines (River, MLP, float FF) under the HAPT protocols",
+         add_baseline_parser, cmd_baseline),
 )
 
 
