@@ -94,7 +94,12 @@ class FFNet:
 
     # ---- input checks: raise before anything changes --------------------------------------
 
-    def _load(self, x):
+    def check_x(self, x):
+        """Raise ValueError naming the fault unless x is n_features ints in 0..in_max.
+
+        The one statement of the input rule: learn and predict call it before anything
+        changes, and the board's server calls it on a whole STREAM batch first.
+        """
         cfg = self.cfg
         n = cfg.n_features
         if len(x) != n:
@@ -104,13 +109,18 @@ class FFNet:
             v = x[j]
             if v < 0 or v > hi:
                 raise ValueError("x[%d] = %d is outside the input range 0..%d" % (j, v, hi))
+
+    def _load(self, x):
+        self.check_x(x)
+        cfg = self.cfg
+        n = cfg.n_features
         buf = self._x
         s = cfg.in_scale
         for j in range(n):
             buf[j] = x[j] * s
         self._predicted = False
 
-    def _check_label(self, y):
+    def check_label(self, y):
         """Return y as an int in 0..n_classes-1, or raise before anything changes."""
         if not isinstance(y, int):
             if not hasattr(y, "__index__"):  # numpy ints pass; floats and strings do not
@@ -181,7 +191,7 @@ class FFNet:
 
     def learn_one(self, x, y):
         """One supervised step: the true label as positive, a wrong label as negative."""
-        y = self._check_label(y)
+        y = self.check_label(y)
         self._load(x)
         self._learn(y, False)
 
@@ -194,7 +204,7 @@ class FFNet:
         """
         if not self._predicted:
             raise ValueError("learn_last needs a prediction on the same sample first")
-        y = self._check_label(y)
+        y = self.check_label(y)
         self._learn(y, True)
 
     def _learn(self, y, known):
@@ -226,7 +236,7 @@ class FFNet:
 
         Both inputs are checked before anything changes; the head does not learn.
         """
-        label = self._check_label(label)
+        label = self.check_label(label)
         self._load(x_neg)  # checks x_neg; x_pos is checked (and loaded) after it
         self._load(x_pos)
         if self.ff_learning:

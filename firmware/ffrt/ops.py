@@ -24,21 +24,18 @@ TUNABLE = ("lr", "lr_shift", "theta", "act_shift", "gshift", "grad_floor", "neg_
 
 
 def _feats(srv, body, o):
-    """The int16 features at body[o:] in srv.x, checked against the input range."""
+    """The int16 features at body[o:] in srv.x, checked by the net's own input rule
+    (a ValueError, which the server answers with E_BAD_VALUE)."""
     x = srv.x
-    hi = srv.net.cfg.in_max
     for j in range(len(x)):
         v = body[o + 2 * j] | (body[o + 2 * j + 1] << 8)
-        x[j] = v = v - 0x10000 if v & 0x8000 else v
-        if v < 0 or v > hi:
-            raise Reply(P.E_BAD_VALUE, "x[%d] = %d is outside 0..%d" % (j, v, hi))
+        x[j] = v - 0x10000 if v & 0x8000 else v
+    srv.net.check_x(x)
     return x
 
 
 def _label(srv, y):
-    if not 0 <= y < srv.net.cfg.n_classes:
-        raise Reply(P.E_BAD_VALUE, "label %d is outside 0..%d" % (y, srv.net.cfg.n_classes - 1))
-    return y
+    return srv.net.check_label(y)
 
 
 def learn(srv, x, y):
