@@ -28,15 +28,15 @@ class _Powers:
     """POW[t, b] = xorshift32 applied t times to the word 1 << b (uint64, 32-bit values)."""
 
     def __init__(self):
-        self.table = np.zeros((1, 32), dtype=np.uint64)
+        # t = 0: the unit vectors themselves
+        self.table = (np.uint64(1) << np.arange(32, dtype=np.uint64))[None, :]
 
     def upto(self, t_max):
+        """The table with rows t = 0 .. at least t_max, grown on demand and kept."""
         have = self.table.shape[0] - 1
         if t_max > have:
             rows = [self.table]
-            cur = self.table[-1] if have else (np.uint64(1) << np.arange(32, dtype=np.uint64))
-            if not have:
-                rows = [cur[None, :].copy()]  # t = 0: the unit vectors themselves
+            cur = self.table[-1]
             for _ in range(t_max - have):
                 cur = _xs32(cur.copy())
                 rows.append(cur[None, :])
