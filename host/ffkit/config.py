@@ -8,6 +8,10 @@ Three tables::
               # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
               # cfg.lr_shift is that value; the last one reached stays in the saved model
     [data]    # dataset = "digits" (a name that ffkit.datasets.load knows)
+    [adapt]   # how a board keeps learning after bootstrap (HAPT personalisation, stream):
+              # per_class (rehearsal samples kept per class, 0 = none), replay (stored
+              # samples learnt after each new one), lr_shift (used while adapting; absent:
+              # the trained model's), predict = "goodness" | "head"
 
 Unknown keys are refused by name, so a typo does not silently fall back to a default.
 
@@ -39,7 +43,19 @@ class ConfigError(FFKitError, ValueError):
 
 _TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "head_epochs_control")
 _DATA_KEYS = ("dataset",)
-_TABLES = ("model", "train", "data")
+_ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict")
+_TABLES = ("model", "train", "data", "adapt")
+PREDICT_MODES = ("goodness", "head")
+
+
+@dataclass(frozen=True)
+class AdaptSpec:
+    """How a board learns on after bootstrap: rehearsal buffer, learning rate, prediction."""
+
+    per_class: int = 0          # rehearsal samples kept per class; 0: plain learn_one
+    replay: int = 1             # stored samples learnt after each new labelled one
+    lr_shift: int | None = None  # None: the model's own
+    predict: str = "goodness"   # "goodness" (FFNet.predict_one) or "head" (predict_head)
 
 
 @dataclass
@@ -53,6 +69,7 @@ class ModelSpec:
     lr_shift_schedule: tuple = ()       # ((epoch, lr_shift), ...), epochs ascending
     dataset: str | None = None
     extra: dict = field(default_factory=dict)  # accepted but unused keys (head_epochs_control)
+    adapt: AdaptSpec = AdaptSpec()
 
 
 def models_dir():
@@ -107,9 +124,32 @@ def parse(doc, source="<dict>"):
     if dataset is not None and not isinstance(dataset, str):
         raise bad("[data] dataset must be a name (a string)")
 
+    adapt = _adapt(doc.get("adapt", {}), bad)
     extra = {k: train[k] for k in ("head_epochs_control",) if k in train}
     return ModelSpec(model=model, source=source, epochs=epochs, shuffle_seed=shuffle_seed,
-                     lr_shift_schedule=schedule, dataset=dataset, extra=extra)
+                     lr_shift_schedule=schedule, dataset=dataset, extra=extra, adapt=adapt)
+
+
+def _adapt(table, bad):
+    unknown = sorted(set(table) - set(_ADAPT_KEYS))
+    if unknown:
+        raise bad("unknown [adapt] key(s): " + ", ".join(unknown))
+    per_class = _int(table.get("per_class", 0), "[adapt] per_class", bad)
+    replay = _int(table.get("replay", 1), "[adapt] replay", bad)
+    if not 0 <= per_class <= 255 or not 0 <= replay <= 16:  # ffrt.rehearsal's limits
+        raise bad("[adapt] per_class must be in 0..255 and replay in 0..16")
+    lr_shift = table.get("lr_shift")
+    if lr_shift is not None:
+        lr_shift = _int(lr_shift, "[adapt] lr_shift", bad)
+        try:
+            Config(lr_shift=lr_shift)
+        except ValueError as e:
+            raise bad("[adapt] %s (got %d)" % (e, lr_shift)) from None
+    predict = table.get("predict", "goodness")
+    if predict not in PREDICT_MODES:
+        raise bad("[adapt] predict must be one of %s (got %r)"
+                  % (", ".join(PREDICT_MODES), predict))
+    return AdaptSpec(per_class, replay, lr_shift, predict)
 
 
 def _int(v, what, bad):

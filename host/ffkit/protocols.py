@@ -178,12 +178,13 @@ def previous_label_accuracy(rec=None, subjects=TEST_SUBJECTS):
 class FFLearner:
     """The integer FF net; learning goes through a `Rehearsal` buffer when one is given."""
 
-    def __init__(self, net, rehearsal=None):
+    def __init__(self, net, rehearsal=None, predict="goodness"):
         self.net = net
         self.rehearsal = rehearsal
+        self._predict = net.predict_head if predict == "head" else net.predict_one
 
     def predict_one(self, x):
-        return self.net.predict_one(x)
+        return self._predict(x)
 
     def learn_one(self, x, y):
         if self.rehearsal is not None:
@@ -192,11 +193,13 @@ class FFLearner:
             self.net.learn_one(x, y)
 
 
-def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=None):
+def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=None,
+               predict="goodness"):
     """fresh() for the integer FF: a reload of the .ffw bytes (numpy kernels by default).
 
     ``per_class``: None for plain learning, else a `Rehearsal(net, per_class, replay)`.
     ``lr_shift``: the learning-rate shift used while adapting (default: the file's).
+    ``predict``: "goodness" (`FFNet.predict_one`) or "head" (`FFNet.predict_head`).
     """
     from ffrt import ffw
     if kernels is None:
@@ -211,7 +214,7 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
         if per_class is not None:
             from ffrt.rehearsal import Rehearsal
             reh = Rehearsal(net, per_class=per_class, replay=replay)
-        return FFLearner(net, reh)
+        return FFLearner(net, reh, predict)
     return fresh
 
 
