@@ -53,7 +53,7 @@ ANSWER_S = 20.0         # the longest silence accepted while answers are due
 CFG = Config()          # the board boots fresh: this shape
 NF, NC, IN_MAX = CFG.n_features, CFG.n_classes, CFG.in_max
 FILE_SIZE = ffw.file_size(CFG)
-KNOWN = set(range(P.HELLO, P.REPL + 1))
+KNOWN = set(range(P.HELLO, P.ADAPT + 1))
 # SET bodies a board must refuse (E_BAD_VALUE) whatever state it is in
 BAD_SETS = [b"[1, 2]", b'"learning"', b"3", b"null", b"true", b'{"bogus": 1}',
             b'{"seed": 3}', b'{"layers": [10]}', b'{"lr_shift": 99}', b'{"lr_shift": 0}',
@@ -127,6 +127,10 @@ def expected_status(t, body):
         if body in BAD_SETS or (n and body[0] in NOT_JSON_START):
             return P.E_BAD_VALUE
         return None  # might be a valid setting
+    if t == P.SAMPLES:  # the digits net is not a window-features model
+        return P.E_BAD_STATE
+    if t == P.ADAPT:
+        return None if n == 0 else P.E_BAD_LENGTH if n != 3 else P.E_BAD_STATE
     return None
 
 
@@ -191,7 +195,7 @@ class Fuzzer:
         """(type, body) of a good-CRC request the board must refuse."""
         r = self.rng
         if kind == "unknown_type":
-            t = r.choice([0, r.randrange(P.REPL + 1, 256), P.ERROR,
+            t = r.choice([0, r.randrange(P.ADAPT + 1, 256), P.ERROR,
                           r.randrange(1, P.REPL + 1) | P.RESPONSE])
             return t, self.rbytes(r.choice([0, 1, 8, r.randrange(P.MAX_BODY + 1)]))
         if kind == "bad_length":
@@ -510,6 +514,9 @@ def _refusals():
         ("HELLO with a body", P.HELLO, b"x", P.E_BAD_LENGTH, "got 1"),
         ("CHECKPOINT with a body", P.CHECKPOINT, b"\x00", P.E_BAD_LENGTH, "got 1"),
         ("REPL with a body", P.REPL, b"\x00", P.E_BAD_LENGTH, "got 1"),
+        ("SAMPLES to a net of other features", P.SAMPLES, b"\x02\x00" + bytes(12),
+         P.E_BAD_STATE, "72 window features"),
+        ("ADAPT of two bytes", P.ADAPT, b"\x02\x01", P.E_BAD_LENGTH, "got 2"),
         ("unknown request type", 0x33, b"", P.E_UNKNOWN_TYPE, "0x33"),
         ("a response type sent as a request", P.LEARN | P.RESPONSE, b"", P.E_UNKNOWN_TYPE,
          "0x%02x" % (P.LEARN | P.RESPONSE)),

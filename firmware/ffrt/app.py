@@ -11,6 +11,20 @@ comes before its first frame).
     from ffrt import app    # firmware/main.py
     app.run()
 
+With a sensor, its samples go to the live learner (ffrt.live: features, prediction)
+between requests; a board's own main.py passes one, e.g. on a Pico:
+
+    from machine import I2C, Pin
+    from ffrt import app
+    from ffrt.imu_mpu6050 import MPU6050      # or imu_lsm6ds.LSM6DS, adc_source.AdcSource
+    app.run(sensor=MPU6050(I2C(0, scl=Pin(5), sda=Pin(4), freq=400_000)))
+
+The learner is the server's (`srv.live`: ADAPT sets it up, ADAPT's reply counts its
+windows), so a host's SAMPLES frames would go to the same windower: stream from a host
+or read a sensor, not both at once. Windows from the sensor carry no label, so they are
+predicted (`srv.live.last`) and not learnt; a label source (a button, a host) would pass
+its label to `LiveLearner.read`.
+
 Memory: modules are loaded one at a time with a collection after each, the engine first,
 then the net (its 16 KB weight buffer needs one free piece of heap), then the server.
 Loading a module leaves garbage behind; collecting it at once keeps what stays packed at
@@ -73,8 +87,8 @@ def open_port(spec):
     return UartPort(UART(uart, baudrate=baud, tx=Pin(tx), rx=Pin(rx)))
 
 
-def run(board=None):
-    """Serve until a REPL request; see the module docstring."""
+def run(board=None, sensor=None):
+    """Serve until a REPL request; sensor: a source with read_into (module docstring)."""
     _load(("crc32", "model", "fixedpoint", "net", "ffw", "storage"))
     from ffrt import storage
     st = storage.Storage()
@@ -90,14 +104,17 @@ def run(board=None):
     g = globals()
     for name in ("boot", "open_port", "_load"):  # needed once: their code becomes garbage
         del g[name]
+    if sensor is not None:
+        from ffrt.live import LiveLearner
+        srv.live = LiveLearner(net)
     gc.collect()
     try:
         while True:
             r = srv.poll()
             if r == server.LEAVE:
                 break
-            # A sensor source (issue 4) plugs in here: take a sample when one is due,
-            # predict, and learn when srv.learning_allowed(); requests are answered between.
+            if sensor is not None and srv.live.read(sensor):  # requests answered between
+                continue
             if r == server.IDLE:
                 link.wait(_IDLE_MS)
     finally:

@@ -205,14 +205,27 @@ def _reset(srv, body):
         srv.reset_counters()
     elif what == P.RESET_FRESH:
         srv.still()
+        _live_reset(srv)
         srv.net.reset()
     elif what == P.RESET_RELOAD:
         srv.still()
-        if srv.storage is None or srv.storage.load_newest(srv.net) is None:
+        st = srv.storage
+        best = st.newest(srv.net.cfg) if st is not None else None
+        if best is None:
             raise Reply(P.E_BAD_STATE, "no valid checkpoint to reload")
+        _live_reset(srv)  # first: the reload may use the heap its buffer held
+        st.load(srv.net, best[1])
     else:
         raise Reply(P.E_BAD_VALUE, "RESET takes 0 (counters), 1 (reload) or 2 (fresh)")
     return srv.reply_step()
+
+
+def _live_reset(srv):
+    """As on a fresh board: the live learner has no samples of a window, an empty buffer."""
+    live = getattr(srv, "live", None)  # set by ffrt.live_ops or ffrt.app, if at all
+    if live is not None:
+        live.reset()
+        gc.collect()
 
 
 HANDLERS = {P.PREDICT: _predict, P.LEARN: _learn, P.STREAM: _stream, P.SET: _set,

@@ -44,6 +44,15 @@ Bodies (little-endian; "x" is n_features values as int16 each):
     RESET           u8 what (RESET_COUNTERS / RESET_RELOAD / RESET_FRESH)
                                               -> u32 step
     REPL            -                         -> - (then the board hands the port back)
+    SAMPLES         u8 flags, u8 k, k x u8 label (0xFF: none), n x (6 x i16 sample)
+                                              -> u32 step, k x u8 predicted label
+                                                 (raw IMU samples: the board computes the
+                                                 window features, predicts, learns;
+                                                 ffrt.live_ops has the flags and checks)
+    ADAPT           - | u8 per_class, u8 replay, u8 predict (0 goodness, 1 head)
+                                              -> u8 per_class, u8 replay, u8 predict,
+                                                 u32 windows, u32 RAM bytes (the live
+                                                 learner's settings; a body sets them)
 
 >>> from ffrt.proto_host import encode_frame
 >>> f = encode_frame(HELLO, 7, b"")
@@ -81,6 +90,8 @@ SET = const(0x0D)
 STATS = const(0x0E)
 RESET = const(0x0F)
 REPL = const(0x10)
+SAMPLES = const(0x11)
+ADAPT = const(0x12)
 RESPONSE = const(0x80)
 ERROR = const(0x7F)
 

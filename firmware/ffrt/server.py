@@ -20,13 +20,16 @@ While an export is open (EXPORT_BEGIN .. EXPORT_END, or until _SESSION_S pass wi
 one of its requests) the weights hold still: LEARN, SET, RESET and IMPORT_COMMIT answer
 E_BUSY and STREAM only predicts.
 
-The requests live in two modules besides HELLO and REPL here: ffrt.ops (PREDICT, LEARN,
-STREAM, SET, INFO, STATS, CHECKPOINT, RESET) and ffrt.transfer (EXPORT_*, IMPORT_*). Each
-is loaded on its first request, and only one of them is held at a time: a transfer
-request drops ops, any other request drops transfer once no export or import is open
-(`unload`). Measured in the unix port (tools/serve_bench.py), holding both costs about
-7 KB more at the peak of an import, which is what sets the smallest heap the firmware
-runs in.
+The requests live in three modules besides HELLO and REPL here: ffrt.ops (PREDICT, LEARN,
+STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*) and
+ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to the live learner `srv.live`, an
+ffrt.live.LiveLearner set on first use; until then the server has no such attribute,
+which keeps the 96 KB run of tests/test_server.py within its heap). Each is loaded on its
+first request, and one of them at a time once no export or import is open: a request
+drops the other two (`unload`). Measured in the unix port (tools/serve_bench.py),
+holding ops and transfer together costs about 7 KB more at the peak of an import, which
+is what sets the smallest heap the firmware runs in; dropping ops while samples stream
+(and live_ops at each RESET) takes 3 KB off the heap streaming needs (tests/test_stream.py).
 """
 
 import gc
@@ -38,6 +41,10 @@ from time import time
 import ffrt
 from ffrt import proto as P
 from ffrt.proto import Reply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for the annotation of Server.live; the board never imports it here
+    from ffrt.live import LiveLearner
 
 IDLE = 0
 BUSY = 1
@@ -57,6 +64,10 @@ def unload(name):
 class Server:
     """Serves net over port; storage (ffrt.storage.Storage) adds checkpoints; info holds
     extra INFO fields (the board's name...)."""
+
+    # the live learner, once ffrt.live_ops or ffrt.app sets it (declared for type checkers
+    # only: a bare annotation compiles to nothing in MicroPython)
+    live: "LiveLearner"
 
     def __init__(self, net, port, storage=None, info=None):
         self.net = net
@@ -116,17 +127,20 @@ class Server:
         if t == P.HELLO or t == P.REPL:
             return _hello if t == P.HELLO else _repl
         if P.EXPORT_BEGIN <= t <= P.IMPORT_COMMIT:
-            name, other = "transfer", "ops"
+            name, others = "transfer", ("ops", "live_ops")
         elif P.INFO <= t <= P.RESET:
-            name, other = "ops", "transfer"
-            if self.export or self.import_:  # a session open: its code stays
-                other = None
+            name, others = "ops", ("transfer", "live_ops")
+        elif P.SAMPLES <= t <= P.ADAPT:
+            name, others = "live_ops", ("transfer", "ops")
         else:
             return None
+        if name != "transfer" and (self.export or self.import_):
+            others = ()  # a session open: its code stays
         mod = sys.modules.get("ffrt." + name)
         if mod is None:
-            if other:
+            for other in others:
                 unload(other)
+            if others:
                 unload("ffw_write")  # an import never needs the writer
             mod = __import__("ffrt." + name, None, None, ("HANDLERS",))
         return mod.HANDLERS.get(t)
