@@ -14,6 +14,7 @@ reply becomes DeviceError(status, message).
         step, g_pos, g_neg = board.learn(x, y)
         data = board.export(progress=print)      # the board's .ffw, checked on the host
         board.import_weights(data)               # checked on the host, then staged
+        step, preds = board.samples(imu_rows, window_labels, learn=True)   # ffkit.stream
 
 A session starts by writing one 0x00 (ends any partial frame the board holds) and a HELLO.
 HELLO is idempotent, so it is the one request that may harmlessly be answered from a
@@ -28,8 +29,9 @@ import random
 import struct
 import time
 
-from ffrt import proto
+from ffrt import live_ops, proto
 from ffrt.crc32 import crc32
+from ffrt.features import HOP, WINDOW
 
 from ffkit import FFKitError
 
@@ -40,6 +42,11 @@ MIN_CHUNK = 32          # transfers shrink their chunks down to this on a lossy 
 _GROW_AFTER = 8         # clean chunks in a row before a chunk doubles again
 _READ = 1024            # bytes asked of the link per read
 
+# SAMPLES frames: 2 + 1 label + 49 * 12 bytes fit MAX_BODY (fewer than 64 samples complete
+# at most one window); 48 by default, four frames to three hops of the windower
+MAX_SAMPLES_PER_FRAME = (proto.MAX_BODY - 3) // 12
+SAMPLES_PER_FRAME = 48
+PREDICT_CODES = ("goodness", "head")   # ADAPT's predict byte
 RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
               "fresh": proto.RESET_FRESH}
 
@@ -247,6 +254,84 @@ class Board:
                 progress(min(i + batch, len(samples)), len(samples))
         return step, preds
 
+    def samples(self, samples, labels=(), learn=False, new_session=False,
+                clear_buffer=False, timeout=None):
+        """One SAMPLES frame: raw int16 samples (n rows of ax ay az gx gy gz) to the board's
+        live learner, which computes the window features, predicts each window they
+        complete and, with learn, learns the labelled ones (ffrt.live_ops).
+
+        labels: one per window these samples complete (None or -1: no label). new_session
+        resets the board's windower first, clear_buffer empties its rehearsal buffer.
+        Returns (step after the frame, the predicted label of each completed window).
+        """
+        flags = ((live_ops.LEARN if learn else 0) | (live_ops.NEW_SESSION if new_session else 0)
+                 | (live_ops.CLEAR_BUFFER if clear_buffer else 0))
+        lab = bytes(0xFF if _label(y, True) < 0 else y for y in labels)
+        body = bytes([flags, len(lab)]) + lab + _pack_samples(samples)
+        if timeout is None:  # a window is features, a prediction and learn steps
+            timeout = self.timeout + SLOW_TIMEOUT * len(lab)
+        try:
+            reply = self.request(proto.SAMPLES, body, timeout=timeout)
+        except DeviceError as e:
+            if e.status == proto.E_UNKNOWN_TYPE:
+                raise FFKitError("the board's firmware %s has no SAMPLES request (flash a "
+                                 "newer one: ffkit flash)" % self.firmware) from None
+            raise
+        if len(reply) != 4 + len(lab):
+            raise ProtocolError("SAMPLES reply of %d bytes for %d window(s)"
+                                % (len(reply), len(lab)))
+        return struct.unpack_from("<I", reply)[0], list(reply[4:])
+
+    def stream_session(self, samples, window_labels, learn=False, clear_buffer=False,
+                       per_frame=SAMPLES_PER_FRAME, progress=None):
+        """A whole session of raw samples in SAMPLES frames, from a reset windower.
+
+        Window k is samples[64 k : 64 k + 128] (ffrt.features); window_labels holds the
+        label of each window the samples complete (None or -1: none). Returns (step, the
+        prediction of every window, in order). progress(windows done, windows) per frame.
+        """
+        n = len(samples)
+        nwin = 0 if n < WINDOW else 1 + (n - WINDOW) // HOP
+        if len(window_labels) != nwin:
+            raise ValueError("%d samples make %d windows, got %d labels"
+                             % (n, nwin, len(window_labels)))
+        if not 0 < per_frame <= MAX_SAMPLES_PER_FRAME:
+            raise ValueError("per_frame must be in 1..%d" % MAX_SAMPLES_PER_FRAME)
+        preds = []
+        step = None
+        for a in range(0, max(n, 1), per_frame):
+            b = min(n, a + per_frame)
+            # windows end at samples WINDOW - 1 + HOP k: those in a..b-1 complete here
+            lo = 0 if a < WINDOW else (a - WINDOW) // HOP + 1
+            hi = 0 if b < WINDOW else (b - WINDOW) // HOP + 1
+            step, got = self.samples(samples[a:b], window_labels[lo:hi], learn=learn,
+                                     new_session=a == 0, clear_buffer=clear_buffer and a == 0)
+            preds.extend(got)
+            if progress is not None:
+                progress(hi, nwin)
+        return step, preds
+
+    def adapt(self, per_class=None, replay=1, predict="goodness"):
+        """ADAPT: the live learner's settings (a new learner when per_class is given:
+        per_class rehearsal samples per class, 0 = none; replay stored samples per new
+        one; predict "goodness" or "head"). Returns the settings in force with the
+        learner's windows since its reset and its RAM bytes."""
+        body = b""
+        if per_class is not None:
+            if predict not in PREDICT_CODES:
+                raise ValueError("predict must be one of %s" % ", ".join(PREDICT_CODES))
+            if not 0 <= per_class <= 255 or not 0 <= replay <= 16:
+                raise ValueError("per_class must be in 0..255 and replay in 0..16")
+            body = bytes([per_class, replay, PREDICT_CODES.index(predict)])
+        reply = self.request(proto.ADAPT, body)
+        if len(reply) != 11:
+            raise ProtocolError("ADAPT reply of %d bytes" % len(reply))
+        pc, rp, pr, windows, ram = struct.unpack("<BBBII", reply)
+        if pr >= len(PREDICT_CODES):
+            raise ProtocolError("ADAPT reply names prediction mode %d" % pr)
+        return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
+                "windows": windows, "ram_bytes": ram}
+
     def _chunk_done(self, resends_before):
         """Adapt the transfer chunk: halve it after a chunk that needed resends, double it
         after _GROW_AFTER clean ones. A frame of n bytes survives a line that corrupts a
@@ -383,6 +468,23 @@ def _pack_x(x):
         return struct.pack("<%dh" % len(x), *[int(v) for v in x])
     except struct.error:
         raise ValueError("features must be integers in -32768..32767") from None
+
+
+def _pack_samples(samples):
+    """Rows of six int16 values as little-endian bytes (a numpy array or lists)."""
+    try:
+        import numpy as np
+        a = np.asarray(samples)
+        if a.size == 0:
+            return b""
+        if a.ndim != 2 or a.shape[1] != 6:
+            raise ValueError("samples must be rows of 6 values (ax ay az gx gy gz), got "
+                             "shape %s" % (a.shape,))
+        if a.min() < -32768 or a.max() > 32767 or a.dtype.kind not in "iu":
+            raise ValueError("samples must be integers in -32768..32767")
+        return a.astype("<i2").tobytes()
+    except TypeError:
+        raise ValueError("samples must be rows of 6 integers") from None
 
 
 def _label(y, allow_none):
