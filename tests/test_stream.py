@@ -341,3 +341,19 @@ def test_streaming_firmware_in_its_smallest_heap(mpy_firmware, rec):
             assert not vb.console(), vb.console()  # it never stopped serving
     finally:
         shutil.rmtree(board, ignore_errors=True)
+
+
+def test_firmware_without_the_requests_is_named():
+    from ffkit import FFKitError
+    from ffkit.client import Board
+
+    b = Board.__new__(Board)  # no link: request() is replaced below
+    b.firmware, b.timeout = "0.9", 1.0
+
+    def request(ftype, body=b"", timeout=None):
+        raise DeviceError(P.E_UNKNOWN_TYPE, "unknown request type 0x%02x" % ftype)
+    b.request = request
+    with pytest.raises(FFKitError, match="firmware 0.9 has no ADAPT request"):
+        b.adapt(0)
+    with pytest.raises(FFKitError, match="firmware 0.9 has no SAMPLES request"):
+        b.samples(np.zeros((4, 6), np.int16))

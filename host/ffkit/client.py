@@ -270,13 +270,7 @@ class Board:
         body = bytes([flags, len(lab)]) + lab + _pack_samples(samples)
         if timeout is None:  # a window is features, a prediction and learn steps
             timeout = self.timeout + SLOW_TIMEOUT * len(lab)
-        try:
-            reply = self.request(proto.SAMPLES, body, timeout=timeout)
-        except DeviceError as e:
-            if e.status == proto.E_UNKNOWN_TYPE:
-                raise FFKitError("the board's firmware %s has no SAMPLES request (flash a "
-                                 "newer one: ffkit flash)" % self.firmware) from None
-            raise
+        reply = self._live_request(proto.SAMPLES, body, timeout)
         if len(reply) != 4 + len(lab):
             raise ProtocolError("SAMPLES reply of %d bytes for %d window(s)"
                                 % (len(reply), len(lab)))
@@ -323,7 +317,7 @@ class Board:
             if not 0 <= per_class <= 255 or not 0 <= replay <= 16:
                 raise ValueError("per_class must be in 0..255 and replay in 0..16")
             body = bytes([per_class, replay, PREDICT_CODES.index(predict)])
-        reply = self.request(proto.ADAPT, body)
+        reply = self._live_request(proto.ADAPT, body)
         if len(reply) != 11:
             raise ProtocolError("ADAPT reply of %d bytes" % len(reply))
         pc, rp, pr, windows, ram = struct.unpack("<BBBII", reply)
@@ -331,6 +325,16 @@ class Board:
             raise ProtocolError("ADAPT reply names prediction mode %d" % pr)
         return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
                 "windows": windows, "ram_bytes": ram}
+
+    def _live_request(self, ftype, body, timeout=None):
+        """A request of the live learner; firmware older than it is named as such."""
+        try:
+            return self.request(ftype, body, timeout=timeout)
+        except DeviceError as e:
+            if e.status == proto.E_UNKNOWN_TYPE:
+                raise FFKitError("the board's firmware %s has no %s request (flash a newer "
+                                 "one: ffkit flash)" % (self.firmware, _name(ftype))) from None
+            raise
 
     def _chunk_done(self, resends_before):
         """Adapt the transfer chunk: halve it after a chunk that needed resends, double it
