@@ -55,7 +55,8 @@ def test_a_different_host_computation_is_caught():
 def test_ffkit_demo_cli_json_and_exit_code():
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(["demo", "--stream", "15", "--eval", "10", "--heap", "160K", "--json"])
+        code = cli.main(["demo", "--digits", "--stream", "15", "--eval", "10", "--heap", "160K",
+                         "--json"])
     assert code == 0, err.getvalue()
     res = json.loads(out.getvalue())
     assert res["identical"] is True and res["n_stream"] == 15 and res["heap"] == "160K"
@@ -65,5 +66,30 @@ def test_ffkit_demo_cli_json_and_exit_code():
 def test_demo_refuses_sizes_it_cannot_split():
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(["demo", "--stream", "450"])
+        code = cli.main(["demo", "--digits", "--stream", "450"])
     assert code == 2 and "--stream must be in 1..449" in err.getvalue()
+
+
+def test_hapt_demo_personalises_a_flashed_board_and_shows_table_and_plots(tmp_path):
+    """`ffkit demo` (the HAPT main job), shortened: one subject, 12 windows per session,
+    the committed weights. The table's figures are the board's predictions, the verdict is
+    computed by ffkit.stream, and the plots and the export are real files."""
+    from ffkit import demo_hapt
+
+    lines = []
+    res = demo_hapt.run_hapt_demo(subjects=(19,), limit=12, bootstrap_model=False,
+                                  plots_dir=tmp_path / "plots", say=lines.append,
+                                  progress=False)
+    text = "\n".join(lines)
+    assert res["bit_identical"] is True and res["export_equals_host"] is True
+    assert [ln[:5] for ln in lines if ln.startswith("[")] == \
+        ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    row = res["per_subject"]["19"]
+    assert "%7s  %6.3f  %7.3f" % ("19", row["frozen"], row["adapted"]) in text
+    assert res["frozen_accuracy"] == row["frozen"] and res["adapted_accuracy"] == row["adapted"]
+    for p in res["plots"]:
+        assert "plot: " + p in text
+        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    from ffrt import ffw
+    exported = open(res["export"], "rb").read()
+    assert "%08x" % ffw.weights_crc32(ffw.load(exported)) == res["host_weights_crc32"]

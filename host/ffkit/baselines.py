@@ -16,13 +16,17 @@ the results. Learners:
 - ``sklearn_mlp_rehearsal``: the same MLP learning through a class-balanced reservoir
   buffer (`FloatRehearsal`, the float twin of ``ffrt.rehearsal``)
 - ``float_ff``: a float Forward-Forward net in numpy, the integer model's shape (72
-  features + one-hot label overlay, 128, 128), ReLU, goodness = mean square activity,
+  features + one-hot label overlay, then the layers of models/hapt.toml), ReLU, goodness = mean square activity,
   logistic loss around a threshold, hardest wrong label as the negative, Adam
 - ``float_ff_rehearsal``: the float FF through the same rehearsal buffer
 
 Passing integer-FF weights (`run(weights=...)`, ``ffkit baseline --weights``) adds
 ``int_ff`` and ``int_ff_rehearsal`` (``ffrt`` with the numpy kernels, bit-identical to a
 board) under the same protocol.
+
+The rehearsal rows, float and integer, use one buffer setting: the model file's
+``[adapt]`` per_class and replay (`ffkit.config.AdaptSpec`; models/hapt.toml: 16 and 2).
+``int_ff_rehearsal`` also takes its lr_shift and prediction from there.
 """
 
 import copy
@@ -50,17 +54,19 @@ SETTINGS = {
                    "alpha=1e-4, max_iter=60, random_state=0) on standardised features; "
                    "adaptation: partial_fit one window at a time (adam state continues, "
                    "learning_rate_init lowered to 0.0001)",
-    "sklearn_mlp_rehearsal": "sklearn_mlp learning through FloatRehearsal(per_class=8, "
-                             "replay=1)",
-    "float_ff": "78-128-128 FF (standardised features + one-hot label), relu, goodness "
+    "sklearn_mlp_rehearsal": "sklearn_mlp learning through FloatRehearsal(per_class={pc}, "
+                             "replay={rp})",
+    "float_ff": "78-{layers} FF (standardised features + one-hot label), relu, goodness "
                 "mean(h^2), theta 2.0, hardest negative, length-normalised layer input; "
                 "Adam lr 0.001, batch 32, 20 epochs (seed 0); adaptation: one Adam step "
                 "per window, lr 0.0001",
-    "float_ff_rehearsal": "float_ff learning through FloatRehearsal(per_class=8, replay=1)",
+    "float_ff_rehearsal": "float_ff learning through FloatRehearsal(per_class={pc}, "
+                          "replay={rp})",
     "int_ff": "ffrt FFNet from the given .ffw (numpy kernels), learn_one per window, "
               "the file's lr_shift",
-    "int_ff_rehearsal": "int_ff learning through ffrt.rehearsal.Rehearsal(per_class=8, "
-                        "replay=1)",
+    "int_ff_rehearsal": "int_ff learning through ffrt.rehearsal.Rehearsal(per_class={pc}, "
+                        "replay={rp}), lr_shift {lr} while adapting, predicting by {pred} "
+                        "(models/hapt.toml [adapt])",
     "prequential": "delay 0, every window labelled, a fresh bootstrapped copy per subject",
 }
 
@@ -255,11 +261,15 @@ def _river_boot(model, X, y, passes, seed=0, quick=False):
     return RiverLearner(model)
 
 
-def _bootstrap(name, X, y, quick=False):
+def _bootstrap(name, X, y, quick=False, adapt=None, layers=(128, 128)):
     """The bootstrapped learner for a baseline name (fit on subjects 1-15).
 
     ``quick`` (tests only): one River pass, 5 float-FF epochs, 10 MLP iterations.
+    ``adapt``: the AdaptSpec whose per_class and replay the rehearsal rows use.
     """
+    def rehearsed(learner):
+        return FloatRehearsal(learner, per_class=adapt.per_class or 8, replay=adapt.replay)
+
     if name.startswith("river_"):
         from river import forest, linear_model, multiclass, optim, preprocessing
         if name == "river_softmax":
@@ -286,10 +296,11 @@ def _bootstrap(name, X, y, quick=False):
             mlp.fit((Xf - mean) / std, y)
         mlp._optimizer.learning_rate_init = ADAPT_LR_MLP   # partial_fit reuses this Adam
         learner = MLPLearner(mlp, mean, std)
-        return FloatRehearsal(learner) if name.endswith("_rehearsal") else learner
+        return rehearsed(learner) if name.endswith("_rehearsal") else learner
     if name.startswith("float_ff"):
-        learner = FloatFFLearner(FloatFF(seed=0).fit(X, y, epochs=5 if quick else 20))
-        return FloatRehearsal(learner) if name.endswith("_rehearsal") else learner
+        ff = FloatFF(layers=layers, seed=0).fit(X, y, epochs=5 if quick else 20)
+        learner = FloatFFLearner(ff)
+        return rehearsed(learner) if name.endswith("_rehearsal") else learner
     raise ValueError("unknown baseline %r" % name)
 
 
@@ -316,12 +327,18 @@ def evaluate(fresh, rec, subjects, frozen_learner=None):
 
 
 def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=None,
-        log=None, quick=False):
+        log=None, quick=False, spec=None):
     """Bootstrap and evaluate each baseline; returns the JSON-shaped result.
 
     ``quick``: shortened bootstraps for tests (see `_bootstrap`), stated in the settings.
+    ``spec``: the ModelSpec whose layers the float FF takes and whose [adapt] the
+    rehearsal rows take (default models/hapt.toml).
     """
-    from ffkit import hapt
+    from ffkit import config, hapt
+
+    if spec is None:
+        spec = config.load(config.models_dir() / "hapt.toml")
+    adapt = spec.adapt
 
     t_all = time.perf_counter()
     rec = rec if rec is not None else hapt.load()
@@ -331,7 +348,7 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
     models = {}
     for name in names:
         t0 = time.perf_counter()
-        learner = _bootstrap(name, X, y, quick)
+        learner = _bootstrap(name, X, y, quick, adapt, spec.model.layers)
         boot_s = time.perf_counter() - t0
         r = evaluate(_wrapped_copy(learner), rec, subjects)
         r["bootstrap_seconds"] = round(boot_s, 2)
@@ -340,16 +357,23 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
             log("%s: %.1f s" % (name, boot_s + r["eval_seconds"]))
     if weights is not None:
         data = bytes(weights)
-        for name, per_class in (("int_ff", None), ("int_ff_rehearsal", 8)):
-            fresh = protocols.ff_factory(data, per_class=per_class, replay=1)
-            frozen = protocols.ff_factory(data)() if per_class is None else None
+        plain = protocols.ff_factory(data)
+        rehearsed = protocols.ff_factory(data, per_class=adapt.per_class or None,
+                                         replay=adapt.replay, lr_shift=adapt.lr_shift,
+                                         predict=adapt.predict)
+        for name, fresh in (("int_ff", plain), ("int_ff_rehearsal", rehearsed)):
+            frozen = plain() if name == "int_ff" else None
             r = evaluate(fresh, rec, subjects, frozen_learner=frozen)
             r["bootstrap_seconds"] = 0.0
             models[name] = r
             if log:
                 log("%s: %.1f s" % (name, r["eval_seconds"]))
-    settings = {k: v for k, v in SETTINGS.items()
+    fill = {"pc": adapt.per_class or 8, "rp": adapt.replay, "pred": adapt.predict,
+            "lr": adapt.lr_shift if adapt.lr_shift is not None else "(the file's)",
+            "layers": "-".join(str(n) for n in spec.model.layers)}
+    settings = {k: v.format(**fill) for k, v in SETTINGS.items()
                 if k in models or k in ("bootstrap_subjects", "features", "prequential")}
+    settings["adapt_from"] = spec.source
     settings["test_subjects"] = list(subjects)
     if quick:
         settings["quick"] = ("shortened bootstraps for tests: 1 River pass, 5 float-FF "

@@ -626,6 +626,9 @@ def add_baseline_parser(sub):
                    help="a comma list of baselines (default all)")
     p.add_argument("--weights", metavar="W.ffw", type=Path, default=None,
                    help="also evaluate this integer FF (int_ff, int_ff_rehearsal)")
+    p.add_argument("--config", metavar="TOML", type=Path, default=None,
+                   help="the model file whose layers the float FF takes and whose [adapt] "
+                        "the rehearsal rows take (default models/hapt.toml)")
     p.add_argument("--quick", action="store_true",
                    help="for tests: subject 16, two baselines (river_softmax, float_ff), "
                         "shortened bootstraps")
@@ -649,7 +652,10 @@ def cmd_baseline(args):
     weights = args.weights.read_bytes() if args.weights is not None else None
     if weights is not None:
         load_weights(args.weights)   # refuse a bad file before the long run
-    result = baselines.run(names, subjects, weights=weights, quick=args.quick,
+    from ffkit import config
+    spec = config.load(args.config if args.config is not None
+                       else config.models_dir() / "hapt.toml")
+    result = baselines.run(names, subjects, weights=weights, quick=args.quick, spec=spec,
                            log=None if args.json else
                            (lambda m: print(m, file=sys.stderr, flush=True)))
     _emit(args, result, baselines.format_table(result))

@@ -1,10 +1,15 @@
 """``ffkit demo``: a virtual board keeps learning, and the host proves every bit of it.
 
-    ffkit demo                       # make demo: about 5 s on two cores
-    ffkit demo --stream 300 --heap 140K --keep board1
+    ffkit demo                       # make demo: the HAPT main job (ffkit.demo_hapt)
+    ffkit demo --digits              # digits on a board: about 5 s on two cores
+    ffkit demo --digits --stream 300 --heap 140K --keep board1
     ffkit demo --host                # the host-only tour: evaluate, explain predictions
 
-The board demo, step by step (`run_board_demo` returns the figures it prints):
+Without --digits or --host, `ffkit demo` is the main job of ffkit.demo_hapt: bootstrap on
+HAPT, flash a virtual board, personalise it to the held-out subjects from raw IMU samples,
+export, and show frozen vs adapted accuracy and the plots.
+
+The digits board demo, step by step (`run_board_demo` returns the figures it prints):
 
 1. a virtual board (ffkit.sim.VirtualBoard) in a temporary folder: the repo's firmware,
    compiled from source, in the MicroPython unix port on a pty with a 192 KB heap (about
@@ -64,6 +69,52 @@ def first_difference(a, b):
 DEMO_HEAP = "192K"   # about a Raspberry Pi Pico's heap (firmware/ffrt/boards.py)
 
 
+def start_and_flash(vb, say, step, timeout=2.0):
+    """Steps 1 and 2 of both demos: start the virtual board, flash ffrt onto it.
+
+    step(n, text) announces each; returns the seconds the flash took.
+    """
+    from ffkit.builds import build_bundle
+    from ffkit.flash import Flasher
+
+    vb.start()
+    step(1, "virtual board: the firmware (ffrt from source) in the MicroPython unix port, "
+            "on %s, filesystem %s%s" % (vb.port, vb.dir,
+                                        ", heap %s" % vb.heap if vb.heap else ""))
+    step(2, "ffkit flash --board unix --port %s: ffrt as x64 .mpy, copied with mpremote"
+         % vb.port)
+    with tempfile.TemporaryDirectory(prefix="ffkit-flash-") as btmp:
+        bundle = build_bundle("unix", btmp)
+        t0 = time.perf_counter()
+        Flasher(vb.port, bundle, timeout=timeout,
+                say=lambda s: None if _FILE_LINE.match(s) else say("      " + s)).run()
+        return round(time.perf_counter() - t0, 3)
+
+
+def flashed_board(folder, heap, weights, say, step, timeout=2.0):
+    """(VirtualBoard, Board): a virtual board in `folder` that boots from `weights`
+    (model.ffw, so its net has their shape), flashed, with a host session on it."""
+    from ffkit.client import Board
+    from ffkit.link import open_link
+    from ffkit.sim import VirtualBoard
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.ffw").write_bytes(weights)
+    vb = VirtualBoard(folder, heap=heap)
+    try:
+        start_and_flash(vb, say, step, timeout)
+        link = open_link(vb.port)
+        try:
+            return vb, Board(link, timeout=timeout, hello_timeout=timeout)
+        except BaseException:
+            link.close()
+            raise
+    except BaseException:
+        vb.stop()
+        raise
+
+
 def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=print,
                    host_learn=None, keep=None, timeout=2.0):
     """The board demo (module docstring); returns a dict of what it measured.
@@ -82,10 +133,8 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
     from ffrt import ffw
 
     from ffkit import config, datasets, kernels_np
-    from ffkit.builds import build_bundle
     from ffkit.client import Board
     from ffkit.datasets import as_labels, as_rows
-    from ffkit.flash import Flasher
     from ffkit.link import open_link
     from ffkit.sim import VirtualBoard
 
@@ -120,19 +169,7 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
         folder = Path(keep)
     vb = VirtualBoard(folder, heap=heap)
     try:
-        # 1. the virtual board
-        vb.start()
-        step(1, "virtual board: the firmware (ffrt from source) in the MicroPython unix port, "
-                "on %s, filesystem %s%s" % (vb.port, folder, ", heap %s" % heap if heap else ""))
-        # 2. flash
-        step(2, "ffkit flash --board unix --port %s: ffrt as x64 .mpy, copied with mpremote"
-             % vb.port)
-        with tempfile.TemporaryDirectory(prefix="ffkit-flash-") as btmp:
-            bundle = build_bundle("unix", btmp)
-            t0 = time.perf_counter()
-            Flasher(vb.port, bundle, timeout=timeout,
-                    say=lambda s: None if _FILE_LINE.match(s) else say("      " + s)).run()
-            res["flash_seconds"] = round(time.perf_counter() - t0, 3)
+        res["flash_seconds"] = start_and_flash(vb, say, step, timeout)
         link = open_link(vb.port)
         try:
             board = Board(link, timeout=timeout, hello_timeout=timeout)
@@ -290,19 +327,25 @@ def host_demo(args):
 # ---- ffkit demo ------------------------------------------------------------------------------
 
 def add_arguments(p):
-    p.add_argument("--stream", type=int, default=300, metavar="N",
+    from ffkit import demo_hapt
+
+    demo_hapt.add_arguments(p)
+    g = p.add_argument_group("the digits board demo (--digits)")
+    g.add_argument("--digits", action="store_true",
+                   help="the digits board demo instead of the HAPT one")
+    g.add_argument("--stream", type=int, default=300, metavar="N",
                    help="held-out digits the board learns from (default %(default)s; the "
                         "rest of the 450 are scored)")
-    p.add_argument("--eval", type=int, metavar="N",
+    g.add_argument("--eval", type=int, metavar="N",
                    help="held-out digits to score (default: all not streamed)")
-    p.add_argument("--model", type=Path, metavar="W.ffw",
+    g.add_argument("--model", type=Path, metavar="W.ffw",
                    help="weights to import (default models/digits.ffw)")
+    g.add_argument("--keep", type=Path, metavar="DIR",
+                   help="use DIR as the board's filesystem and keep it (default: a "
+                        "temporary folder)")
     p.add_argument("--heap", metavar="SIZE", default=DEMO_HEAP,
                    help="the virtual board's heap (default %(default)s, about a Raspberry Pi "
                         "Pico's; the unix port's own default is 2M)")
-    p.add_argument("--keep", type=Path, metavar="DIR",
-                   help="use DIR as the board's filesystem and keep it (default: a "
-                        "temporary folder)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (the figures) instead of the steps")
     g = p.add_argument_group("host-only tour (--host)")
@@ -320,6 +363,9 @@ def run_cli(args):
     """Exit 0 when the board's export equals the host's computation, 1 when it does not."""
     if args.host:
         return host_demo(args)
+    if not args.digits:
+        from ffkit import demo_hapt
+        return demo_hapt.run_cli(args)
     import json
 
     say = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
@@ -330,4 +376,5 @@ def run_cli(args):
     return 0 if res["identical"] else 1
 
 
-__all__ = ["first_difference", "host_demo", "run_board_demo"]
+__all__ = ["first_difference", "flashed_board", "host_demo", "run_board_demo",
+           "start_and_flash"]
