@@ -63,6 +63,9 @@ def hapt_board(tmp_path, weights):
 
 @pytest.mark.parametrize("protocol, adapt", [
     ("personalise", config.AdaptSpec(per_class=4, replay=2, lr_shift=23)),
+    ("personalise", config.AdaptSpec(per_class=4, replay=2, lr_shift=23,   # schedules
+                                     lr_shift_schedule=((0, 22), (5, 24)),
+                                     theta_schedule=((3, (90000, 60000)),))),
     ("prequential", config.AdaptSpec(per_class=0)),                   # learn_last
     ("prequential", config.AdaptSpec(per_class=0, predict="head")),   # learn_one
 ])
@@ -100,7 +103,9 @@ def test_board_stream_equals_the_host_twin(hapt_board, weights, rec, tmp_path, p
         streams = stream.target_streams({s: stream.subject_sessions(rec, s, 12)
                                          for s in (16, 17)})
         fresh = protocols.ff_factory(weights, per_class=adapt.per_class or None,
-                                     replay=adapt.replay, lr_shift=adapt.lr_shift)
+                                     replay=adapt.replay, lr_shift=adapt.lr_shift,
+                                     lr_shift_schedule=adapt.lr_shift_schedule,
+                                     theta_schedule=adapt.theta_schedule)
         if protocol == "personalise":
             ref = protocols.personalise(fresh, streams, (16, 17))
             for k in ("frozen_accuracy", "adapted_accuracy", "worst_subject_frozen",
@@ -111,6 +116,13 @@ def test_board_stream_equals_the_host_twin(hapt_board, weights, rec, tmp_path, p
             assert r["prequential_accuracy"] == pytest.approx(ref["accuracy"], abs=1e-12)
         assert r["previous_label_accuracy"] == protocols.previous_label_accuracy(streams,
                                                                                  (16, 17))
+    cfg = ffw.load(hapt_board.export()).cfg   # the schedules' last values, or the file's
+    if adapt.lr_shift_schedule:
+        assert cfg.lr_shift == 24 and cfg.theta == (90000, 60000)
+        assert r["adapt"]["lr_shift_schedule"] == [[0, 22], [5, 24]]
+    else:
+        assert cfg.lr_shift == adapt.lr_shift if adapt.lr_shift else CFG.lr_shift
+        assert cfg.theta == CFG.theta
 
 
 def test_a_twin_from_other_bits_is_caught(hapt_board, weights, rec, monkeypatch):
@@ -155,6 +167,16 @@ def test_malformed_samples_change_nothing(hapt_board, weights, rec):
         assert e.value.status == status and words in e.value.message, (e.value, words)
     with pytest.raises(DeviceError, match="bad value"):  # ADAPT's limits
         b.request(P.ADAPT, bytes([2, 17, 0]))
+    for sched, words in [(b'{"lr_shift_schedule": [[0, 29]]}', "lr_shift in 1..28"),
+                         (b'{"lr_shift_schedule": [[4, 25], [2, 26]]}', "ascending"),
+                         (b'{"theta_schedule": [[0, [5]]]}', "one value per layer"),
+                         (b'{"theta_schedule": [[0, [5, -1]]]}', "theta must be"),
+                         (b'{"lr_schedule": []}', "JSON object with"),
+                         (b'{"lr_shift_schedule": [[0, 25]]', "JSON object with")]:
+        with pytest.raises(DeviceError) as e:
+            b.request(P.ADAPT, bytes([3, 1, 0]) + sched)
+        assert e.value.status == P.E_BAD_VALUE and words in e.value.message, (e.value, words)
+    assert b.adapt()["per_class"] == 2   # the learner in force is still the one set above
     b.set(learning=False)
     with pytest.raises(DeviceError) as e:
         b.samples(S[96:144], [1], learn=True)
@@ -178,7 +200,8 @@ def test_samples_need_the_window_features_model(tmp_path):
             b.samples(np.zeros((10, 6), np.int16), new_session=True)
         assert e.value.status == P.E_BAD_STATE and "72 window features" in e.value.message
         assert b.adapt() == {"per_class": 0, "replay": 1, "predict": "goodness",
-                             "windows": 0, "ram_bytes": 0}
+                             "windows": 0, "ram_bytes": 0, "lr_shift_schedule_entries": 0,
+                             "theta_schedule_entries": 0}
 
 
 # The same script in MicroPython (viper kernels) and in CPython (reference kernels):

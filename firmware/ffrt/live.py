@@ -8,6 +8,11 @@ learnt: through a class-balanced `ffrt.rehearsal.Rehearsal` buffer when per_clas
 else by the net alone. Prediction is FFNet.predict_one (goodness per label) or, with
 predict_head, FFNet.predict_head (one pass and the linear head).
 
+Schedules (ffrt.schedule, `set_schedules`): of lr_shift and of theta, tuples of (windows
+learnt, value) pairs; when the count of windows learnt since the learner was made or its
+buffer cleared reaches an entry, the net's lr_shift (or theta per layer) takes its value
+before that window is learnt. Empty by default: the net keeps its own.
+
 The same bits everywhere: the host runs this class in CPython with numpy kernels on the
 same stream (ffkit.stream) and must end with the board's weights byte for byte.
 
@@ -66,6 +71,8 @@ class LiveLearner:
         self.learning = True
         self.last = -1      # the newest window's prediction (-1: none yet)
         self.windows = 0    # windows predicted since the last reset
+        self.learnt = 0     # windows learnt since the buffer was last cleared (schedules)
+        self.schedules = None  # (ffrt.schedule.changed_at, lr, theta): set_schedules
         self._sensor_buf = None
         self.reset()
 
@@ -81,8 +88,21 @@ class LiveLearner:
     def clear_buffer(self):
         """Empty the rehearsal buffer: it is dropped now, and the next window learnt makes
         a fresh Rehearsal (its PRNG seeded from the model's seed, as after a reboot). Until
-        then its RAM is free: a RESET reload (ffrt.ops) needs it for the checkpoint."""
+        then its RAM is free: a RESET reload (ffrt.ops) needs it for the checkpoint. The
+        schedules count from here again."""
         self.rehearsal = None
+        self.learnt = 0
+
+    def set_schedules(self, lr_schedule=(), theta_schedule=()):
+        """Schedules of lr_shift and theta by windows learnt (checked by the caller:
+        ffrt.schedule.check, ffrt.live_ops). ffrt.schedule is loaded only when one is
+        set, so a board without schedules never holds it."""
+        lr = tuple(lr_schedule)
+        theta = tuple((a, tuple(v)) for a, v in theta_schedule)
+        self.schedules = None
+        if lr or theta:
+            from ffrt.schedule import changed_at
+            self.schedules = (changed_at, lr, theta)
 
     def buffer(self):
         """The rehearsal buffer, made now if it is not held (None when per_class is 0)."""
@@ -109,6 +129,16 @@ class LiveLearner:
         net = self.net
         pred = net.predict_head(x) if self.predict_head else net.predict_one(x)
         if self.learning and label >= 0:
+            t = self.learnt
+            self.learnt = t + 1
+            sched = self.schedules
+            if sched is not None:
+                v = sched[0](sched[1], t)
+                if v is not None:
+                    net.cfg.lr_shift = v
+                v = sched[0](sched[2], t)
+                if v is not None:
+                    net.cfg.theta = v
             if self.per_class:
                 self.buffer().learn_one(x, label)
             elif self.predict_head:

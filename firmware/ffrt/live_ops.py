@@ -22,13 +22,17 @@ SAMPLES  u8 flags, u8 k, k x u8 label, n x (6 x i16: ax ay az gx gy gz)
     49 samples (fewer than 64 complete at most one window).
 
 ADAPT    - | u8 per_class, u8 replay, u8 predict (0: goodness per label, 1: linear head)
+             [, JSON {"lr_shift_schedule": [[learnt, shift], ...],
+                      "theta_schedule": [[learnt, [theta per layer]], ...]}]
          -> u8 per_class, u8 replay, u8 predict, u32 windows since reset, u32 RAM bytes
-            held (the rehearsal buffer's from the first window learnt after a reset on)
+            held (the rehearsal buffer's from the first window learnt after a reset on),
+            u8 lr_shift_schedule entries, u8 theta_schedule entries
 
     With a body: a new learner with these settings (per_class 0..255, 0 = no rehearsal
-    buffer; replay 0..16), which starts a new stream with an empty buffer. Without one:
-    the settings in force (0, 1, 0 and zero counts before the first SAMPLES or ADAPT).
-    The learning rate is a net setting: SET {"lr_shift": n}.
+    buffer; replay 0..16; the schedules of ffrt.live, up to 16 entries each, counts
+    ascending, values within ffrt.model's limits), which starts a new stream with an
+    empty buffer. Without one: the settings in force (0, 1, 0 and zero counts before the
+    first SAMPLES or ADAPT). The learning rate itself is a net setting: SET {"lr_shift": n}.
 """
 
 import struct
@@ -134,8 +138,8 @@ def _samples(srv, body):
 
 def _adapt(srv, body):
     n = len(body)
-    if n != 0 and n != 3:
-        raise Reply(P.E_BAD_LENGTH, "ADAPT takes 0 or 3 body bytes, got %d" % n)
+    if n != 0 and n < 3:
+        raise Reply(P.E_BAD_LENGTH, "ADAPT takes 0 or at least 3 body bytes, got %d" % n)
     if n:
         _fits(srv)
         per_class, replay, head = body[0], body[1], body[2]
@@ -143,17 +147,31 @@ def _adapt(srv, body):
             raise Reply(P.E_BAD_VALUE, "ADAPT takes per_class 0..255, replay 0..16 and "
                         "predict 0 (goodness) or 1 (head); got %d, %d, %d"
                         % (per_class, replay, head))
+        lr_sched, theta_sched = _schedules(srv, body) if n > 3 else ((), ())
         from ffrt.live import LiveLearner
         srv.live = None  # the old learner's buffers are garbage before the new ones exist
-        srv.live = LiveLearner(srv.net, per_class, replay, head)
+        lv = srv.live = LiveLearner(srv.net, per_class, replay, head)
+        lv.set_schedules(lr_sched, theta_sched)
     lv = getattr(srv, "live", None)
     b = srv.enc.body
     if lv is None:
-        struct.pack_into("<BBBII", b, 0, 0, 1, 0, 0, 0)
+        struct.pack_into("<BBBIIBB", b, 0, 0, 1, 0, 0, 0, 0, 0)
     else:
-        struct.pack_into("<BBBII", b, 0, lv.per_class, lv.replay, 1 if lv.predict_head else 0,
-                         lv.windows, lv.ram_bytes())
-    return 11
+        sched = lv.schedules
+        struct.pack_into("<BBBIIBB", b, 0, lv.per_class, lv.replay,
+                         1 if lv.predict_head else 0, lv.windows, lv.ram_bytes(),
+                         len(sched[1]) if sched else 0, len(sched[2]) if sched else 0)
+    return 13
+
+
+def _schedules(srv, body):
+    """The JSON after ADAPT's three bytes (ffrt.schedule.parse, loaded only for it)."""
+    from ffrt.schedule import parse
+
+    try:
+        return parse(bytes(body[3:]), srv.net.cfg)
+    except ValueError as e:
+        raise Reply(P.E_BAD_VALUE, str(e))
 
 
 HANDLERS = {P.SAMPLES: _samples, P.ADAPT: _adapt}

@@ -162,6 +162,7 @@ def cmd_train(args):
     net = FFNet(cfg, kernels=_kernels())
     res = train(net, data.X_train, data.y_train, epochs=epochs,
                 shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
+                theta_schedule=spec.theta_schedule,
                 progress=not args.no_progress)
     acc = accuracy_goodness(net, data.X_train, data.y_train)
     ffw = _ffw()

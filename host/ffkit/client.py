@@ -305,11 +305,14 @@ class Board:
                 progress(hi, nwin)
         return step, preds
 
-    def adapt(self, per_class=None, replay=1, predict="goodness"):
+    def adapt(self, per_class=None, replay=1, predict="goodness", lr_shift_schedule=(),
+              theta_schedule=()):
         """ADAPT: the live learner's settings (a new learner when per_class is given:
         per_class rehearsal samples per class, 0 = none; replay stored samples per new
-        one; predict "goodness" or "head"). Returns the settings in force with the
-        learner's windows since its reset and its RAM bytes."""
+        one; predict "goodness" or "head"; schedules ((windows learnt, lr_shift), ...)
+        and ((windows learnt, (theta per layer)), ...), ffrt.schedule). Returns the
+        settings in force with the learner's windows since its reset, its RAM bytes and
+        the number of entries in each schedule."""
         body = b""
         if per_class is not None:
             if predict not in PREDICT_CODES:
@@ -317,14 +320,22 @@ class Board:
             if not 0 <= per_class <= 255 or not 0 <= replay <= 16:
                 raise ValueError("per_class must be in 0..255 and replay in 0..16")
             body = bytes([per_class, replay, PREDICT_CODES.index(predict)])
+            sched = {}
+            if lr_shift_schedule:
+                sched["lr_shift_schedule"] = [[a, v] for a, v in lr_shift_schedule]
+            if theta_schedule:
+                sched["theta_schedule"] = [[a, list(v)] for a, v in theta_schedule]
+            if sched:
+                body += json.dumps(sched, separators=(",", ":")).encode()
         reply = self._live_request(proto.ADAPT, body)
-        if len(reply) != 11:
+        if len(reply) != 13:
             raise ProtocolError("ADAPT reply of %d bytes" % len(reply))
-        pc, rp, pr, windows, ram = struct.unpack("<BBBII", reply)
+        pc, rp, pr, windows, ram, n_lr, n_theta = struct.unpack("<BBBIIBB", reply)
         if pr >= len(PREDICT_CODES):
             raise ProtocolError("ADAPT reply names prediction mode %d" % pr)
         return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
-                "windows": windows, "ram_bytes": ram}
+                "windows": windows, "ram_bytes": ram, "lr_shift_schedule_entries": n_lr,
+                "theta_schedule_entries": n_theta}
 
     def _live_request(self, ftype, body, timeout=None):
         """A request of the live learner; firmware older than it is named as such."""

@@ -6,12 +6,15 @@ Three tables::
               # neg_mode may be "hardest" / "random" (or 1 / 0)
     [train]   # epochs (int), shuffle_seed (int),
               # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
-              # cfg.lr_shift is that value; the last one reached stays in the saved model
+              # cfg.lr_shift is that value; the last one reached stays in the saved model;
+              # theta_schedule = [[epoch, [theta per layer]], ...] likewise for cfg.theta
     [data]    # dataset = "digits" (a name that ffkit.datasets.load knows)
     [adapt]   # how a board keeps learning after bootstrap (HAPT personalisation, stream):
               # per_class (rehearsal samples kept per class, 0 = none), replay (stored
               # samples learnt after each new one), lr_shift (used while adapting; absent:
-              # the trained model's), predict = "goodness" | "head"
+              # the trained model's), predict = "goodness" | "head",
+              # lr_shift_schedule / theta_schedule = [[windows learnt, value], ...]
+              # (ffrt.schedule: counted from the board's last reset, applied by ffrt.live)
 
 Unknown keys are refused by name, so a typo does not silently fall back to a default.
 
@@ -32,6 +35,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (not a
     import tomli as tomllib
 
 from ffrt.model import FIELDS, NEG_MODES, Config
+from ffrt.schedule import check, value_at
 
 import ffkit
 from ffkit import FFKitError
@@ -41,9 +45,11 @@ class ConfigError(FFKitError, ValueError):
     """A model file that cannot be used; the message names the file and the problem."""
 
 
-_TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "head_epochs_control")
+_TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "theta_schedule",
+               "head_epochs_control")
 _DATA_KEYS = ("dataset",)
-_ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict")
+_ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict", "lr_shift_schedule",
+               "theta_schedule")
 _TABLES = ("model", "train", "data", "adapt")
 PREDICT_MODES = ("goodness", "head")
 
@@ -56,6 +62,8 @@ class AdaptSpec:
     replay: int = 1             # stored samples learnt after each new labelled one
     lr_shift: int | None = None  # None: the model's own
     predict: str = "goodness"   # "goodness" (FFNet.predict_one) or "head" (predict_head)
+    lr_shift_schedule: tuple = ()  # ((windows learnt, lr_shift), ...), ffrt.schedule
+    theta_schedule: tuple = ()     # ((windows learnt, (theta per layer)), ...)
 
 
 @dataclass
@@ -67,6 +75,7 @@ class ModelSpec:
     epochs: int = 10
     shuffle_seed: int = 0
     lr_shift_schedule: tuple = ()       # ((epoch, lr_shift), ...), epochs ascending
+    theta_schedule: tuple = ()          # ((epoch, (theta per layer)), ...)
     dataset: str | None = None
     extra: dict = field(default_factory=dict)  # accepted but unused keys (head_epochs_control)
     adapt: AdaptSpec = AdaptSpec()
@@ -115,6 +124,8 @@ def parse(doc, source="<dict>"):
         raise bad("[train] epochs must be >= 0")
     shuffle_seed = _int(train.get("shuffle_seed", 0), "[train] shuffle_seed", bad)
     schedule = check_schedule(train.get("lr_shift_schedule", ()), bad)
+    theta_schedule = check_theta_schedule(train.get("theta_schedule", ()), model, bad,
+                                          "[train] theta_schedule")
 
     data = doc.get("data", {})
     unknown = sorted(set(data) - set(_DATA_KEYS))
@@ -124,13 +135,14 @@ def parse(doc, source="<dict>"):
     if dataset is not None and not isinstance(dataset, str):
         raise bad("[data] dataset must be a name (a string)")
 
-    adapt = _adapt(doc.get("adapt", {}), bad)
+    adapt = _adapt(doc.get("adapt", {}), model, bad)
     extra = {k: train[k] for k in ("head_epochs_control",) if k in train}
     return ModelSpec(model=model, source=source, epochs=epochs, shuffle_seed=shuffle_seed,
-                     lr_shift_schedule=schedule, dataset=dataset, extra=extra, adapt=adapt)
+                     lr_shift_schedule=schedule, theta_schedule=theta_schedule,
+                     dataset=dataset, extra=extra, adapt=adapt)
 
 
-def _adapt(table, bad):
+def _adapt(table, model, bad):
     unknown = sorted(set(table) - set(_ADAPT_KEYS))
     if unknown:
         raise bad("unknown [adapt] key(s): " + ", ".join(unknown))
@@ -149,7 +161,11 @@ def _adapt(table, bad):
     if predict not in PREDICT_MODES:
         raise bad("[adapt] predict must be one of %s (got %r)"
                   % (", ".join(PREDICT_MODES), predict))
-    return AdaptSpec(per_class, replay, lr_shift, predict)
+    lr_sched = check_schedule(table.get("lr_shift_schedule", ()), bad,
+                              "[adapt] lr_shift_schedule")
+    theta_sched = check_theta_schedule(table.get("theta_schedule", ()), model, bad,
+                                       "[adapt] theta_schedule")
+    return AdaptSpec(per_class, replay, lr_shift, predict, lr_sched, theta_sched)
 
 
 def _int(v, what, bad):
@@ -180,37 +196,44 @@ def _model_config(table, bad):
         raise bad(str(e)) from None
 
 
-def check_schedule(schedule, bad=None):
-    """Validate ``[[epoch, lr_shift], ...]``; returns a tuple of (epoch, lr_shift) pairs."""
+def check_schedule(schedule, bad=None, what="lr_shift_schedule"):
+    """Validate ``[[at, lr_shift], ...]`` (ffrt.schedule); returns ((at, lr_shift), ...)."""
+    def shift(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("values are integers (got %r)" % (v,))
+        Config(lr_shift=v)  # the limits of lr_shift live in ffrt.model, nowhere else
+        return v
+    return _schedule(schedule, shift, bad, what)
+
+
+def check_theta_schedule(schedule, model, bad=None, what="theta_schedule"):
+    """Validate ``[[at, [theta per layer]], ...]`` against the model's layers."""
+    def theta(v):
+        if not isinstance(v, (list, tuple)) or \
+                any(isinstance(t, bool) or not isinstance(t, int) for t in v):
+            raise ValueError("values are lists of integers, one per layer (got %r)" % (v,))
+        Config(**dict(model.as_dict(), theta=tuple(v)))  # count and range: ffrt.model
+        return tuple(v)
+    return _schedule(schedule, theta, bad, what)
+
+
+def _schedule(schedule, check_value, bad, what):
     if bad is None:
         def bad(msg):
             return ConfigError(msg)
-    out = []
-    for entry in schedule:
-        if (not isinstance(entry, (list, tuple)) or len(entry) != 2
-                or any(isinstance(e, bool) or not isinstance(e, int) for e in entry)):
-            raise bad("lr_shift_schedule entries are [epoch, lr_shift] integer pairs (got %r)"
-                      % (entry,))
-        epoch, shift = entry
-        if epoch < 0 or (out and epoch <= out[-1][0]):
-            raise bad("lr_shift_schedule epochs must be >= 0 and ascending (got %r)"
-                      % (list(schedule),))
-        try:  # the limits of lr_shift live in ffrt.model, nowhere else
-            Config(lr_shift=shift)
-        except ValueError as e:
-            raise bad("lr_shift_schedule: %s (got %d)" % (e, shift)) from None
-        out.append((epoch, shift))
-    return tuple(out)
+    if not isinstance(schedule, (list, tuple)):
+        raise bad("%s must be a list of [at, value] pairs" % what)
+    try:
+        return check(schedule, check_value, what)
+    except ValueError as e:
+        msg = str(e)
+        raise bad(msg if msg.startswith(what) else "%s: %s" % (what, msg)) from None
 
 
 def lr_shift_at(schedule, epoch, default):
-    """The lr_shift that the schedule sets for ``epoch`` (``default`` before its first entry).
+    """The lr_shift that the schedule sets for ``epoch`` (ffrt.schedule.value_at).
 
     >>> [lr_shift_at(((0, 23), (4, 24)), e, 22) for e in range(6)]
     [23, 23, 23, 23, 24, 24]
     """
-    value = default
-    for start, shift in schedule:
-        if epoch >= start:
-            value = shift
-    return value
+    return value_at(schedule, epoch, default)

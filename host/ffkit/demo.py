@@ -293,6 +293,7 @@ def host_demo(args):
               % (shape(net.cfg), spec_path, args.epochs, len(data.y_train)))
         res = train(net, data.X_train, data.y_train, epochs=args.epochs,
                     shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
+                    theta_schedule=spec.theta_schedule,
                     progress=not args.no_progress)
         print("trained   %d steps in %.1f s (integer FF rule, numpy kernels)"
               % (res.steps, res.seconds))

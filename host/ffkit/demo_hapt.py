@@ -49,6 +49,7 @@ def bootstrap(spec, say=print, progress=True):
     net = FFNet(spec.model, kernels=kernels_np)
     res = train(net, data.X_train, data.y_train, epochs=spec.epochs,
                 shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
+                theta_schedule=spec.theta_schedule,
                 progress=progress)
     say("      %d windows x %d epochs (%d learn steps) in %.0f s"
         % (len(data.y_train), spec.epochs, res.steps, res.seconds))

@@ -176,17 +176,34 @@ def previous_label_accuracy(rec=None, subjects=TEST_SUBJECTS):
 # ---- the integer FF (ffrt) as a learner ----------------------------------------------------
 
 class FFLearner:
-    """The integer FF net; learning goes through a `Rehearsal` buffer when one is given."""
+    """The integer FF net; learning goes through a `Rehearsal` buffer when one is given.
 
-    def __init__(self, net, rehearsal=None, predict="goodness"):
+    ``lr_schedule`` / ``theta_schedule``: ((windows learnt, value), ...) applied as
+    ffrt.live applies them on a board (ffrt.schedule.changed_at before each learn).
+    """
+
+    def __init__(self, net, rehearsal=None, predict="goodness", lr_schedule=(),
+                 theta_schedule=()):
         self.net = net
         self.rehearsal = rehearsal
         self._predict = net.predict_head if predict == "head" else net.predict_one
+        self.lr_schedule = tuple(lr_schedule)
+        self.theta_schedule = tuple((a, tuple(v)) for a, v in theta_schedule)
+        self.learnt = 0
 
     def predict_one(self, x):
         return self._predict(x)
 
     def learn_one(self, x, y):
+        from ffrt.schedule import changed_at
+        t = self.learnt
+        self.learnt = t + 1
+        v = changed_at(self.lr_schedule, t)
+        if v is not None:
+            self.net.cfg.lr_shift = v
+        v = changed_at(self.theta_schedule, t)
+        if v is not None:
+            self.net.cfg.theta = v
         if self.rehearsal is not None:
             self.rehearsal.learn_one(x, y)
         else:
@@ -194,12 +211,13 @@ class FFLearner:
 
 
 def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=None,
-               predict="goodness"):
+               predict="goodness", lr_shift_schedule=(), theta_schedule=()):
     """fresh() for the integer FF: a reload of the .ffw bytes (numpy kernels by default).
 
     ``per_class``: None for plain learning, else a `Rehearsal(net, per_class, replay)`.
     ``lr_shift``: the learning-rate shift used while adapting (default: the file's).
     ``predict``: "goodness" (`FFNet.predict_one`) or "head" (`FFNet.predict_head`).
+    ``lr_shift_schedule`` / ``theta_schedule``: as a board's [adapt] (`FFLearner`).
     """
     from ffrt import ffw
     if kernels is None:
@@ -214,7 +232,7 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
         if per_class is not None:
             from ffrt.rehearsal import Rehearsal
             reh = Rehearsal(net, per_class=per_class, replay=replay)
-        return FFLearner(net, reh, predict)
+        return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule)
     return fresh
 
 

@@ -128,6 +128,7 @@ class HostTwin:
         self.net = ffw.load(self.start, kernels_np)
         self.live = LiveLearner(self.net, self.adapt.per_class, self.adapt.replay,
                                 self.adapt.predict == "head")
+        self.live.set_schedules(self.adapt.lr_shift_schedule, self.adapt.theta_schedule)
 
     def subject(self, plan):
         """A fresh twin through one subject's phases [(name, session, learn)]; returns
@@ -266,7 +267,8 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     if adapt.lr_shift is not None:
         board.set(lr_shift=adapt.lr_shift)
         board.checkpoint()
-    board.adapt(adapt.per_class, adapt.replay, adapt.predict)
+    board.adapt(adapt.per_class, adapt.replay, adapt.predict, adapt.lr_shift_schedule,
+                adapt.theta_schedule)
     start = start_bytes(weights, adapt.lr_shift)
     track = plots_dir is not None
 
@@ -325,7 +327,9 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         "limit": limit,
         "adapt": {"per_class": adapt.per_class, "replay": adapt.replay,
                   "lr_shift": adapt.lr_shift if adapt.lr_shift is not None
-                  else cfg.lr_shift, "predict": adapt.predict},
+                  else cfg.lr_shift, "predict": adapt.predict,
+                  "lr_shift_schedule": [list(e) for e in adapt.lr_shift_schedule],
+                  "theta_schedule": [[a, list(v)] for a, v in adapt.theta_schedule]},
         "live_ram_bytes": live["ram_bytes"],
         "frozen_accuracy": _mean(per[s].get("frozen") for s in subjects),
         "adapted_accuracy": _mean(per[s].get("adapted") for s in subjects),

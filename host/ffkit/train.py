@@ -26,7 +26,9 @@ import time
 
 import numpy as np
 
-from ffkit.config import check_schedule, lr_shift_at
+from ffrt.schedule import value_at
+
+from ffkit.config import check_schedule
 from ffkit.datasets import as_labels, as_rows
 
 
@@ -51,13 +53,14 @@ def _progress_bar(total, desc, progress):
                 leave=False, dynamic_ncols=True)
 
 
-def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), progress=True,
-          on_epoch=None):
+def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), theta_schedule=(),
+          progress=True, on_epoch=None):
     """Run ``epochs`` passes of ``net.learn_one`` over (X, y); returns a TrainResult.
 
     ``lr_shift_schedule``: ((epoch, lr_shift), ...); from that epoch on ``net.cfg.lr_shift``
     is that value (before the first entry it keeps its own), and the last value reached
-    stays in ``net.cfg``, hence in the saved model. ``on_epoch(epoch, net)`` is called
+    stays in ``net.cfg``, hence in the saved model. ``theta_schedule``: ((epoch, (theta
+    per layer)), ...) likewise for ``net.cfg.theta`` (validated by ffkit.config). ``on_epoch(epoch, net)`` is called
     after each epoch. The progress bar goes to stderr, only when it is a terminal.
     """
     schedule = check_schedule(lr_shift_schedule)
@@ -67,12 +70,14 @@ def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), progress=Tru
         raise ValueError("X has %d rows but y has %d" % (len(rows), len(labels)))
     n = len(rows)
     start_shift = net.cfg.lr_shift
+    start_theta = tuple(net.cfg.theta)
     shifts = []
     t0 = time.perf_counter()
     steps = 0
     with _progress_bar(epochs * n, "train", progress) as bar:
         for epoch in range(epochs):
-            net.cfg.lr_shift = lr_shift_at(schedule, epoch, start_shift)
+            net.cfg.lr_shift = value_at(schedule, epoch, start_shift)
+            net.cfg.theta = value_at(theta_schedule, epoch, start_theta)
             shifts.append(net.cfg.lr_shift)
             bar.set_postfix_str("epoch %d/%d, lr_shift %d" % (epoch + 1, epochs,
                                                              net.cfg.lr_shift))

@@ -1,0 +1,93 @@
+"""Step schedules: from count ``at`` on, a setting takes a value.
+
+One rule for both places a net's learning rate or threshold changes over time: host
+bootstrapping counts epochs (``[train] lr_shift_schedule``, ``theta_schedule``), a board
+adapting counts the windows it has learnt since its learner was reset (``[adapt]
+lr_shift_schedule``, ``theta_schedule``, applied by ffrt.live). A schedule is a tuple of
+``(at, value)`` pairs, ``at`` ascending; the value is an lr_shift (int) or a theta per
+layer (tuple of ints). Before the first ``at`` the setting keeps its own value.
+
+>>> s = ((0, 23), (4, 24))
+>>> [value_at(s, t, 22) for t in range(6)]
+[23, 23, 23, 23, 24, 24]
+>>> changed_at(s, 4), changed_at(s, 5)
+(24, None)
+"""
+
+
+def value_at(schedule, t, default):
+    """The value the schedule gives at count t (``default`` before its first entry)."""
+    value = default
+    for at, v in schedule:
+        if t >= at:
+            value = v
+    return value
+
+
+def changed_at(schedule, t):
+    """The value that starts exactly at count t, else None: what a learner applies as it
+    counts up one step at a time (no allocation, a few compares per step)."""
+    for at, v in schedule:
+        if at == t:
+            return v
+    return None
+
+
+def check(schedule, check_value, what="schedule"):
+    """A tuple of (at, value) pairs, ``at`` integers >= 0 ascending, each value passed
+    through check_value(v) (which raises ValueError naming the fault and returns v)."""
+    out: list = []
+    for entry in schedule:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or \
+                isinstance(entry[0], bool) or not isinstance(entry[0], int):
+            raise ValueError("%s entries are [at, value] pairs (got %r)" % (what, entry))
+        at = entry[0]
+        if at < 0 or (out and at <= out[-1][0]):
+            raise ValueError("%s counts must be >= 0 and ascending (got %r)"
+                             % (what, list(schedule)))
+        out.append((at, check_value(entry[1])))
+    return tuple(out)
+
+
+def parse(text, cfg):
+    """(lr_shift schedule, theta schedule) from the JSON a host sends (ADAPT, ffrt.live_ops):
+    ``{"lr_shift_schedule": [[at, shift], ...], "theta_schedule": [[at, [theta per
+    layer]], ...]}``, up to 16 entries each, values within ffrt.model's limits for
+    ``cfg`` (a Config). Raises ValueError naming the fault."""
+    import json
+
+    try:
+        req = json.loads(text)
+    except ValueError:
+        req = None
+    if not isinstance(req, dict) or \
+            any(k not in ("lr_shift_schedule", "theta_schedule") for k in req):
+        raise ValueError("schedules are a JSON object with lr_shift_schedule and "
+                         "theta_schedule")
+    d = cfg.as_dict()
+    cls = type(cfg)
+
+    def shift(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("an lr_shift is an integer, got %r" % (v,))
+        d2 = dict(d)
+        d2["lr_shift"] = v
+        cls(**d2)  # ffrt.model's limits
+        return v
+
+    def theta(v):
+        if not isinstance(v, list) or \
+                any(isinstance(t, bool) or not isinstance(t, int) for t in v):
+            raise ValueError("a theta is a list of integers, got %r" % (v,))
+        d2 = dict(d)
+        d2["theta"] = tuple(v)
+        cls(**d2)
+        return tuple(v)
+
+    out: list = []
+    for key, value in (("lr_shift_schedule", shift), ("theta_schedule", theta)):
+        sched = req.get(key, [])
+        if not isinstance(sched, list) or len(sched) > 16:
+            raise ValueError("%s takes up to 16 [at, value] pairs" % key)
+        out.append(check(sched, value, key))
+    return out[0], out[1]
