@@ -191,3 +191,86 @@ def test_every_window_in_micropython(rec, micropython):
     got = mpy.run_json(_MPY_ALL % x.astype("<i2").tobytes().hex())
     want = features_np.features(x, features_np.window_starts(len(x)))
     assert [bytes.fromhex(h) for h in got] == [row.tobytes() for row in want]
+
+
+# ---- time shuffles (Windower.shuffled: the unsupervised negative of ffrt.anomaly MIX_TIME) --
+
+def test_time_shuffle_is_the_features_of_the_permuted_samples(rec):
+    from array import array
+
+    from ffrt import fixedpoint as fp
+
+    x = _session(rec, 2, 0)[3000:3000 + 128 + 64 * 3]
+    w, plain = features.Windower(), features.Windower()
+    rng = array("H", [0, 0])
+    fp.seed_state(rng, 0, 12345)
+    shuffled = []
+    for i, s in enumerate(x.tolist()):
+        o = w.push(*s)
+        assert (plain.push(*s) is None) == (o is None)
+        if o is None:
+            continue
+        before = bytes(o)
+        neg = w.shuffled(rng, bytearray(72))
+        perm = list(w._perm)
+        assert sorted(perm) == list(range(128)) and perm != list(range(128))
+        win = x[i - 127:i + 1]
+        want = features_np.features(win[perm], np.array([0]))[0]
+        assert bytes(neg) == want.tobytes()       # the permuted samples' features
+        assert bytes(o) == before                 # the window's own features untouched
+        neg = np.frombuffer(bytes(neg), np.uint8).reshape(8, 9)
+        own = np.frombuffer(before, np.uint8).reshape(8, 9)
+        assert (neg[:, :4] == own[:, :4]).all()   # levels and spreads stay
+        assert (neg[:, 4:] != own[:, 4:]).any()   # time structure does not
+        shuffled.append(bytes(plain.out) == before)
+    assert shuffled == [True] * 4  # the stream goes on as if nothing was shuffled
+
+
+_MPY_SHUFFLE = """
+import json, gc
+from array import array
+from ffrt import fixedpoint as fp
+from ffrt.features import Windower
+S = array('h', bytes.fromhex('%s'))
+w = Windower()
+rng = array('H', [0, 0])
+fp.seed_state(rng, 0, 777)
+neg = bytearray(72)
+out = []
+n = 0
+def run(a, b):
+    global n
+    for i in range(a, b):
+        j = 6 * i
+        if w.push(S[j], S[j + 1], S[j + 2], S[j + 3], S[j + 4], S[j + 5]) is not None:
+            w.shuffled(rng, neg)
+            n += 1
+run(0, 192)
+out.append(bytes(neg).hex())
+gc.collect()
+a0 = gc.mem_alloc()
+run(192, len(S) // 6)
+a1 = gc.mem_alloc()
+out.append(bytes(neg).hex())
+print(json.dumps({"negs": out, "windows": n, "alloc_bytes": a1 - a0}))
+"""
+
+
+@pytest.mark.device
+def test_time_shuffle_in_micropython_same_bits_no_allocation(rec, micropython):
+    from array import array
+
+    from ffrt import fixedpoint as fp
+
+    x = _session(rec, 5, 0)[8000:8000 + 128 + 64 * 6]
+    r = mpy.run_json(_MPY_SHUFFLE % x.astype("<i2").tobytes().hex())
+    w = features.Windower()
+    rng = array("H", [0, 0])
+    fp.seed_state(rng, 0, 777)
+    negs = []
+    for s in x.tolist():
+        if w.push(*s) is not None:
+            negs.append(bytes(w.shuffled(rng, bytearray(72))).hex())
+    assert r["windows"] == len(negs) == 7
+    assert r["negs"] == [negs[1], negs[-1]]
+    assert r["alloc_bytes"] == 0

@@ -22,13 +22,18 @@ Negatives (``mix``), all made from normal windows only:
   structure *across* channels, where per-feature masks (``MIX_FEATURE``) would add
   trivially impossible combinations that no real anomaly shows.
 - ``MIX_FEATURE``: a hybrid with an independent PRNG bit per feature.
+- ``MIX_TIME``: a *time shuffle* of the window itself: the features of its 128 raw
+  samples in a random order (`ffrt.features.Windower.shuffled`), so the negative has the
+  window's levels and spreads but noise's time structure. It needs the raw samples, so
+  the windower that made x is passed to `learn_one`. Per window one gain negative and
+  one time shuffle.
 
-Why work on features, not raw samples: splicing half of one window's raw samples with another's
+Why mostly features, not raw samples: splicing half of one window's raw samples with another's
 needs two raw windows in RAM (2 x 128 x 6 int16 = 3 KB) and a second feature pass (128 x 8
 channels of work) per step, five to ten times the learn step's own cost on a board; the
 channel-block mix needs one stored feature vector per slot (72 bytes) and 72 byte copies,
-and its blocks are genuine windows' features. (Time shuffles of raw samples are the same
-cost again.) The stored windows are a ring of ``slots`` windows, but only every
+and its blocks are genuine windows' features. A time shuffle (``MIX_TIME``) costs a second
+feature pass per window but no second raw window: it reads the windower's own ring. The stored windows are a ring of ``slots`` windows, but only every
 ``stride``-th window enters it, so the partner of a hybrid is usually from a few minutes
 earlier (often another normal activity) rather than the overlapping previous window.
 
@@ -53,6 +58,7 @@ from ffrt import fixedpoint as fp
 MIX_CHANNEL = 0
 MIX_FEATURE = 1
 MIX_CHANNEL_GAIN = 2
+MIX_TIME = 3
 CHANNEL_FEATURES = 9  # features per channel in ffrt.features
 
 
@@ -63,8 +69,9 @@ class AnomalyLearner:
         cfg = net.cfg
         if not 1 <= slots <= 255 or not 1 <= stride <= 4096:
             raise ValueError("slots must be in 1..255 and stride in 1..4096")
-        if mix not in (MIX_CHANNEL, MIX_FEATURE, MIX_CHANNEL_GAIN):
-            raise ValueError("mix must be MIX_CHANNEL, MIX_FEATURE or MIX_CHANNEL_GAIN")
+        if mix not in (MIX_CHANNEL, MIX_FEATURE, MIX_CHANNEL_GAIN, MIX_TIME):
+            raise ValueError("mix must be MIX_CHANNEL, MIX_FEATURE, MIX_CHANNEL_GAIN or "
+                             "MIX_TIME")
         nf = cfg.n_features
         if mix != MIX_FEATURE and (nf % CHANNEL_FEATURES or nf < 2 * CHANNEL_FEATURES):
             raise ValueError("MIX_CHANNEL needs n_features a multiple of 9 (>= 18)")
@@ -164,15 +171,21 @@ class AnomalyLearner:
                 neg[b + 2] = mid - ((mid - lo) >> 2)
                 neg[b + 3] = mid + ((hi - mid) >> 2)
 
-    def learn_one(self, x):
+    def learn_one(self, x, windower=None):
         """One normal window: learn_pair steps against its negatives (see the module
-        docstring), then maybe store it. A bad x raises before anything changes."""
+        docstring), then maybe store it. A bad x raises before anything changes.
+        ``windower``: with MIX_TIME, the ffrt.features.Windower whose newest window is x."""
         net = self.net
         net._load(x)  # the range check, before the PRNG or any buffer moves
-        if self.mix == MIX_CHANNEL_GAIN:
+        if self.mix == MIX_TIME and windower is None:
+            raise ValueError("MIX_TIME makes its negative from raw samples: pass the "
+                             "windower that made x")
+        if self.mix == MIX_CHANNEL_GAIN or self.mix == MIX_TIME:
             self._gain(x)
             net.learn_pair(x, self.neg, 0)
-        if self._n > 0:  # the first window has no partner for a hybrid yet
+        if self.mix == MIX_TIME:
+            net.learn_pair(x, windower.shuffled(self.rng, self.neg), 0)
+        elif self._n > 0:  # the first window has no partner for a hybrid yet
             self._hybrid(x)
             net.learn_pair(x, self.neg, 0)
         if self._seen % self.stride == 0:

@@ -216,6 +216,11 @@ def add_eval_parser(sub):
     p.add_argument("--mode", choices=("classify", "anomaly"), default="classify",
                    help="anomaly: the HAPT one-class task of ffkit.anomaly_eval (fresh "
                         "nets from models/anomaly.toml learn per subject; ROC AUC)")
+    p.add_argument("--negatives", choices=tuple(NEGATIVES), default="gain-channel",
+                   help="--mode anomaly: the self-made negatives (ffrt.anomaly): gain-channel "
+                        "(default: a gain negative and a channel-block hybrid), channel, "
+                        "feature (hybrids only), gain-time (a gain negative and a time "
+                        "shuffle of the raw samples)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-net control")
     p.add_argument("--control-epochs", type=int, default=10,
@@ -256,15 +261,23 @@ def cmd_eval(args):
     return EXIT_OK
 
 
+NEGATIVES = {"gain-channel": "MIX_CHANNEL_GAIN", "channel": "MIX_CHANNEL",
+             "feature": "MIX_FEATURE", "gain-time": "MIX_TIME"}
+
+
 def _eval_anomaly(args):
+    from ffrt import anomaly
+
     from ffkit import anomaly_eval
 
     if args.weights is not None or args.data is not None or args.dataset not in (None, "hapt"):
         raise UsageError("--mode anomaly takes no --weights or --data (fresh nets learn "
                          "per subject); its data set is hapt")
-    rep = anomaly_eval.evaluate()
+    rep = anomaly_eval.evaluate(learner_kw={"mix": getattr(anomaly, NEGATIVES[args.negatives])})
+    rep["negatives"] = args.negatives
     _emit(args, rep, [
         "anomaly task: " + rep["task"],
+        "negatives: " + args.negatives,
         "ROC AUC mean over subjects %.4f, worst %.4f (subject %d)"
         % (rep["roc_auc"], rep["roc_auc_worst"], rep["worst_subject"]),
         "untrained control: mean %.4f, worst %.4f"
