@@ -87,7 +87,7 @@ def start_and_flash(vb, say, step, timeout=2.0):
         bundle = build_bundle("unix", btmp)
         t0 = time.perf_counter()
         Flasher(vb.port, bundle, timeout=timeout,
-                say=lambda s: None if _FILE_LINE.match(s) else say("      " + s)).run()
+                say=lambda s: None if _FILE_LINE.match(s) else say("      flash " + s)).run()
         return round(time.perf_counter() - t0, 3)
 
 
