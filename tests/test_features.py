@@ -193,12 +193,13 @@ def test_every_window_in_micropython(rec, micropython):
     assert [bytes.fromhex(h) for h in got] == [row.tobytes() for row in want]
 
 
-# ---- time shuffles (Windower.shuffled: the unsupervised negative of ffrt.anomaly MIX_TIME) --
+# ---- time shuffles (ffrt.anomaly.time_shuffle: the unsupervised negative of MIX_TIME) -----
 
 def test_time_shuffle_is_the_features_of_the_permuted_samples(rec):
     from array import array
 
     from ffrt import fixedpoint as fp
+    from ffrt.anomaly import time_shuffle
 
     x = _session(rec, 2, 0)[3000:3000 + 128 + 64 * 3]
     w, plain = features.Windower(), features.Windower()
@@ -211,8 +212,9 @@ def test_time_shuffle_is_the_features_of_the_permuted_samples(rec):
         if o is None:
             continue
         before = bytes(o)
-        neg = w.shuffled(rng, bytearray(72))
-        perm = list(w._perm)
+        perm = bytearray(128)
+        neg = time_shuffle(w, rng, perm, bytearray(72))
+        perm = list(perm)
         assert sorted(perm) == list(range(128)) and perm != list(range(128))
         win = x[i - 127:i + 1]
         want = features_np.features(win[perm], np.array([0]))[0]
@@ -231,11 +233,13 @@ import json, gc
 from array import array
 from ffrt import fixedpoint as fp
 from ffrt.features import Windower
+from ffrt.anomaly import time_shuffle
 S = array('h', bytes.fromhex('%s'))
 w = Windower()
 rng = array('H', [0, 0])
 fp.seed_state(rng, 0, 777)
 neg = bytearray(72)
+perm = bytearray(128)
 out = []
 n = 0
 def run(a, b):
@@ -243,7 +247,7 @@ def run(a, b):
     for i in range(a, b):
         j = 6 * i
         if w.push(S[j], S[j + 1], S[j + 2], S[j + 3], S[j + 4], S[j + 5]) is not None:
-            w.shuffled(rng, neg)
+            time_shuffle(w, rng, perm, neg)
             n += 1
 run(0, 192)
 out.append(bytes(neg).hex())
@@ -261,6 +265,7 @@ def test_time_shuffle_in_micropython_same_bits_no_allocation(rec, micropython):
     from array import array
 
     from ffrt import fixedpoint as fp
+    from ffrt.anomaly import time_shuffle
 
     x = _session(rec, 5, 0)[8000:8000 + 128 + 64 * 6]
     r = mpy.run_json(_MPY_SHUFFLE % x.astype("<i2").tobytes().hex())
@@ -270,7 +275,7 @@ def test_time_shuffle_in_micropython_same_bits_no_allocation(rec, micropython):
     negs = []
     for s in x.tolist():
         if w.push(*s) is not None:
-            negs.append(bytes(w.shuffled(rng, bytearray(72))).hex())
+            negs.append(bytes(time_shuffle(w, rng, bytearray(128), bytearray(72))).hex())
     assert r["windows"] == len(negs) == 7
     assert r["negs"] == [negs[1], negs[-1]]
     assert r["alloc_bytes"] == 0

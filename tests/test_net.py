@@ -7,7 +7,7 @@ import pytest
 
 from ffkit import kernels_np
 from ffrt import fixedpoint, kernels_ref, model, net
-from ffrt.model import NEG_HARDEST, NEG_RANDOM, Config
+from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, Config
 from ffrt.net import FFNet
 
 KERNELS = {"ref": kernels_ref, "np": kernels_np}
@@ -58,7 +58,7 @@ def train(cfg, kernels, data):
 
 # ---- determinism and twin agreement ---------------------------------------------------------
 
-@pytest.mark.parametrize("neg_mode", [NEG_HARDEST, NEG_RANDOM])
+@pytest.mark.parametrize("neg_mode", [NEG_HARDEST, NEG_RANDOM, NEG_MIX])
 @pytest.mark.parametrize("kname", ["ref", "np"])
 def test_same_seed_same_net(kname, neg_mode):
     cfg = small_cfg(neg_mode=neg_mode)
@@ -73,6 +73,25 @@ def test_same_seed_same_net(kname, neg_mode):
     assert state(a)["head"] != state(fresh)["head"]
 
 
+def test_mixed_negatives_are_neither_mode_alone():
+    """NEG_MIX: per step one bit of the net's PRNG picks the hardest or a random wrong
+    label, so its run differs from both pure modes, and learn_last (the hardest from the
+    prediction's goodness) still gives learn_one's bits."""
+    runs = {m: train(small_cfg(neg_mode=m), kernels_np, samples(small_cfg(), 40))[0]
+            for m in (NEG_HARDEST, NEG_RANDOM, NEG_MIX)}
+    w = {m: state(n)["weights"] for m, n in runs.items()}
+    assert w[NEG_MIX] != w[NEG_HARDEST] and w[NEG_MIX] != w[NEG_RANDOM]
+    a = FFNet(small_cfg(neg_mode=NEG_MIX), kernels=kernels_np)
+    b = FFNet(small_cfg(neg_mode=NEG_MIX), kernels=kernels_np)
+    for x, y in samples(small_cfg(), 30, seed=9):
+        a.learn_one(x, y)
+        b.predict_one(x)
+        b.learn_last(y)
+    assert state(a) == state(b)
+    with pytest.raises(ValueError, match="2 \\(mix\\)"):
+        small_cfg(neg_mode=3)
+
+
 def test_different_seed_different_net():
     a = FFNet(small_cfg(seed=1), kernels=kernels_np)
     b = FFNet(small_cfg(seed=2), kernels=kernels_np)
@@ -84,7 +103,8 @@ def test_different_seed_different_net():
     dict(neg_mode=NEG_HARDEST),
     dict(neg_mode=NEG_RANDOM, goodness_from=1),
     dict(neg_mode=NEG_HARDEST, lr=15, lr_shift=16, head_lr=15, head_shift=8),
-], ids=["hardest", "random_goodness_from1", "big_steps"])
+    dict(neg_mode=NEG_MIX),
+], ids=["hardest", "random_goodness_from1", "big_steps", "mix"])
 def test_reference_and_numpy_twins_agree(extra):
     cfg = small_cfg(**extra)
     data = samples(cfg, 60, seed=5)

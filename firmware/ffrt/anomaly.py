@@ -23,7 +23,7 @@ Negatives (``mix``), all made from normal windows only:
   trivially impossible combinations that no real anomaly shows.
 - ``MIX_FEATURE``: a hybrid with an independent PRNG bit per feature.
 - ``MIX_TIME``: a *time shuffle* of the window itself: the features of its 128 raw
-  samples in a random order (`ffrt.features.Windower.shuffled`), so the negative has the
+  samples in a random order (`time_shuffle`), so the negative has the
   window's levels and spreads but noise's time structure. It needs the raw samples, so
   the windower that made x is passed to `learn_one`. Per window one gain negative and
   one time shuffle.
@@ -54,12 +54,43 @@ and score allocate nothing (with the viper kernels on a board).
 from array import array
 
 from ffrt import fixedpoint as fp
+from ffrt.features import N_CHANNELS, N_PER_CHANNEL, WINDOW, channel_features
 
 MIX_CHANNEL = 0
 MIX_FEATURE = 1
 MIX_CHANNEL_GAIN = 2
 MIX_TIME = 3
 CHANNEL_FEATURES = 9  # features per channel in ffrt.features
+
+
+def time_shuffle(windower, rng, perm, out):
+    """Features of the windower's last window with its samples in a random order -> out.
+
+    A *time shuffle*, the negative of MIX_TIME: the same samples, each sample's six axes
+    kept together (one permutation for every channel, so the magnitudes still match their
+    axes), so the window's levels and spreads stay (mean, deviation, min, max) while its
+    time structure (the lag differences, the mean crossings) becomes noise's. perm (128
+    bytes) receives a Fisher-Yates shuffle drawn from rng (an xorshift32 state,
+    ffrt.fixedpoint); the windower's ring is read, not changed, so the stream goes on.
+    Call it after `Windower.push` returned a window, before the next sample. Allocates
+    nothing."""
+    for i in range(WINDOW):
+        perm[i] = i
+    for i in range(WINDOW - 1, 0, -1):
+        j = fp.xs_below(rng, 0, i + 1)
+        t = perm[i]
+        perm[i] = perm[j]
+        perm[j] = t
+    r = windower.ring
+    w = windower.win
+    head = windower.pos
+    mask = WINDOW - 1  # WINDOW is a power of 2
+    for c in range(N_CHANNELS):
+        base = c * WINDOW
+        for i in range(WINDOW):
+            w[i] = r[base + ((head + perm[i]) & mask)]
+        channel_features(w, c, out, c * N_PER_CHANNEL)
+    return out
 
 
 class AnomalyLearner:
@@ -84,6 +115,7 @@ class AnomalyLearner:
         mv = memoryview(self._buf)
         self._slot = [mv[i * nf:(i + 1) * nf] for i in range(slots)]
         self.neg = bytearray(nf)
+        self._perm = bytearray(128 if mix == MIX_TIME else 0)  # time_shuffle's order
         self._n = 0        # windows stored (up to slots)
         self._head = 0     # the ring slot written next
         self._seen = 0     # windows offered to learn_one
@@ -97,8 +129,8 @@ class AnomalyLearner:
         return self._seen
 
     def ram_bytes(self):
-        """Bytes of the ring, the negative buffer, PRNG and counters."""
-        return len(self._buf) + len(self.neg) + 4 + 12
+        """Bytes of the ring, the negative buffer, the permutation, PRNG and counters."""
+        return len(self._buf) + len(self.neg) + len(self._perm) + 4 + 12
 
     def state_bytes(self):
         """Everything that decides future steps besides the net: ring, counters, PRNG."""
@@ -184,7 +216,7 @@ class AnomalyLearner:
             self._gain(x)
             net.learn_pair(x, self.neg, 0)
         if self.mix == MIX_TIME:
-            net.learn_pair(x, windower.shuffled(self.rng, self.neg), 0)
+            net.learn_pair(x, time_shuffle(windower, self.rng, self._perm, self.neg), 0)
         elif self._n > 0:  # the first window has no partner for a hybrid yet
             self._hybrid(x)
             net.learn_pair(x, self.neg, 0)

@@ -58,7 +58,7 @@ Every intermediate stays below 2**30 (tests/test_features.py records them all). 
 
 from array import array
 
-from ffrt.fixedpoint import isqrt, xs_below
+from ffrt.fixedpoint import isqrt
 
 try:
     from micropython import const
@@ -174,7 +174,6 @@ class Windower:
         self.ring = array("h", bytes(2 * N_CHANNELS * WINDOW))
         self.win = array("h", bytes(2 * WINDOW))
         self.out = bytearray(N_FEATURES)
-        self._perm = None  # the time shuffle's permutation (`shuffled`), made on first use
         self.reset()
 
     def reset(self):
@@ -231,34 +230,3 @@ class Windower:
             for i in range(WINDOW):
                 w[i] = r[base + ((head + i) & _MASK)]
             channel_features(w, c, self.out, c * N_PER_CHANNEL)
-
-    def shuffled(self, rng, out):
-        """Features of the last window's samples in a random order into out (72 bytes).
-
-        A *time shuffle*, an unsupervised negative (ffrt.anomaly MIX_TIME): the same
-        samples, each sample's six axes kept together (one permutation for every channel,
-        so the magnitudes still match their axes), so the levels and spreads of the
-        window stay (mean, deviation, min, max) while its time structure (the lag
-        differences, the mean crossings) becomes noise's. The permutation is a
-        Fisher-Yates shuffle drawn from rng (an xorshift32 state, ffrt.fixedpoint) into
-        a 128-byte buffer made on the first call; the ring is not touched, so the stream
-        goes on. Call it after `push` returned a window, before the next sample."""
-        perm = self._perm
-        if perm is None:
-            perm = self._perm = bytearray(WINDOW)
-        for i in range(WINDOW):
-            perm[i] = i
-        for i in range(WINDOW - 1, 0, -1):
-            j = xs_below(rng, 0, i + 1)
-            t = perm[i]
-            perm[i] = perm[j]
-            perm[j] = t
-        r = self.ring
-        w = self.win
-        head = self.pos
-        for c in range(N_CHANNELS):
-            base = c << _LOG2_WINDOW
-            for i in range(WINDOW):
-                w[i] = r[base + ((head + perm[i]) & _MASK)]
-            channel_features(w, c, out, c * N_PER_CHANNEL)
-        return out

@@ -13,7 +13,8 @@ ValueError: in_max * in_scale must be at most 255 (got 300 * 15)
 
 NEG_RANDOM = 0
 NEG_HARDEST = 1
-NEG_MODES = ("random", "hardest")
+NEG_MIX = 2       # per step, one PRNG bit picks the hardest or a random wrong label
+NEG_MODES = ("random", "hardest", "mix")
 
 # Field order is the order in the .ffw signature; each is (name, default).
 # Tuples are per hidden layer. Defaults are those of the digits model.
@@ -131,8 +132,8 @@ class Config:
             raise ValueError("head_lr must be in 1..15 and head_shift in 1..28")
         if not 0 <= self.head_gshift <= 24:
             raise ValueError("head_gshift must be in 0..24")
-        if self.neg_mode not in (NEG_RANDOM, NEG_HARDEST):
-            raise ValueError("neg_mode must be 0 (random) or 1 (hardest)")
+        if self.neg_mode not in (NEG_RANDOM, NEG_HARDEST, NEG_MIX):
+            raise ValueError("neg_mode must be 0 (random), 1 (hardest) or 2 (mix)")
         if not 0 <= self.goodness_from < len(self.layers):
             raise ValueError("goodness_from must name a layer")
         if not 0 <= self.init_range <= 127:

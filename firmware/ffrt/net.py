@@ -21,7 +21,7 @@ their kernels are the viper twins.
 from array import array
 
 from ffrt import fixedpoint as fp
-from ffrt.model import NEG_HARDEST
+from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM
 
 
 def default_kernels():
@@ -211,7 +211,10 @@ class FFNet:
         cfg = self.cfg
         self._predicted = False  # the weights change below
         if self.ff_learning:
-            if cfg.neg_mode == NEG_HARDEST:
+            mode = cfg.neg_mode
+            if mode == NEG_MIX:  # a bit from the net's stream: hardest or random this step
+                mode = NEG_HARDEST if fp.xs_next(self.rng, 0, 1) else NEG_RANDOM
+            if mode == NEG_HARDEST:
                 neg = -1
                 best = -1
                 for c in range(cfg.n_classes):

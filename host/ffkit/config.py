@@ -3,7 +3,7 @@
 Three tables::
 
     [model]   # ffrt.model.Config fields; lists become tuples,
-              # neg_mode may be "hardest" / "random" (or 1 / 0)
+              # neg_mode may be "hardest" / "random" / "mix" (or 1 / 0 / 2)
     [train]   # epochs (int), shuffle_seed (int),
               # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
               # cfg.lr_shift is that value; the last one reached stays in the saved model;
@@ -184,7 +184,7 @@ def _model_config(table, bad):
         if name == "neg_mode" and isinstance(v, str):
             if v not in NEG_MODES:
                 raise bad("neg_mode must be one of %s (got %r)" % (", ".join(NEG_MODES), v))
-            v = NEG_MODES.index(v)  # NEG_RANDOM = 0, NEG_HARDEST = 1
+            v = NEG_MODES.index(v)  # NEG_RANDOM = 0, NEG_HARDEST = 1, NEG_MIX = 2
         elif isinstance(v, list):
             v = tuple(_int(e, "[model] " + name, bad) for e in v)
         else:
