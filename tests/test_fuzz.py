@@ -53,7 +53,7 @@ ANSWER_S = 20.0         # the longest silence accepted while answers are due
 CFG = Config()          # the board boots fresh: this shape
 NF, NC, IN_MAX = CFG.n_features, CFG.n_classes, CFG.in_max
 FILE_SIZE = ffw.file_size(CFG)
-KNOWN = set(range(P.HELLO, P.ADAPT + 1))
+KNOWN = set(range(P.HELLO, P.LOG + 1))
 # SET bodies a board must refuse (E_BAD_VALUE) whatever state it is in
 BAD_SETS = [b"[1, 2]", b'"learning"', b"3", b"null", b"true", b'{"bogus": 1}',
             b'{"seed": 3}', b'{"layers": [10]}', b'{"lr_shift": 99}', b'{"lr_shift": 0}',
@@ -132,6 +132,15 @@ def expected_status(t, body):
     if t == P.ADAPT:
         # 3 bytes and optional JSON schedules; the digits net does not fit
         return None if n == 0 else P.E_BAD_LENGTH if n < 3 else P.E_BAD_STATE
+    if t == P.LOG:  # no valid START is ever sent: every other op finds no log
+        if n == 0:
+            return P.E_BAD_LENGTH
+        if body[0] != 0:
+            return P.E_BAD_STATE
+        if n != 7:
+            return P.E_BAD_LENGTH
+        seg = struct.unpack_from("<I", body, 1)[0]
+        return None if 1024 <= seg <= 1 << 24 else P.E_BAD_VALUE
     return None
 
 
@@ -196,7 +205,7 @@ class Fuzzer:
         """(type, body) of a good-CRC request the board must refuse."""
         r = self.rng
         if kind == "unknown_type":
-            t = r.choice([0, r.randrange(P.ADAPT + 1, 256), P.ERROR,
+            t = r.choice([0, r.randrange(P.LOG + 1, 256), P.ERROR,
                           r.randrange(1, P.REPL + 1) | P.RESPONSE])
             return t, self.rbytes(r.choice([0, 1, 8, r.randrange(P.MAX_BODY + 1)]))
         if kind == "bad_length":
@@ -214,6 +223,8 @@ class Fuzzer:
                 return t, bytes(body)
             if t == P.ADAPT:  # 0 (a query) and 3 or more (settings) are right
                 return t, self.rbytes(r.choice([1, 2]))
+            if t == P.LOG:  # no op byte, or a START that is not 7 bytes
+                return t, r.choice([b"", b"\x00" + self.rbytes(r.choice([0, 1, 5, 7, 30]))])
             n = right
             while n == right:
                 n = r.choice([0, 1, right - 1, right + 1, r.randrange(P.MAX_BODY + 1)])

@@ -92,6 +92,7 @@ RESET = const(0x0F)
 REPL = const(0x10)
 SAMPLES = const(0x11)
 ADAPT = const(0x12)
+LOG = const(0x13)
 RESPONSE = const(0x80)
 ERROR = const(0x7F)
 

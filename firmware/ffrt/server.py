@@ -24,7 +24,9 @@ The requests live in three modules besides HELLO and REPL here: ffrt.ops (PREDIC
 STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*) and
 ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to the live learner `srv.live`, an
 ffrt.live.LiveLearner set on first use; until then the server has no such attribute,
-which keeps the 96 KB run of tests/test_server.py within its heap). Each is loaded on its
+which keeps the 96 KB run of tests/test_server.py within its heap), and ffrt.log_ops
+(LOG: the session log, `srv.log`, likewise set on first use; every request that ran is
+handed to it). Each is loaded on its
 first request, and one of them at a time once no export or import is open: a request
 drops the other two (`unload`). Measured in the unix port (tools/serve_bench.py),
 holding ops and transfer together costs about 7 KB more at the peak of an import, which
@@ -132,6 +134,8 @@ class Server:
             name, others = "ops", ("transfer", "live_ops")
         elif P.SAMPLES <= t <= P.ADAPT:
             name, others = "live_ops", ("transfer", "ops")
+        elif t == P.LOG:
+            name, others = "log_ops", ()
         else:
             return None
         if name != "transfer" and (self.export or self.import_):
@@ -160,7 +164,11 @@ class Server:
             h = self._handler(t)
             if h is None:
                 raise Reply(P.E_UNKNOWN_TYPE, "unknown request type 0x%02x" % t)
-            wire = self.enc.frame(t | P.RESPONSE, seq, h(self, dec.body()))
+            n = h(self, dec.body())
+            lg = getattr(self, "log", None)  # set by ffrt.log_ops (LOG START), if at all
+            if lg is not None:
+                lg.log(self, t, dec.body(), n)
+            wire = self.enc.frame(t | P.RESPONSE, seq, n)
         except Exception as e:  # whatever happened, the answer is a status and a message
             st = getattr(e, "status", None)
             if st is None:

@@ -471,6 +471,44 @@ def cmd_export(args):
     return EXIT_OK
 
 
+def add_log_parser(sub):
+    p = sub.add_parser("log", description=(
+        "Download the board's session log (.ffl: every request that read or changed its "
+        "net, its answers and state digests) to a file, for ffkit replay. A board logs "
+        "after LOG START (ffkit stream --log starts and drains one as it streams)."))
+    _add_port_args(p)
+    p.add_argument("-o", "--out", metavar="FILE.ffl", type=Path, required=True,
+                   help="file to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_log(args):
+    from ffkit import logs
+
+    board = _connect(args)
+    try:
+        result = logs.download(board, args.out)
+        result["port"] = board.link.name
+    finally:
+        board.close()
+    _emit(args, result, [
+        "wrote %s from %s: %d records, %d bytes (logging %s%s)"
+        % (result["log"], result["port"], result["records"], result["bytes"],
+           "on" if result["logging"] else "off",
+           ", %d record(s) lost to write errors" % result["lost"] if result["lost"] else ""),
+        "next            ffkit replay %s --weights START.ffw" % result["log"]])
+    return EXIT_OK
+
+
+def add_replay_parser(sub):
+    return _add_delegated_parser(sub, "replay")
+
+
+def cmd_replay(args):
+    return _delegate("replay").run_cli(args)
+
+
 def add_import_parser(sub):
     p = sub.add_parser("import", description=(
         "Send a .ffw file to the board. It is checked on the host first (every .ffw check, "
@@ -719,6 +757,8 @@ def add_stream_parser(sub):
     p.add_argument("--plots", metavar="DIR", type=Path, default=Path("ffkit-plots"),
                    help="folder for the PNG plots (default %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
+    p.add_argument("--log", metavar="FILE.ffl", type=Path,
+                   help="record the session log while streaming (ffkit replay replays it)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -774,7 +814,8 @@ def cmd_stream(args):
             bar.update(done - bar.n)
         result = stream.run(board, weights, adapt, args.subjects, protocol=args.protocol,
                             limit=args.limit, plots_dir=None if args.no_plots else args.plots,
-                            progress=progress if bar is not None else None)
+                            progress=progress if bar is not None else None,
+                            log_path=args.log)
     finally:
         if bar is not None:
             bar.close()
@@ -823,6 +864,9 @@ VERBS = (
          add_baseline_parser, cmd_baseline),
     Verb("stream", "raw HAPT samples to a board that predicts and learns; checked bit for bit",
          add_stream_parser, cmd_stream),
+    Verb("log", "download a board's session log (.ffl)", add_log_parser, cmd_log),
+    Verb("replay", "replay a session log on the host and report the first difference",
+         add_replay_parser, cmd_replay),
 )
 
 

@@ -47,6 +47,7 @@ _READ = 1024            # bytes asked of the link per read
 MAX_SAMPLES_PER_FRAME = (proto.MAX_BODY - 3) // 12
 SAMPLES_PER_FRAME = 48
 PREDICT_CODES = ("goodness", "head")   # ADAPT's predict byte
+P_LOG_READ = 592                       # record bytes per LOG READ reply (MAX_BODY - 8)
 RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
               "fresh": proto.RESET_FRESH}
 
@@ -277,12 +278,13 @@ class Board:
         return struct.unpack_from("<I", reply)[0], list(reply[4:])
 
     def stream_session(self, samples, window_labels, learn=False, clear_buffer=False,
-                       per_frame=SAMPLES_PER_FRAME, progress=None):
+                       per_frame=SAMPLES_PER_FRAME, progress=None, after_frame=None):
         """A whole session of raw samples in SAMPLES frames, from a reset windower.
 
         Window k is samples[64 k : 64 k + 128] (ffrt.features); window_labels holds the
         label of each window the samples complete (None or -1: none). Returns (step, the
-        prediction of every window, in order). progress(windows done, windows) per frame.
+        prediction of every window, in order). progress(windows done, windows) per frame;
+        after_frame() after each frame (a session log drains there: ffkit.logs).
         """
         n = len(samples)
         nwin = 0 if n < WINDOW else 1 + (n - WINDOW) // HOP
@@ -303,6 +305,8 @@ class Board:
             preds.extend(got)
             if progress is not None:
                 progress(hi, nwin)
+            if after_frame is not None:
+                after_frame()
         return step, preds
 
     def adapt(self, per_class=None, replay=1, predict="goodness", lr_shift_schedule=(),
@@ -336,6 +340,40 @@ class Board:
         return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
                 "windows": windows, "ram_bytes": ram, "lr_shift_schedule_entries": n_lr,
                 "theta_schedule_entries": n_theta}
+
+    # ---- the session log (LOG, ffrt.log_ops; files: ffkit.logs) ----------------------------
+
+    def log_start(self, segment=65536, digest_every=64):
+        """LOG START: a new session log on the board (two ring segments of `segment`
+        bytes; a DIGEST every digest_every logged requests). Returns the header length."""
+        r = self._log(struct.pack("<BIH", 0, segment, digest_every))
+        return struct.unpack("<H", r)[0]
+
+    def log_stop(self):
+        """LOG STOP: logging off (the log stays readable); returns the next index."""
+        return struct.unpack("<I", self._log(b"\x01"))[0]
+
+    def log_header(self):
+        return bytes(self._log(b"\x02"))
+
+    def log_read(self, index, most=P_LOG_READ):
+        """LOG READ: (first index held, next index, bytes of whole records from index)."""
+        r = self._log(struct.pack("<BIH", 3, index, most))
+        if len(r) < 8:
+            raise ProtocolError("LOG READ reply of %d bytes" % len(r))
+        first, nxt = struct.unpack_from("<II", r, 0)
+        return first, nxt, bytes(r[8:])
+
+    def log_digest(self):
+        """LOG DIGEST: a DIGEST record now; returns its index."""
+        return struct.unpack("<I", self._log(b"\x04"))[0]
+
+    def log_status(self):
+        on, first, nxt, lost = struct.unpack("<BIII", self._log(b"\x05"))
+        return {"on": bool(on), "first": first, "next": nxt, "lost": lost}
+
+    def _log(self, body):
+        return self._live_request(proto.LOG, body)
 
     def _live_request(self, ftype, body, timeout=None):
         """A request of the live learner; firmware older than it is named as such."""

@@ -238,7 +238,7 @@ def _worst(per, key):
 
 
 def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec=None,
-        plots_dir=None, progress=None, say=None, parallel=True):
+        plots_dir=None, progress=None, say=None, parallel=True, log_path=None):
     """Stream the protocol to `board` (a connected ffkit.client.Board); returns the result
     dict (the module docstring; ``ffkit stream --json`` prints it).
 
@@ -246,6 +246,8 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     (None: no plots); progress(windows done, windows in all); say(text): a line of news.
     parallel: the host's twin runs in a worker process (multiprocessing "spawn": a script
     calling this needs the ``if __name__ == "__main__":`` guard), else after each subject.
+    log_path: record the board's session log there (ffkit.logs.Recorder), from right after
+    the import: ``ffkit replay log_path --weights W`` replays it.
     """
     from ffrt import ffw
 
@@ -264,6 +266,10 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
 
     # the board: W imported (a checkpoint), the adapt lr_shift, checkpointed again
     board.import_weights(bytes(weights))
+    recorder = None
+    if log_path is not None:
+        from ffkit.logs import Recorder
+        recorder = Recorder(board, log_path)
     if adapt.lr_shift is not None:
         board.set(lr_shift=adapt.lr_shift)
         board.checkpoint()
@@ -289,7 +295,9 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
             got = []
             for name, sess, learn in plan_s:
                 t0 = time.perf_counter()
-                got.append(board.stream_session(sess.samples, sess.y.tolist(), learn=learn)[1])
+                got.append(board.stream_session(
+                    sess.samples, sess.y.tolist(), learn=learn,
+                    after_frame=recorder.maybe_drain if recorder is not None else None)[1])
                 board_s += time.perf_counter() - t0
                 done += len(sess.y)
                 if progress is not None:
@@ -308,6 +316,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         if pool is not None:
             pool.shutdown()
 
+    log = recorder.close() if recorder is not None else None
     live = board.adapt()  # its RAM now that the rehearsal buffer is held
     t0 = time.perf_counter()
     exported = board.export()
@@ -354,6 +363,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         "host_weights_crc32": "%08x" % ffw.weights_crc32(host_net),
         "per_subject": {str(s): per[s] for s in subjects},
         "plots": [],
+        "log": log,
     }
     if plots_dir is not None:
         from ffkit import plots

@@ -1,0 +1,151 @@
+"""The LOG request and the board's session logger (the .ffl format: ffrt.ffl).
+
+ffrt.server loads this module on the first LOG request. With logging on (`srv.log`, a
+`Logger`), the server hands it every request that ran without error; the logger keeps
+those of ffrt.ffl.INPUTS (what changes or reads the net) as a record, then an OUTPUT
+record (the reply and the net's goodness), and a DIGEST every `digest_every` requests
+(step, state CRC, PRNG). Refused requests changed nothing and are not logged. A logger
+that cannot write (a full filesystem) stops itself and says so in LOG STATUS: the
+request it was logging has run, and its reply must not be lost to the log's trouble.
+
+LOG   u8 op, then by op:
+      0 START   u32 segment bytes (ffrt.ffl.Ring), u16 digest_every (0: none)
+                -> u16 header length          a new log (the old one is gone)
+      1 STOP    -> u32 next index             logging off; the log stays readable
+      2 HEADER  -> the header bytes
+      3 READ    u32 from index, u16 most bytes -> u32 first held, u32 next, records
+      4 DIGEST  -> u32 index                  a DIGEST record now
+      5 STATUS  -> u8 on, u32 first, u32 next, u32 records lost to write errors
+"""
+
+import struct
+
+from ffrt import ffl
+from ffrt import proto as P
+from ffrt.proto import Reply
+
+START, STOP, HEADER, READ, DIGEST, STATUS = 0, 1, 2, 3, 4, 5
+
+
+def state_crc(net):
+    """The CRC a .ffw file of net would store (ffrt.ffw_write, loaded for it)."""
+    from ffrt.ffw_write import stream_crc
+    return stream_crc(net)[0]
+
+
+def checkpoint_crc(storage, cfg):
+    """The CRC stored in the newest valid checkpoint's .ffw, or 0 if there is none."""
+    if storage is None:
+        return 0
+    from ffrt import ffw
+    from ffrt.storage import SLOTS
+    best = storage.newest(cfg)
+    if best is None:
+        return 0
+    with open(storage.path(SLOTS[best[1]]), "rb") as f:
+        f.seek(8 + ffw.file_size(cfg) - 4)  # the slot's head, then the .ffw's last 4 bytes
+        return struct.unpack("<I", f.read(4))[0]
+
+
+class Logger:
+    """Writes the session's records to a ffl.Ring (see the module docstring)."""
+
+    def __init__(self, ring, digest_every):
+        self.ring = ring
+        self.digest_every = digest_every
+        self.on = True
+        self.lost = 0
+        self.error = ""
+        self._since = 0
+
+    def log(self, srv, t, body, reply_len):
+        if not self.on or t not in ffl.INPUTS:
+            return
+        try:
+            r = self.ring
+            r.append(t, body)
+            r.append(ffl.OUTPUT, ffl.output_body(t, srv.enc.body, reply_len, srv.net))
+            self._since += 1
+            if self.digest_every and self._since >= self.digest_every:
+                self.digest(srv.net)
+        except OSError as e:
+            self.on = False
+            self.lost += 1
+            self.error = "logging stopped: %s" % e
+
+    def digest(self, net):
+        self._since = 0
+        return self.ring.append(ffl.DIGEST, ffl.digest_body(net.step, state_crc(net),
+                                                            net.rng))
+
+
+def _log(srv, body):
+    if len(body) < 1:
+        raise Reply(P.E_BAD_LENGTH, "LOG takes an op byte")
+    op = body[0]
+    lg = getattr(srv, "log", None)   # no attribute until the first START (server.py)
+    out = srv.enc.body
+    if op == START:
+        srv.need(body, 7)
+        seg, every = struct.unpack_from("<IH", body, 1)
+        if not 1024 <= seg <= 1 << 24:
+            raise Reply(P.E_BAD_VALUE, "segment bytes must be in 1024..16777216")
+        if srv.storage is None:
+            raise Reply(P.E_STORAGE, "this board has no filesystem for a log")
+        import ffrt
+        net = srv.net
+        head = ffl.header(ffrt.__version__.encode(), _signature(net), state_crc(net),
+                          checkpoint_crc(srv.storage, net.cfg), net.step, net.rng)
+        if lg is not None:
+            lg.ring.close()
+        ring = ffl.Ring(srv.storage.folder, seg)
+        ring.start(head)
+        srv.log = Logger(ring, every)
+        struct.pack_into("<H", out, 0, len(head))
+        return 2
+    if lg is None:
+        raise Reply(P.E_BAD_STATE, "no log (LOG START first)")
+    ring = lg.ring
+    if op == STOP:
+        srv.need(body, 1)
+        lg.on = False
+        ring.flush()
+        struct.pack_into("<I", out, 0, ring.next)
+        return 4
+    if op == HEADER:
+        srv.need(body, 1)
+        h = ring.header()
+        out[:len(h)] = h
+        return len(h)
+    if op == READ:
+        srv.need(body, 7)
+        frm, most = struct.unpack_from("<IH", body, 1)
+        most = min(most, P.MAX_BODY - 8)
+        try:
+            n = ring.read(frm, memoryview(out)[8:8 + most])
+        except ffl.FFLError as e:
+            raise Reply(P.E_BAD_STATE, str(e))
+        struct.pack_into("<II", out, 0, ring.first, ring.next)
+        return 8 + n
+    if op == DIGEST:
+        srv.need(body, 1)
+        if not lg.on:
+            raise Reply(P.E_BAD_STATE, "logging is off")
+        struct.pack_into("<I", out, 0, lg.digest(srv.net))
+        return 4
+    if op == STATUS:
+        srv.need(body, 1)
+        struct.pack_into("<BIII", out, 0, 1 if lg.on else 0, ring.first, ring.next, lg.lost)
+        return 13
+    raise Reply(P.E_BAD_VALUE, "LOG op %d (0 start, 1 stop, 2 header, 3 read, 4 digest, "
+                "5 status)" % op)
+
+
+def _signature(net):
+    """The model signature block of net's .ffw (field count and fields: ffrt.ffw)."""
+    from ffrt import ffw
+    from ffrt.ffw_write import _header
+    return bytes(_header(net, ffw.file_size(net.cfg))[ffw.FIXED - 1:-ffw.STATE])
+
+
+HANDLERS = {P.LOG: _log}
