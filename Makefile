@@ -8,6 +8,7 @@
 #   make test PYTEST_ARGS=--runslow             include tests marked slow
 #   make test MICROPYTHON=/path/to/micropython  device tests on another unix-port binary
 #   make typecheck                              firmware/ against the rp2 and esp32 stubs
+#   make golden                                 record tests/replay/*.ffl again
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -64,8 +65,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VPY) -m compileall -q firmware host
 
+# the session logs in tests/replay/ (tests/test_golden.py replays them): rewrite them on
+# purpose after a change of behaviour, and review the diff
 golden: $(STAMP)
-	@echo "no golden logs yet"
+	MICROPYTHON="$(MICROPYTHON)" $(VPY) tools/golden.py
 
 clean:
 	rm -rf $(VENV) $(STUBS) build dist *.egg-info host/*.egg-info firmware/*.egg-info .pytest_cache
