@@ -337,3 +337,61 @@ def test_a_whole_subject_replays_identically(rec):
 def test_ten_thousand_windows_replay_identically(rec):
     windows, _ = _long_session(rec, tuple(range(16, 28)), 10000)
     assert windows >= 10000
+
+
+# ---- a board's own sensor ------------------------------------------------------------------
+
+class _Sensor:
+    """read_into like ffrt.imu_mpu6050: up to 32 samples per read, from a HAPT stretch."""
+
+    def __init__(self, samples, per_read):
+        self.s = samples.reshape(-1).tolist()
+        self.i = 0
+        self.per_read = per_read
+
+    def read_into(self, buf):
+        n = min(self.per_read, (len(self.s) - self.i) // 6, len(buf) // 6)
+        for k in range(6 * n):
+            buf[k] = self.s[self.i + k]
+        self.i += 6 * n
+        return n
+
+
+def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
+    """ffrt.app with a sensor and run(log=...): the samples are logged as SAMPLES without
+    labels; a log started mid-stream restarts the learner, logged as its ADAPT."""
+    from ffrt import ffw, log_ops
+    from ffrt.live import LiveLearner
+    from ffrt.server import Server
+    from ffrt.storage import Storage
+
+    from ffkit import kernels_np
+
+    w = HAPT_W.read_bytes()
+    a, b = rec.session_range(40)
+    samples = rec.samples[a:a + 128 + 64 * 30]
+    net = ffw.load(w, kernels_np)
+    board = tmp_path / "board"
+    board.mkdir()
+    srv = Server(net, None, Storage(str(board)))
+    srv.live = LiveLearner(net, per_class=4, replay=1)
+    srv.live.feed(_Sensor(samples[:100], 100).s, 100)   # samples before the log starts
+    start = tmp_path / "start.ffw"
+    start.write_bytes(bytes(ffw.encode(net)))
+    log_ops.start(srv, 1 << 20, digest_every=8)
+    sensor = _Sensor(samples, 27)
+    windows = 0
+    while sensor.i < len(sensor.s):
+        windows += srv.live.read(sensor)   # as ffrt.app calls it: now logged
+    srv.log.digest(net)
+    ring = srv.log.ring
+    assert ring.first == 0 and windows == 31
+    out = bytearray(1 << 20)
+    log = tmp_path / "sensor.ffl"
+    log.write_bytes(ring.header() + bytes(out[:ring.read(0, out)]))
+    _, recs = ffl.parse(log.read_bytes())
+    assert ffl.NAMES[recs[0][0]] == "ADAPT" and recs[0][2][:3] == bytes([4, 1, 0])
+    assert sum(1 for t, *_ in recs if t == 0x11) == -(-len(samples) // 27)
+    res = replay.run(log, start, out=tmp_path / "end.ffw")
+    assert res["identical"], res.get("first_divergence")
+    assert (tmp_path / "end.ffw").read_bytes() == bytes(ffw.encode(net))

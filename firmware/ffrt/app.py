@@ -87,8 +87,10 @@ def open_port(spec):
     return UartPort(UART(uart, baudrate=baud, tx=Pin(tx), rx=Pin(rx)))
 
 
-def run(board=None, sensor=None):
-    """Serve until a REPL request; sensor: a source with read_into (module docstring)."""
+def run(board=None, sensor=None, log=None):
+    """Serve until a REPL request; sensor: a source with read_into (module docstring);
+    log: start a session log at boot with segments of this many bytes (ffrt.log_ops:
+    requests and the sensor's samples, for ffkit log and ffkit replay)."""
     _load(("crc32", "model", "fixedpoint", "net", "ffw", "storage"))
     from ffrt import storage
     st = storage.Storage()
@@ -107,6 +109,9 @@ def run(board=None, sensor=None):
     if sensor is not None:
         from ffrt.live import LiveLearner
         srv.live = LiveLearner(net)
+    if log:
+        from ffrt import log_ops
+        log_ops.start(srv, log)
     gc.collect()
     try:
         while True:

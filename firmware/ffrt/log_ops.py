@@ -4,13 +4,16 @@ ffrt.server loads this module on the first LOG request. With logging on (`srv.lo
 `Logger`), the server hands it every request that ran without error; the logger keeps
 those of ffrt.ffl.INPUTS (what changes or reads the net) as a record, then an OUTPUT
 record (the reply and the net's goodness), and a DIGEST every `digest_every` requests
-(step, state CRC, PRNG). Refused requests changed nothing and are not logged. A logger
+(step, state CRC, PRNG). Refused requests changed nothing and are not logged. A board's
+own sensor (ffrt.app) is logged through `Logger.sensor` as the SAMPLES requests a host
+would have sent for the same samples, so a field session replays like a streamed one. A logger
 that cannot write (a full filesystem) stops itself and says so in LOG STATUS: the
 request it was logging has run, and its reply must not be lost to the log's trouble.
 
 LOG   u8 op, then by op:
       0 START   u32 segment bytes (ffrt.ffl.Ring), u16 digest_every (0: none)
-                -> u16 header length          a new log (the old one is gone)
+                -> u16 header length          a new log (the old one is gone); a live
+                                              learner starts afresh (logged as ADAPT)
       1 STOP    -> u32 next index             logging off; the log stays readable
       2 HEADER  -> the header bytes
       3 READ    u32 from index, u16 most bytes -> u32 first held, u32 next, records
@@ -57,6 +60,7 @@ class Logger:
         self.lost = 0
         self.error = ""
         self._since = 0
+        self._sbuf = None   # sensor(): the samples read, made on first use
 
     def log(self, srv, t, body, reply_len):
         if not self.on or t not in ffl.INPUTS:
@@ -73,10 +77,80 @@ class Logger:
             self.lost += 1
             self.error = "logging stopped: %s" % e
 
+    def sensor(self, srv, sensor):
+        """srv.live.read(sensor), logged as the SAMPLES request a host would have sent for
+        the same samples (no labels, learning off) and its OUTPUT, so a board's own
+        sensor stream replays like a streamed one. Returns the windows completed."""
+        lv = srv.live
+        if not self.on:
+            return type(lv).read(lv, sensor)
+        buf = self._sbuf
+        if buf is None:  # once: the samples, then a SAMPLES body of up to 32 of them
+            from array import array
+            buf = self._sbuf = array("h", bytes(12 * 32))
+            self._sbody = bytearray(2 + 1 + 12 * 32)
+        n = sensor.read_into(buf)
+        if not n:
+            return 0
+        w = lv.windower
+        k = 0 if n < w.due else 1 + (n - w.due) // 64  # hop: ffrt.features.HOP
+        b = self._sbody
+        b[0] = 0
+        b[1] = k
+        for i in range(k):
+            b[2 + i] = 0xFF
+        o = 2 + k
+        for i in range(6 * n):
+            struct.pack_into("<h", b, o + 2 * i, buf[i])
+        done = lv.feed(buf, n)
+        out = srv.enc.body
+        struct.pack_into("<I", out, 0, srv.net.step)
+        if done:
+            out[4] = lv.last
+        self.log(srv, P.SAMPLES, memoryview(b)[:o + 12 * n], 4 + done)
+        return done
+
     def digest(self, net):
         self._since = 0
         return self.ring.append(ffl.DIGEST, ffl.digest_body(net.step, state_crc(net),
                                                             net.rng))
+
+
+def start(srv, segment=65536, digest_every=64):
+    """A new log on srv's filesystem (LOG START; ffrt.app at boot with run(log=...));
+    returns the header's length."""
+    if not 1024 <= segment <= 1 << 24:
+        raise Reply(P.E_BAD_VALUE, "segment bytes must be in 1024..16777216")
+    if srv.storage is None:
+        raise Reply(P.E_STORAGE, "this board has no filesystem for a log")
+    import ffrt
+    net = srv.net
+    head = ffl.header(ffrt.__version__.encode(), _signature(net), state_crc(net),
+                      checkpoint_crc(srv.storage, net.cfg), net.step, net.rng)
+    lg = getattr(srv, "log", None)
+    if lg is not None:
+        lg.ring.close()
+    ring = ffl.Ring(srv.storage.folder, segment)
+    ring.start(head)
+    lg = srv.log = Logger(ring, digest_every)
+    lv = getattr(srv, "live", None)
+    if lv is not None:
+        # A live learner holds samples of a window and a rehearsal buffer that the log
+        # cannot show: it starts afresh with its settings, logged as the ADAPT that makes
+        # it, so a replay builds the same learner.
+        from ffrt import live_ops
+        b = bytes([lv.per_class, lv.replay, 1 if lv.predict_head else 0])
+        if lv.schedules is not None:
+            import json
+            b += json.dumps({"lr_shift_schedule": [list(e) for e in lv.schedules[1]],
+                             "theta_schedule": [[a, list(v)] for a, v in
+                                                lv.schedules[2]]}).encode()
+        lg.log(srv, P.ADAPT, b, live_ops.HANDLERS[P.ADAPT](srv, b))
+        lv = srv.live
+        # the board's own sensor (ffrt.app: live.read) is logged from now on: an instance
+        # attribute shadows LiveLearner.read, so nothing changes while no log runs
+        lv.read = lambda sensor, label=-1: lg.sensor(srv, sensor)
+    return len(head)
 
 
 def _log(srv, body):
@@ -88,20 +162,7 @@ def _log(srv, body):
     if op == START:
         srv.need(body, 7)
         seg, every = struct.unpack_from("<IH", body, 1)
-        if not 1024 <= seg <= 1 << 24:
-            raise Reply(P.E_BAD_VALUE, "segment bytes must be in 1024..16777216")
-        if srv.storage is None:
-            raise Reply(P.E_STORAGE, "this board has no filesystem for a log")
-        import ffrt
-        net = srv.net
-        head = ffl.header(ffrt.__version__.encode(), _signature(net), state_crc(net),
-                          checkpoint_crc(srv.storage, net.cfg), net.step, net.rng)
-        if lg is not None:
-            lg.ring.close()
-        ring = ffl.Ring(srv.storage.folder, seg)
-        ring.start(head)
-        srv.log = Logger(ring, every)
-        struct.pack_into("<H", out, 0, len(head))
+        struct.pack_into("<H", out, 0, start(srv, seg, every))
         return 2
     if lg is None:
         raise Reply(P.E_BAD_STATE, "no log (LOG START first)")
