@@ -5,8 +5,9 @@ CHECKPOINT, RESET through a Recorder) replay identically in every runner, and th
 final weights equal the board's export byte for byte. A deliberately changed rounding rule
 makes the replay stop at the first record it affects; corrupt, truncated, reordered,
 empty and foreign logs are refused with the byte offset or record named; the ring keeps
-the newest records and a listening host keeps them all. The 10,000-window session runs
-with --runslow; CI runs one whole subject (about 900 windows).
+the newest records and a listening host keeps them all; a board's own sensor stream is
+logged and replays too. A session of more than 10,000 HAPT windows replays identically
+(about 1.5 minutes).
 """
 
 import random
@@ -328,15 +329,11 @@ def _long_session(rec, subjects, min_windows):
         return r["windows"], res
 
 
-def test_a_whole_subject_replays_identically(rec):
-    windows, res = _long_session(rec, (19,), 600)
-    assert res["records"] > 2 * windows // 1   # SAMPLES frames and their outputs
-
-
-@pytest.mark.slow
 def test_ten_thousand_windows_replay_identically(rec):
-    windows, _ = _long_session(rec, tuple(range(16, 28)), 10000)
-    assert windows >= 10000
+    """Subjects 16-27 under the personalise protocol (about 1.5 minutes: streaming with
+    the log drained every 16 frames, then the numpy replay)."""
+    windows, res = _long_session(rec, tuple(range(16, 28)), 10000)
+    assert windows >= 10000 and res["records"] > 2 * windows  # frames and their outputs
 
 
 # ---- a board's own sensor ------------------------------------------------------------------
