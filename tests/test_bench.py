@@ -97,3 +97,18 @@ def test_link_figures(report):
         v = report[key]
         assert isinstance(v, float) and v > 0, (key, v)
     assert "link" in report["seconds"]
+
+
+def test_replay_figure(report, repo_root):
+    """A HAPT session log replayed with the numpy runner: the speed-up over the session's
+    real time is a positive ratio (its size is the README's business, not a test's), and
+    the log replayed is the golden one's session."""
+    v = report["replay_speedup_vs_realtime"]
+    assert isinstance(v, float) and v > 0
+    log = report["replay_log"]
+    golden = (repo_root / "tests" / "replay" / "hapt.ffl").read_bytes()
+    assert log["samples"] == bench.log_samples(golden) > 0
+    assert log["session_seconds"] == round(log["samples"] / 50, 2)
+    assert 0 < log["replay_seconds"] < log["process_seconds"]
+    assert log["repeats"] == bench.REPLAY_REPEATS
+    assert "replay" in report["seconds"]

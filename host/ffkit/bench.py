@@ -20,7 +20,12 @@ reports:
 - the serial link, to a virtual board (ffkit.sim: the firmware in the unix port on a pty,
   driven by ffkit.client over pyserial): the share of the bytes on the wire, both
   directions, that is payload when the board exports its 32 KB weight file (counted by
-  wrapping the host's link), and LEARN requests and STREAM samples answered per second.
+  wrapping the host's link), and LEARN requests and STREAM samples answered per second;
+- replay: a HAPT session recorded on a virtual board (the golden log's session,
+  ffkit.golden.record_hapt: raw IMU samples, personalise protocol) replayed on the host
+  with the numpy runner (ffkit.replay), against the session's real time: the raw samples
+  in its SAMPLES records at HAPT's 50 Hz, over the replay's wall time (``ffkit replay
+  --json``'s ``seconds`` in a new process, median of 3).
 
     $ ffkit bench --json
     {"learn_speedup_viper": 54.77, ..., "alloc_bytes_per_learn_step": 0.0, ...,
@@ -56,6 +61,7 @@ __all__ = [
     "measure_callgrind",
     "measure_heap",
     "measure_link",
+    "measure_replay",
     "measure_speed",
     "run_bench",
     "run_cli",
@@ -94,6 +100,7 @@ FIGURES = (
     ("wire_efficiency", "ratio", "payload / all bytes on the wire (both ways), 32 KB export"),
     ("learn_steps_per_s_link", "/s", "LEARN requests answered per second, virtual board"),
     ("stream_samples_per_s_link", "/s", "samples per second in STREAM batches, virtual board"),
+    ("replay_speedup_vs_realtime", "x", "HAPT session's time at 50 Hz / its replay's (numpy)"),
 )
 
 
@@ -524,6 +531,63 @@ def measure_link(steps: int = DEFAULT_STEPS) -> dict:
             "stream_samples_per_s_link": round(steps / stream_s, 1)}
 
 
+# ---- replay ------------------------------------------------------------------------------------
+
+REPLAY_REPEATS = 3
+
+
+def log_samples(data) -> int:
+    """Raw IMU samples in a session log's SAMPLES records (ffrt.live_ops: u8 flags, u8 k,
+    k labels, then six int16 a sample)."""
+    from ffrt import ffl, live_ops
+    from ffrt import proto as P
+
+    _, recs = ffl.parse(data)
+    return sum((len(body) - 2 - body[1]) // live_ops._SAMPLE
+               for t, _, body, _ in recs if t == P.SAMPLES)
+
+
+def measure_replay(repeats: int = REPLAY_REPEATS) -> dict:
+    """replay_speedup_vs_realtime: the golden HAPT session (recorded afresh on a virtual
+    board, so it is this firmware's) replayed `repeats` times by ``ffkit replay --json``
+    (numpy runner), each in a new process as a user runs it; the session's real time
+    (samples / 50 Hz) over the median of the replays' own wall time (``seconds``: loading
+    the weights and replaying, without the interpreter's start-up).
+
+    A new process, not this one: the replay makes many small objects, and the cyclic
+    collector's full passes scan every object a process holds, so after the other
+    benchmarks (scikit-learn loaded) the same replay takes about three times as long."""
+    from ffkit import golden, hapt
+
+    with tempfile.TemporaryDirectory(prefix="ffkit-bench-replay-") as tmp:
+        path = os.path.join(tmp, "hapt.ffl")
+        golden.record_hapt(path)
+        with open(path, "rb") as f:
+            samples = log_samples(f.read())
+        times, process = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            p = subprocess.run([sys.executable, "-m", "ffkit.cli", "replay", path, "--json"],
+                               capture_output=True, text=True, timeout=600)
+            process.append(time.perf_counter() - t0)
+            try:
+                r = json.loads(p.stdout)
+            except json.JSONDecodeError:
+                raise BenchError("ffkit replay failed:\n" + (p.stderr + p.stdout)[-2000:]) \
+                    from None
+            if not r["identical"]:
+                raise BenchError("the replay of a fresh HAPT log diverges: %s"
+                                 % r["first_divergence"])
+            times.append(r["seconds"])
+    wall = sorted(times)[len(times) // 2]
+    session = samples / hapt.RATE_HZ
+    return {"replay_speedup_vs_realtime": round(session / wall, 1),
+            "replay_log": {"records": r["records"], "samples": samples,
+                           "session_seconds": round(session, 2), "replay_seconds": wall,
+                           "process_seconds": round(sorted(process)[len(process) // 2], 3),
+                           "repeats": repeats}}
+
+
 # ---- the whole bench ---------------------------------------------------------------------------
 
 
@@ -549,6 +613,11 @@ def run_bench(steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PURE_STEPS,
     t0 = time.monotonic()
     rep.update(measure_link(steps))
     seconds["link"] = round(time.monotonic() - t0, 2)
+    say("replay (a HAPT session log from a virtual board, numpy runner, %d times)"
+        % REPLAY_REPEATS)
+    t0 = time.monotonic()
+    rep.update(measure_replay())
+    seconds["replay"] = round(time.monotonic() - t0, 2)
     if not callgrind:
         rep["callgrind"] = "skipped (--no-callgrind)"
     elif find_valgrind() is None:
@@ -586,6 +655,12 @@ def format_table(rep: dict) -> str:
     lines.append("layers with activity to learn from after the timed run: %s (share of steps)"
                  % ", ".join("%.2f" % a for a in rep.get("ff_active_fraction") or []))
     lines.append("instruction counts: %s" % rep.get("callgrind"))
+    log = rep.get("replay_log")
+    if log:
+        lines.append("replay: %d samples (%.1f s at 50 Hz), %d records, replayed in %.3f s "
+                     "(%.2f s with the process start; median of %d)"
+                     % (log["samples"], log["session_seconds"], log["records"],
+                        log["replay_seconds"], log["process_seconds"], log["repeats"]))
     lines.append("seconds: %s" % ", ".join("%s %.1f" % kv for kv in rep["seconds"].items()))
     return "\n".join(lines)
 
