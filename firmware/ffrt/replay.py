@@ -39,6 +39,12 @@ def _fields(t, body, n_layers, n_classes):
         for c in range((r - 1) // 4):
             out.append(("reply goodness of label %d" % c,
                         struct.unpack_from("<i", reply, 1 + 4 * c)[0]))
+    elif t == P.LEARN and r == 4 + 8 * n_layers:  # step, then goodness + per layer, - per layer
+        out.append(("step", struct.unpack_from("<I", reply, 0)[0]))
+        for i in range(2 * n_layers):
+            out.append(("reply goodness of layer %d, %s" % (i % n_layers, "negative"
+                        if i >= n_layers else "positive"),
+                        struct.unpack_from("<i", reply, 4 + 4 * i)[0]))
     elif t in (P.LEARN, P.RESET) and r >= 4:
         out.append(("step", struct.unpack_from("<I", reply, 0)[0]))
         for i in range(4, r, 4):

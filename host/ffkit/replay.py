@@ -100,10 +100,16 @@ def run(log, weights=None, out=None, runner="numpy", force=False):
                 net = ffw.load(start, kernels)
             except ffw.FFWError as e:
                 raise FFKitError("%s: %s" % (weights, e)) from None
-            try:
+            import gc
+            gc_was = gc.isenabled()
+            gc.disable()  # a replay makes little garbage; a full heap's collections cost
+            try:          # more than the replay in a process that holds many objects
                 r = engine.replay(data, net, tmp, force=force, expect_version=ffrt.__version__)
             except ffl.FFLError as e:
                 raise FFKitError("%s: %s" % (log, e)) from None
+            finally:
+                if gc_was:
+                    gc.enable()
             if out and r.get("state_crc32") is not None:
                 Path(out).write_bytes(bytes(ffw.encode(net)))
     seconds = time.perf_counter() - t0

@@ -238,7 +238,8 @@ def _worst(per, key):
 
 
 def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec=None,
-        plots_dir=None, progress=None, say=None, parallel=True, log_path=None):
+        plots_dir=None, progress=None, say=None, parallel=True, log_path=None,
+        log_digest_every=64):
     """Stream the protocol to `board` (a connected ffkit.client.Board); returns the result
     dict (the module docstring; ``ffkit stream --json`` prints it).
 
@@ -247,7 +248,8 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     parallel: the host's twin runs in a worker process (multiprocessing "spawn": a script
     calling this needs the ``if __name__ == "__main__":`` guard), else after each subject.
     log_path: record the board's session log there (ffkit.logs.Recorder), from right after
-    the import: ``ffkit replay log_path --weights W`` replays it.
+    the import, with a DIGEST every log_digest_every logged requests: ``ffkit replay
+    log_path --weights W`` replays it.
     """
     from ffrt import ffw
 
@@ -269,7 +271,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     recorder = None
     if log_path is not None:
         from ffkit.logs import Recorder
-        recorder = Recorder(board, log_path)
+        recorder = Recorder(board, log_path, digest_every=log_digest_every)
     if adapt.lr_shift is not None:
         board.set(lr_shift=adapt.lr_shift)
         board.checkpoint()
