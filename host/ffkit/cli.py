@@ -9,6 +9,7 @@
     ffkit export -o b.ffw
     ffkit import b.ffw
     ffkit monitor
+    ffkit tflite export --weights digits.ffw -o digits.tflite
 
 Exit codes: 0 ok, 1 failed, 2 usage. Errors meant for the user (FFKitError, a refused
 .ffw file, a file that cannot be opened) print ``ffkit: message`` on stderr, never a
@@ -331,6 +332,14 @@ def cmd_demo(args):
 
 def cmd_bench(args):
     return _delegate("bench").run_cli(args)
+
+
+def add_tflite_parser(sub):
+    return _add_delegated_parser(sub, "tflite")
+
+
+def cmd_tflite(args):
+    return _delegate("tflite").run_cli(args)
 
 
 # ---- board verbs: ports, info, export, import, monitor, sim -------------------------------
@@ -867,6 +876,8 @@ VERBS = (
     Verb("log", "download a board's session log (.ffl)", add_log_parser, cmd_log),
     Verb("replay", "replay a session log on the host and report the first difference",
          add_replay_parser, cmd_replay),
+    Verb("tflite", "TFLite interop: a .ffw as an int8 .tflite, checked in LiteRT and TFLite "
+         "Micro", add_tflite_parser, cmd_tflite),
 )
 
 
