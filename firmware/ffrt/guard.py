@@ -57,6 +57,13 @@ class Guard:
         self._bad = 0
         self._good = 0
 
+    def restart(self):
+        """Forget the running means and the pass/fail runs (a new stream: ffrt.live's
+        reset); the counts of checks, rollbacks and saves stay."""
+        self._steps = 0
+        self._bad = 0
+        self._good = 0
+
     def observe(self):
         """Call after each learn step (net.last_pos / last_neg hold its goodness)."""
         net = self.net

@@ -13,6 +13,10 @@ learnt, value) pairs; when the count of windows learnt since the learner was mad
 buffer cleared reaches an entry, the net's lr_shift (or theta per layer) takes its value
 before that window is learnt. Empty by default: the net keeps its own.
 
+Guard rails: with `guard` set (an ffrt.guard.Guard, e.g. by ADAPT's "guard"), every
+window learnt is observed (the goodness of its last learn step), and a collapse or
+saturation rolls the net back to the newest valid checkpoint.
+
 The same bits everywhere: the host runs this class in CPython with numpy kernels on the
 same stream (ffkit.stream) and must end with the board's weights byte for byte.
 
@@ -73,6 +77,7 @@ class LiveLearner:
         self.windows = 0    # windows predicted since the last reset
         self.learnt = 0     # windows learnt since the buffer was last cleared (schedules)
         self.schedules = None  # (ffrt.schedule.changed_at, lr, theta): set_schedules
+        self.guard = None      # an ffrt.guard.Guard: observes every window learnt
         self._sensor_buf = None
         self.reset()
 
@@ -92,6 +97,8 @@ class LiveLearner:
         schedules count from here again."""
         self.rehearsal = None
         self.learnt = 0
+        if self.guard is not None:
+            self.guard.restart()
 
     def set_schedules(self, lr_schedule=(), theta_schedule=()):
         """Schedules of lr_shift and theta by windows learnt (checked by the caller:
@@ -145,6 +152,9 @@ class LiveLearner:
                 net.learn_one(x, label)
             else:
                 net.learn_last(label)  # learn_one's bits, reusing the prediction's goodness
+            g = self.guard
+            if g is not None:
+                g.observe()
         self.last = pred
         self.windows += 1
         return pred

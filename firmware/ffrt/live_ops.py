@@ -23,10 +23,12 @@ SAMPLES  u8 flags, u8 k, k x u8 label, n x (6 x i16: ax ay az gx gy gz)
 
 ADAPT    - | u8 per_class, u8 replay, u8 predict (0: goodness per label, 1: linear head)
              [, JSON {"lr_shift_schedule": [[learnt, shift], ...],
-                      "theta_schedule": [[learnt, [theta per layer]], ...]}]
+                      "theta_schedule": [[learnt, [theta per layer]], ...],
+                      "guard": [every, patience, max_pinned_q8, save_every]}]
          -> u8 per_class, u8 replay, u8 predict, u32 windows since reset, u32 RAM bytes
             held (the rehearsal buffer's from the first window learnt after a reset on),
-            u8 lr_shift_schedule entries, u8 theta_schedule entries
+            u8 lr_shift_schedule entries, u8 theta_schedule entries, u16 guard checks,
+            u16 guard rollbacks (0, 0 without a guard)
 
     With a body: a new learner with these settings (per_class 0..255, 0 = no rehearsal
     buffer; replay 0..16; the schedules of ffrt.live, up to 16 entries each, counts
@@ -147,21 +149,26 @@ def _adapt(srv, body):
             raise Reply(P.E_BAD_VALUE, "ADAPT takes per_class 0..255, replay 0..16 and "
                         "predict 0 (goodness) or 1 (head); got %d, %d, %d"
                         % (per_class, replay, head))
-        lr_sched, theta_sched = _schedules(srv, body) if n > 3 else ((), ())
+        lr_sched, theta_sched, guard = _schedules(srv, body) if n > 3 else ((), (), None)
         from ffrt.live import LiveLearner
         srv.live = None  # the old learner's buffers are garbage before the new ones exist
         lv = srv.live = LiveLearner(srv.net, per_class, replay, head)
         lv.set_schedules(lr_sched, theta_sched)
+        if guard is not None:
+            from ffrt.guard import Guard
+            lv.guard = Guard(srv.net, srv.storage, guard[0], guard[1], guard[2], guard[3])
     lv = getattr(srv, "live", None)
     b = srv.enc.body
     if lv is None:
-        struct.pack_into("<BBBIIBB", b, 0, 0, 1, 0, 0, 0, 0, 0)
+        struct.pack_into("<BBBIIBBHH", b, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)
     else:
         sched = lv.schedules
-        struct.pack_into("<BBBIIBB", b, 0, lv.per_class, lv.replay,
+        g = lv.guard
+        struct.pack_into("<BBBIIBBHH", b, 0, lv.per_class, lv.replay,
                          1 if lv.predict_head else 0, lv.windows, lv.ram_bytes(),
-                         len(sched[1]) if sched else 0, len(sched[2]) if sched else 0)
-    return 13
+                         len(sched[1]) if sched else 0, len(sched[2]) if sched else 0,
+                         g.checks & 0xFFFF if g else 0, g.rollbacks & 0xFFFF if g else 0)
+    return 17
 
 
 def _schedules(srv, body):

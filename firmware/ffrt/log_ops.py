@@ -140,11 +140,16 @@ def start(srv, segment=65536, digest_every=64):
         # it, so a replay builds the same learner.
         from ffrt import live_ops
         b = bytes([lv.per_class, lv.replay, 1 if lv.predict_head else 0])
-        if lv.schedules is not None:
+        if lv.schedules is not None or lv.guard is not None:
             import json
-            b += json.dumps({"lr_shift_schedule": [list(e) for e in lv.schedules[1]],
-                             "theta_schedule": [[a, list(v)] for a, v in
-                                                lv.schedules[2]]}).encode()
+            d = {}
+            if lv.schedules is not None:
+                d["lr_shift_schedule"] = [list(e) for e in lv.schedules[1]]
+                d["theta_schedule"] = [[a, list(v)] for a, v in lv.schedules[2]]
+            g = lv.guard
+            if g is not None:
+                d["guard"] = [g.every, g.patience, g.max_pinned_q8, g.save_every]
+            b += json.dumps(d).encode()
         lg.log(srv, P.ADAPT, b, live_ops.HANDLERS[P.ADAPT](srv, b))
         lv = srv.live
         # the board's own sensor (ffrt.app: live.read) is logged from now on: an instance

@@ -49,11 +49,17 @@ def check(schedule, check_value, what="schedule"):
     return tuple(out)
 
 
+GUARD_FIELDS = ("every", "patience", "max_pinned_q8", "save_every")
+GUARD_LIMITS = ((1, 65535), (1, 255), (0, 256), (0, 65535))
+
+
 def parse(text, cfg):
-    """(lr_shift schedule, theta schedule) from the JSON a host sends (ADAPT, ffrt.live_ops):
-    ``{"lr_shift_schedule": [[at, shift], ...], "theta_schedule": [[at, [theta per
-    layer]], ...]}``, up to 16 entries each, values within ffrt.model's limits for
-    ``cfg`` (a Config). Raises ValueError naming the fault."""
+    """(lr_shift schedule, theta schedule, guard) from the JSON a host sends with ADAPT
+    (ffrt.live_ops): ``{"lr_shift_schedule": [[at, shift], ...], "theta_schedule": [[at,
+    [theta per layer]], ...], "guard": [every, patience, max_pinned_q8, save_every]}``,
+    each key optional; up to 16 schedule entries each, values within ffrt.model's limits
+    for ``cfg`` (a Config); guard (ffrt.guard.Guard's settings) None when absent. Raises
+    ValueError naming the fault."""
     import json
 
     try:
@@ -61,9 +67,9 @@ def parse(text, cfg):
     except ValueError:
         req = None
     if not isinstance(req, dict) or \
-            any(k not in ("lr_shift_schedule", "theta_schedule") for k in req):
-        raise ValueError("schedules are a JSON object with lr_shift_schedule and "
-                         "theta_schedule")
+            any(k not in ("lr_shift_schedule", "theta_schedule", "guard") for k in req):
+        raise ValueError("ADAPT's settings are a JSON object with lr_shift_schedule, "
+                         "theta_schedule and guard")
     d = cfg.as_dict()
     cls = type(cfg)
 
@@ -90,4 +96,12 @@ def parse(text, cfg):
         if not isinstance(sched, list) or len(sched) > 16:
             raise ValueError("%s takes up to 16 [at, value] pairs" % key)
         out.append(check(sched, value, key))
-    return out[0], out[1]
+    guard = req.get("guard")
+    if guard is not None:
+        if not isinstance(guard, list) or len(guard) != 4 or any(
+                isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi
+                for v, (lo, hi) in zip(guard, GUARD_LIMITS)):
+            raise ValueError("guard takes [every 1..65535, patience 1..255, max_pinned_q8 "
+                             "0..256, save_every 0..65535]")
+        guard = tuple(guard)
+    return out[0], out[1], guard

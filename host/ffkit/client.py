@@ -310,13 +310,14 @@ class Board:
         return step, preds
 
     def adapt(self, per_class=None, replay=1, predict="goodness", lr_shift_schedule=(),
-              theta_schedule=()):
+              theta_schedule=(), guard=None):
         """ADAPT: the live learner's settings (a new learner when per_class is given:
         per_class rehearsal samples per class, 0 = none; replay stored samples per new
         one; predict "goodness" or "head"; schedules ((windows learnt, lr_shift), ...)
-        and ((windows learnt, (theta per layer)), ...), ffrt.schedule). Returns the
-        settings in force with the learner's windows since its reset, its RAM bytes and
-        the number of entries in each schedule."""
+        and ((windows learnt, (theta per layer)), ...), ffrt.schedule; guard: (every,
+        patience, max_pinned_q8, save_every) of an ffrt.guard.Guard, or None). Returns
+        the settings in force with the learner's windows since its reset, its RAM bytes,
+        the number of entries in each schedule and the guard's checks and rollbacks."""
         body = b""
         if per_class is not None:
             if predict not in PREDICT_CODES:
@@ -329,17 +330,21 @@ class Board:
                 sched["lr_shift_schedule"] = [[a, v] for a, v in lr_shift_schedule]
             if theta_schedule:
                 sched["theta_schedule"] = [[a, list(v)] for a, v in theta_schedule]
+            if guard is not None:
+                sched["guard"] = list(guard)
             if sched:
                 body += json.dumps(sched, separators=(",", ":")).encode()
         reply = self._live_request(proto.ADAPT, body)
-        if len(reply) != 13:
+        if len(reply) != 17:
             raise ProtocolError("ADAPT reply of %d bytes" % len(reply))
-        pc, rp, pr, windows, ram, n_lr, n_theta = struct.unpack("<BBBIIBB", reply)
+        pc, rp, pr, windows, ram, n_lr, n_theta, checks, rollbacks = \
+            struct.unpack("<BBBIIBBHH", reply)
         if pr >= len(PREDICT_CODES):
             raise ProtocolError("ADAPT reply names prediction mode %d" % pr)
         return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
                 "windows": windows, "ram_bytes": ram, "lr_shift_schedule_entries": n_lr,
-                "theta_schedule_entries": n_theta}
+                "theta_schedule_entries": n_theta, "guard_checks": checks,
+                "guard_rollbacks": rollbacks}
 
     # ---- the session log (LOG, ffrt.log_ops; files: ffkit.logs) ----------------------------
 

@@ -14,7 +14,9 @@ Three tables::
               # samples learnt after each new one), lr_shift (used while adapting; absent:
               # the trained model's), predict = "goodness" | "head",
               # lr_shift_schedule / theta_schedule = [[windows learnt, value], ...]
-              # (ffrt.schedule: counted from the board's last reset, applied by ffrt.live)
+              # (ffrt.schedule: counted from the board's last reset, applied by ffrt.live),
+              # guard = {every, patience, max_pinned_q8, save_every} (ffrt.guard: roll back
+              # to the newest checkpoint when learning saturates or collapses)
 
 Unknown keys are refused by name, so a typo does not silently fall back to a default.
 
@@ -49,7 +51,7 @@ _TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "theta_schedule",
                "head_epochs_control")
 _DATA_KEYS = ("dataset",)
 _ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict", "lr_shift_schedule",
-               "theta_schedule")
+               "theta_schedule", "guard")
 _TABLES = ("model", "train", "data", "adapt")
 PREDICT_MODES = ("goodness", "head")
 
@@ -64,6 +66,8 @@ class AdaptSpec:
     predict: str = "goodness"   # "goodness" (FFNet.predict_one) or "head" (predict_head)
     lr_shift_schedule: tuple = ()  # ((windows learnt, lr_shift), ...), ffrt.schedule
     theta_schedule: tuple = ()     # ((windows learnt, (theta per layer)), ...)
+    guard: tuple | None = None     # ffrt.guard.Guard's (every, patience, max_pinned_q8,
+    #                                save_every); None: no guard rails
 
 
 @dataclass
@@ -165,7 +169,18 @@ def _adapt(table, model, bad):
                               "[adapt] lr_shift_schedule")
     theta_sched = check_theta_schedule(table.get("theta_schedule", ()), model, bad,
                                        "[adapt] theta_schedule")
-    return AdaptSpec(per_class, replay, lr_shift, predict, lr_sched, theta_sched)
+    guard = table.get("guard")
+    if guard is not None:
+        from ffrt.schedule import GUARD_FIELDS, GUARD_LIMITS
+        if not isinstance(guard, dict) or set(guard) - set(GUARD_FIELDS):
+            raise bad("[adapt] guard is a table of %s" % ", ".join(GUARD_FIELDS))
+        defaults = (64, 3, 64, 0)  # ffrt.guard.Guard's own
+        guard = tuple(_int(guard.get(k, d), "[adapt] guard " + k, bad)
+                      for k, d in zip(GUARD_FIELDS, defaults))
+        for k, v, (lo, hi) in zip(GUARD_FIELDS, guard, GUARD_LIMITS):
+            if not lo <= v <= hi:
+                raise bad("[adapt] guard %s must be in %d..%d" % (k, lo, hi))
+    return AdaptSpec(per_class, replay, lr_shift, predict, lr_sched, theta_sched, guard)
 
 
 def _int(v, what, bad):

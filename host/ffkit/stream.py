@@ -31,6 +31,7 @@ positive and negative data per layer over the stream (from the host's twin).
 
 import dataclasses
 import math
+import os
 import multiprocessing
 import tempfile
 import time
@@ -118,6 +119,7 @@ class HostTwin:
         self.g_pos = []
         self.g_neg = []
         self.net = self.live = None
+        self._folder = None   # the guard's checkpoints, when there is a guard
 
     def fresh(self):
         from ffrt import ffw
@@ -129,6 +131,23 @@ class HostTwin:
         self.live = LiveLearner(self.net, self.adapt.per_class, self.adapt.replay,
                                 self.adapt.predict == "head")
         self.live.set_schedules(self.adapt.lr_shift_schedule, self.adapt.theta_schedule)
+        if self.adapt.guard is not None:
+            # the board's guard rolls back to its newest checkpoint, which is the start
+            # (stream.run checkpoints it): the twin keeps that checkpoint in a folder
+            import tempfile
+
+            from ffrt.guard import Guard
+            from ffrt.storage import Storage
+            if self._folder is None:
+                self._folder = tempfile.mkdtemp(prefix="ffkit-twin-")
+            st = Storage(self._folder)
+            for name in ("ckpt_a.bin", "ckpt_b.bin"):
+                try:
+                    os.remove(st.path(name))
+                except OSError:
+                    pass
+            st.save(self.net)
+            self.live.guard = Guard(self.net, st, *self.adapt.guard)
 
     def subject(self, plan):
         """A fresh twin through one subject's phases [(name, session, learn)]; returns
@@ -261,6 +280,10 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         raise FFKitError("--limit must be at least 1 window")
     cfg = ffw.decode_config(bytes(weights))
     check_model(cfg)
+    if adapt.guard is not None and adapt.guard[3]:
+        raise FFKitError("a guard that saves checkpoints (save_every %d) would replace the "
+                         "checkpoint each subject starts from: stream with save_every 0"
+                         % adapt.guard[3])
     rec = rec if rec is not None else hapt.load()
     subjects = tuple(int(s) for s in subjects)
     plan = {s: subject_sessions(rec, s, limit) for s in subjects}
@@ -276,7 +299,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         board.set(lr_shift=adapt.lr_shift)
         board.checkpoint()
     board.adapt(adapt.per_class, adapt.replay, adapt.predict, adapt.lr_shift_schedule,
-                adapt.theta_schedule)
+                adapt.theta_schedule, adapt.guard)
     start = start_bytes(weights, adapt.lr_shift)
     track = plots_dir is not None
 
@@ -336,11 +359,13 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         "protocol": protocol,
         "subjects": list(subjects),
         "limit": limit,
+        "guard_rollbacks": live.get("guard_rollbacks", 0),
         "adapt": {"per_class": adapt.per_class, "replay": adapt.replay,
                   "lr_shift": adapt.lr_shift if adapt.lr_shift is not None
                   else cfg.lr_shift, "predict": adapt.predict,
                   "lr_shift_schedule": [list(e) for e in adapt.lr_shift_schedule],
-                  "theta_schedule": [[a, list(v)] for a, v in adapt.theta_schedule]},
+                  "theta_schedule": [[a, list(v)] for a, v in adapt.theta_schedule],
+                  "guard": list(adapt.guard) if adapt.guard is not None else None},
         "live_ram_bytes": live["ram_bytes"],
         "frozen_accuracy": _mean(per[s].get("frozen") for s in subjects),
         "adapted_accuracy": _mean(per[s].get("adapted") for s in subjects),
