@@ -11,8 +11,9 @@ import ffkit
 import ffrt
 from conftest import REPO_ROOT
 
-# kernels_viper needs MicroPython's viper emitter; tests/test_kernels.py runs it there.
-SKIP = {"ffrt.kernels_viper"}
+# The viper twins need MicroPython's viper emitter; tests/test_kernels.py and
+# tests/test_frontend.py run them there.
+SKIP = {"ffrt.kernels_viper", "ffrt.frontend_viper"}
 
 
 def _modules(pkg):

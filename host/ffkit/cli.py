@@ -141,9 +141,28 @@ def add_train_parser(sub):
     p.add_argument("--out", metavar="W.ffw", type=Path, required=True,
                    help="weight file to write (atomically)")
     p.add_argument("--epochs", type=int, help="override the config's [train] epochs")
+    _add_frontend_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _add_frontend_arg(p):
+    p.add_argument("--frontend", metavar="FRONT.ffe", type=Path,
+                   help="a frozen front end (ffkit tflite import-frontend): the data's "
+                        "features go through it, and its outputs (0..255) are the model's "
+                        "inputs (n_features, in_max 255, in_scale 1)")
+
+
+def _through_frontend(args, data, cfg=None):
+    """(data, cfg) with the features mapped through --frontend, when it is given."""
+    if getattr(args, "frontend", None) is None:
+        return data, cfg
+    from ffkit import frontend_import
+
+    fe = frontend_import.load(args.frontend)
+    data = frontend_import.through(fe, data, args.frontend.name)
+    return data, cfg if cfg is None else frontend_import.config_behind(cfg, fe)
 
 
 def cmd_train(args):
@@ -153,8 +172,7 @@ def cmd_train(args):
     from ffkit.train import train
 
     spec = _load_spec(args)
-    data = _load_data(args, spec)
-    cfg = spec.model
+    data, cfg = _through_frontend(args, _load_data(args, spec), spec.model)
     data.check_model(cfg)
     epochs = spec.epochs if args.epochs is None else args.epochs
     if epochs < 0:
@@ -185,6 +203,7 @@ def cmd_train(args):
         "predict": "goodness",
         "seconds": round(seconds, 3),
         "out": str(args.out),
+        "frontend": None if args.frontend is None else str(args.frontend),
         "file_bytes": len(blob),
         "weights_crc32": "%08x" % crc,
     }
@@ -192,7 +211,9 @@ def cmd_train(args):
     _emit(args, result, [
         "dataset         %s (%s), %d training samples" % (data.name, data.split,
                                                            result["n_train"]),
-        "model           %s from %s" % (result["shape"], spec.source),
+        "model           %s from %s%s" % (result["shape"], spec.source,
+                                            "" if args.frontend is None else
+                                            ", behind the front end %s" % args.frontend),
         "epochs          %d (shuffle_seed %d; lr_shift per epoch: %s)"
         % (epochs, spec.shuffle_seed, shifts),
         "train accuracy  %.4f (by goodness, on the training split)" % acc,
@@ -222,6 +243,7 @@ def add_eval_parser(sub):
                         "(default: a gain negative and a channel-block hybrid), channel, "
                         "feature (hybrids only), gain-time (a gain negative and a time "
                         "shuffle of the raw samples)")
+    _add_frontend_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-net control")
     p.add_argument("--control-epochs", type=int, default=10,
@@ -240,7 +262,7 @@ def cmd_eval(args):
     net = load_weights(args.weights)
     if args.data is None and args.dataset is None:
         args.dataset = "digits"
-    data = _load_data(args)
+    data, _ = _through_frontend(args, _load_data(args))
     data.check_model(net.cfg)
     if args.control_epochs < 0:
         raise UsageError("--control-epochs must be >= 0")
@@ -876,8 +898,8 @@ VERBS = (
     Verb("log", "download a board's session log (.ffl)", add_log_parser, cmd_log),
     Verb("replay", "replay a session log on the host and report the first difference",
          add_replay_parser, cmd_replay),
-    Verb("tflite", "TFLite interop: a .ffw as an int8 .tflite, checked in LiteRT and TFLite "
-         "Micro", add_tflite_parser, cmd_tflite),
+    Verb("tflite", "TFLite interop: a .ffw as an int8 .tflite (checked in LiteRT and TFLite "
+         "Micro); a TFLite model as a front end", add_tflite_parser, cmd_tflite),
 )
 
 

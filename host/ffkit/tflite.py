@@ -2,6 +2,7 @@
 
     ffkit tflite export --weights models/digits.ffw -o digits.tflite
     ffkit tflite check --weights models/digits.ffw --model digits.tflite --dataset digits --json
+    ffkit tflite import-frontend --model front.tflite -o front.ffe
 
 ``export`` writes the one-pass inference path (FFNet.predict_head) as an int8 .tflite
 built without TensorFlow (ffkit.tflite_export: the graph, the quantisation mapping and its
@@ -12,7 +13,10 @@ ffkit's own predict_head: ``agreement`` (the fraction where the TFLite class, th
 of its scores, equals ffkit's), ``accuracy_tflite``, ``accuracy_ffkit``, and
 ``max_score_diff`` (the largest |TFLite score - ffkit score| over samples and classes,
 in ffkit's head-score units: the integer sum of head weight x normalised activity; also
-in steps of the model's int16 output, ``max_score_diff_lsb``).
+in steps of the model's int16 output, ``max_score_diff_lsb``). ``import-frontend``
+converts an int8 model of FULLY_CONNECTED and RELU ops into a frozen ffrt front end (.ffe,
+ffkit.frontend_import) that runs on a board ahead of the FF layers; ``ffkit train
+--frontend FRONT.ffe`` trains FF layers behind it.
 
 A file that is not a TFLite model, a truncated one, and a model with an op ffkit does not
 read are refused with a message that names the problem (exit 1).
@@ -219,10 +223,21 @@ def add_arguments(parser):
                    help="litert, tflm or both (default)")
     p.add_argument("--limit", type=int, metavar="N", help="the first N test samples only")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("import-frontend",
+                       help="an int8 FULLY_CONNECTED/RELU .tflite as an ffrt front end (.ffe)",
+                       description="Convert an int8 model made of FULLY_CONNECTED and RELU "
+                                   "ops into a frozen ffrt front end (.ffe) that runs on a "
+                                   "board ahead of the FF layers, bit for bit as TFLite "
+                                   "Micro computes it (ffkit.frontend_import).")
+    p.add_argument("--model", metavar="F.tflite", type=Path, required=True)
+    p.add_argument("-o", "--out", metavar="FRONT.ffe", type=Path,
+                   help="file to write (default: the model's path with .ffe)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_cli(args):
-    return {"export": _cmd_export, "check": _cmd_check}[args.tflite_cmd](args)
+    return {"export": _cmd_export, "check": _cmd_check,
+            "import-frontend": _cmd_import_frontend}[args.tflite_cmd](args)
 
 
 def _emit(args, result, lines):
@@ -290,3 +305,11 @@ def _cmd_check(args):
     _emit(args, res, lines)
     return 0
 
+
+def _cmd_import_frontend(args):
+    from ffkit import frontend_import
+
+    out = args.out if args.out is not None else args.model.with_suffix(".ffe")
+    res = frontend_import.import_file(args.model, out)
+    _emit(args, res, frontend_import.format_lines(res))
+    return 0
