@@ -63,6 +63,32 @@ def test_export_is_the_documented_graph(digits):
         ffw.weights_crc32(net)
 
 
+@pytest.mark.parametrize("layers, goodness_from, norm_target", [
+    ((48, 32, 24), 1, 700),   # three layers, the head on the last two, T not a power of 2
+    ((40,), 0, 1024),         # one layer: no CONCATENATION
+])
+def test_other_shapes_export_and_agree(digits, layers, goodness_from, norm_target):
+    from ffkit.train import train
+    from ffrt.model import Config
+    from ffrt.net import FFNet
+
+    n = len(layers)
+    cfg = Config(n_features=64, n_classes=10, in_max=16, in_scale=15, layers=layers,
+                 act_shift=(8,) + (7,) * (n - 1), theta=(50000,) * n, gshift=(10,) * n,
+                 lr_shift=23, goodness_from=goodness_from, norm_target=norm_target)
+    net = FFNet(cfg, kernels=kernels_np)
+    d = digits["data"]
+    train(net, d.X_train[:600], d.y_train[:600], epochs=1, shuffle_seed=0)
+    blob = te.export(net)
+    m = tg.read_model(blob, "small.tflite")
+    ops = [tg.op_name(m, op) for op in m.subgraphs[0].operators]
+    assert ops.count("L2_NORMALIZATION") == n
+    assert ("CONCATENATION" in ops) == (n - goodness_from > 1)
+    res = tflite.check(net, blob, d.X_test, d.y_test)
+    for rt, r in res["runtimes"].items():  # measured: 0.993-0.998
+        assert r["agreement"] >= 0.98, (rt, r)
+
+
 def test_export_is_deterministic(digits):
     assert te.export(digits["net"]) == digits["blob"]
 
