@@ -55,8 +55,8 @@ def default_kernels():
     """The viper twins on MicroPython (where the emitter exists), else the reference.
 
     As ffrt.net.default_kernels, not shared with it: a parameterised one in net.py, which
-    every board imports at boot, cost the 96 KB firmware the bytes it has no spare of
-    (tests/test_server.py -k small_heap)."""
+    every board imports at boot, cost the small-heap firmware the bytes it has no spare
+    of (tests/test_server.py -k small_heap)."""
     import sys
     if sys.implementation.name == "micropython":
         try:

@@ -24,7 +24,7 @@ The requests live in three modules besides HELLO and REPL here: ffrt.ops (PREDIC
 STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*) and
 ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to the live learner `srv.live`, an
 ffrt.live.LiveLearner set on first use; until then the server has no such attribute,
-which keeps the 96 KB run of tests/test_server.py within its heap), and ffrt.log_ops
+which keeps the small-heap run of tests/test_server.py within its heap), and ffrt.log_ops
 (LOG: the session log, `srv.log`, likewise set on first use; every request that ran is
 handed to it). Each is loaded on its
 first request, and one of them at a time once no export or import is open: a request
