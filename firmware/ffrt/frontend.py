@@ -19,7 +19,8 @@ The file `.ffe`, little-endian::
     0   magic b"FFFE", u16 version, u32 total length, u32 CRC32 of the source .tflite,
         u16 n_in, f32 input scale, i8 input zero point, f32 output scale, i8 output zero
         point (the TFLite tensors' quantisation: how the host maps real values to inputs
-        and back; the board does not use them), u8 number of stages
+        and back; the board does not use them and keeps the scales as their raw 32 bits,
+        so it never makes a float), u8 number of stages
     per stage, u8 kind:
       1 FULLY_CONNECTED: u16 n_in, u16 n_out, u8 zo, lo, hi (offset-binary), weights
         n_out*n_in bytes (int8 + 128), i32 bias[n_out] (input zero point folded in, see
@@ -75,7 +76,9 @@ class Frontend:
         self.stages = stages
         self.n_in = n_in
         self.n_out = stages[-1][2]
-        self.meta = meta   # (tflite crc32, in scale, in zp, out scale, out zp)
+        # (tflite crc32, in scale bits, in zp, out scale bits, out zp): f32 bit patterns,
+        # which the host reads as floats (ffkit.frontend_import); the board never does
+        self.meta = meta
         self.k = kernels if kernels is not None else default_kernels()
 
     def run(self, x):
@@ -117,7 +120,7 @@ def load(data, kernels=None):
     stored = struct.unpack_from("<I", data, n - 4)[0]
     if crc32(memoryview(data)[:n - 4]) != stored:
         raise _bad("CRC mismatch: the file is damaged")
-    src_crc, n_in, s_in, zp_in, s_out, zp_out, count = struct.unpack_from("<IHfbfbB", data, 10)
+    src_crc, n_in, s_in, zp_in, s_out, zp_out, count = struct.unpack_from("<IHIbIbB", data, 10)
     if count < 1:
         raise _bad("no stages")
     pos = _HEAD
@@ -209,11 +212,15 @@ def relu_stage(n, in_zp, m1, m0, shift, zo, lo, hi):
     return (KIND_RELU, n, in_zp, zo, lo, hi, m1, m0, shift)
 
 
-def encode(stages, n_in, src_crc=0, in_q=(1.0, 0), out_q=(1.0, 0)):
-    """The .ffe bytes of stages (fc_stage / relu_stage tuples)."""
+F32_ONE = 0x3F800000  # the bits of the f32 1.0
+
+
+def encode(stages, n_in, src_crc=0, in_q=(F32_ONE, 0), out_q=(F32_ONE, 0)):
+    """The .ffe bytes of stages (fc_stage / relu_stage tuples); in_q, out_q: (the f32 bit
+    pattern of the scale, the zero point) of the input and output tensors."""
     b = bytearray(MAGIC)
     b += struct.pack("<HI", VERSION, 0)
-    b += struct.pack("<IHfbfbB", src_crc, n_in, in_q[0], in_q[1], out_q[0], out_q[1],
+    b += struct.pack("<IHIbIbB", src_crc, n_in, in_q[0], in_q[1], out_q[0], out_q[1],
                      len(stages))
     for st in stages:
         if st[0] == KIND_FC:

@@ -32,6 +32,7 @@ over many rows at once (numpy, the same bits as ffrt.frontend.Frontend.run).
 
 import math
 from pathlib import Path
+import struct
 import zlib
 
 import numpy as np
@@ -167,7 +168,7 @@ def convert(blob, name="model.tflite"):
     if cur != sg.outputs[0]:
         raise TFLiteError("%s: the last operator's output is not the model's output" % name)
     crc = zlib.crc32(bytes(blob)) & 0xFFFFFFFF
-    data = F.encode(stages, n_in, crc, (s_in, zp_in), (s_cur, zp_cur))
+    data = F.encode(stages, n_in, crc, (_f32_bits(s_in), zp_in), (_f32_bits(s_cur), zp_cur))
     try:
         F.load(data, kernels=frontend_np)  # every check the board makes, here first
     except F.FrontendError as e:
@@ -283,9 +284,20 @@ def load(path):
         raise TFLiteError("%s: refused: %s" % (path, e)) from None
 
 
+def _f32_bits(x):
+    """The bit pattern of x as an f32 (how a .ffe stores a scale: ffrt.frontend)."""
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def input_scale(fe):
+    """(scale, zero point) of the front end's input tensor, from the .ffe's f32 bits."""
+    _, bits, zp, _, _ = fe.meta
+    return struct.unpack("<f", struct.pack("<I", bits))[0], zp
+
+
 def quantize(fe, X):
     """Features (n, n_in) as the front end's inputs, offset-binary uint8 (q + 128)."""
-    _, s_in, zp_in, _, _ = fe.meta
+    s_in, zp_in = input_scale(fe)
     q = np.round(np.asarray(X, dtype=np.float64) / np.float32(s_in)) + zp_in
     return (np.clip(q, -128, 127) + 128).astype(np.uint8)
 
