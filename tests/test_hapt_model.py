@@ -18,19 +18,11 @@ def spec():
     return config.load(config.models_dir() / "hapt.toml")
 
 
-def _fresh(spec, data):
-    a = spec.adapt
-    return protocols.ff_factory(data, per_class=a.per_class or None, replay=a.replay,
-                                lr_shift=a.lr_shift, predict=a.predict,
-                                lr_shift_schedule=a.lr_shift_schedule,
-                                theta_schedule=a.theta_schedule)
-
-
 def test_personalisation_reaches_the_bar(rec, spec):
     data = (config.models_dir() / "hapt.ffw").read_bytes()
     assert ffw.decode_config(data) == spec.model.__class__(**dict(
         spec.model.as_dict(), lr_shift=spec.lr_shift_schedule[-1][1]))
-    r = protocols.personalise(_fresh(spec, data), rec)
+    r = protocols.personalise(protocols.adapt_factory(data, spec.adapt), rec)
     # the README's figures, exactly (every step is integer and seeded)
     assert round(r["frozen_accuracy"], 4) == 0.9491
     assert round(r["adapted_accuracy"], 4) == 0.9675
@@ -49,13 +41,11 @@ def test_ffkit_train_rebuilds_the_committed_model(spec):
     from ffrt.net import FFNet
 
     from ffkit import datasets, kernels_np
-    from ffkit.train import train
+    from ffkit.train import train_spec
 
     d = datasets.load("hapt")
     net = FFNet(spec.model, kernels=kernels_np)
-    train(net, d.X_train, d.y_train, epochs=spec.epochs, shuffle_seed=spec.shuffle_seed,
-          lr_shift_schedule=spec.lr_shift_schedule, theta_schedule=spec.theta_schedule,
-          progress=False)
+    train_spec(net, spec, d.X_train, d.y_train, progress=False)
     assert bytes(ffw.encode(net)) == (config.models_dir() / "hapt.ffw").read_bytes()
 
 

@@ -108,10 +108,7 @@ def test_board_stream_equals_the_host_twin(hapt_board, weights, rec, tmp_path, p
     if adapt.predict == "goodness" and adapt.guard is None:  # the host-only reference agrees
         streams = stream.target_streams({s: stream.subject_sessions(rec, s, 12)
                                          for s in (16, 17)})
-        fresh = protocols.ff_factory(weights, per_class=adapt.per_class or None,
-                                     replay=adapt.replay, lr_shift=adapt.lr_shift,
-                                     lr_shift_schedule=adapt.lr_shift_schedule,
-                                     theta_schedule=adapt.theta_schedule)
+        fresh = protocols.adapt_factory(weights, adapt)
         if protocol == "personalise":
             ref = protocols.personalise(fresh, streams, (16, 17))
             for k in ("frozen_accuracy", "adapted_accuracy", "worst_subject_frozen",

@@ -10,6 +10,7 @@ replaced, predicting by goodness and by the linear head. About 6 minutes on one 
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,7 +18,7 @@ from ffrt import ffw
 from ffrt.net import FFNet
 
 from ffkit import config, hapt, kernels_np, protocols
-from ffkit.train import train
+from ffkit.train import train_spec
 
 BOOT = tuple(range(1, 11))
 VALIDATE = tuple(range(11, 16))
@@ -43,13 +44,11 @@ def run(say=print):
             doc[table].update(over.get(table, {}))
         spec = config.parse(doc, str(path) + " + " + json.dumps(over))
         net = FFNet(spec.model, kernels=kernels_np)
-        train(net, tr["X"], tr["y"], epochs=spec.epochs, shuffle_seed=spec.shuffle_seed,
-              lr_shift_schedule=spec.lr_shift_schedule, progress=False)
+        train_spec(net, spec, tr["X"], tr["y"], progress=False)
         data = bytes(ffw.encode(net))
-        a = spec.adapt
         for predict in ("goodness", "head"):
-            fresh = protocols.ff_factory(data, per_class=a.per_class or None, replay=a.replay,
-                                         lr_shift=a.lr_shift, predict=predict)
+            fresh = protocols.adapt_factory(data, dataclasses.replace(spec.adapt,
+                                                                      predict=predict))
             r = protocols.personalise(fresh, rec, VALIDATE)
             row = {k: r[k] for k in ("frozen_accuracy", "adapted_accuracy",
                                      "worst_subject_frozen", "worst_subject_adapted")}

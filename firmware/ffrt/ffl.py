@@ -65,6 +65,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only; the board never imports typing
     import typing
 
+from ffrt import proto as P
 from ffrt.crc32 import crc32
 
 MAGIC = b"FFKL"
@@ -74,9 +75,11 @@ DIGEST = 0xF1
 REC_HEAD = 7        # type, length, index
 DIGEST_BYTES = 12
 # input records: the request types of ffrt.proto that a log holds, with their smallest body
-INPUTS = {0x03: 1, 0x04: 2, 0x05: 1, 0x0C: 0, 0x0D: 0, 0x0F: 1, 0x11: 2, 0x12: 0}
-NAMES = {0x03: "PREDICT", 0x04: "LEARN", 0x05: "STREAM", 0x0C: "CHECKPOINT", 0x0D: "SET",
-         0x0F: "RESET", 0x11: "SAMPLES", 0x12: "ADAPT", OUTPUT: "OUTPUT", DIGEST: "DIGEST"}
+INPUTS = {P.PREDICT: 1, P.LEARN: 2, P.STREAM: 1, P.CHECKPOINT: 0, P.SET: 0, P.RESET: 1,
+          P.SAMPLES: 2, P.ADAPT: 0}
+NAMES = {P.PREDICT: "PREDICT", P.LEARN: "LEARN", P.STREAM: "STREAM",
+         P.CHECKPOINT: "CHECKPOINT", P.SET: "SET", P.RESET: "RESET", P.SAMPLES: "SAMPLES",
+         P.ADAPT: "ADAPT", OUTPUT: "OUTPUT", DIGEST: "DIGEST"}
 
 
 class FFLError(ValueError):

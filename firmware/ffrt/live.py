@@ -76,7 +76,7 @@ class LiveLearner:
         self.last = -1      # the newest window's prediction (-1: none yet)
         self.windows = 0    # windows predicted since the last reset
         self.learnt = 0     # windows learnt since the buffer was last cleared (schedules)
-        self.schedules = None  # (ffrt.schedule.changed_at, lr, theta): set_schedules
+        self.schedules = None  # (ffrt.schedule.step, lr, theta): set_schedules
         self.guard = None      # an ffrt.guard.Guard: observes every window learnt
         self._sensor_buf = None
         self.reset()
@@ -108,8 +108,8 @@ class LiveLearner:
         theta = tuple((a, tuple(v)) for a, v in theta_schedule)
         self.schedules = None
         if lr or theta:
-            from ffrt.schedule import changed_at
-            self.schedules = (changed_at, lr, theta)
+            from ffrt.schedule import step
+            self.schedules = (step, lr, theta)
 
     def buffer(self):
         """The rehearsal buffer, made now if it is not held (None when per_class is 0)."""
@@ -140,12 +140,7 @@ class LiveLearner:
             self.learnt = t + 1
             sched = self.schedules
             if sched is not None:
-                v = sched[0](sched[1], t)
-                if v is not None:
-                    net.cfg.lr_shift = v
-                v = sched[0](sched[2], t)
-                if v is not None:
-                    net.cfg.theta = v
+                sched[0](net, sched[1], sched[2], t)
             if self.per_class:
                 self.buffer().learn_one(x, label)
             elif self.predict_head:

@@ -33,6 +33,17 @@ def changed_at(schedule, t):
     return None
 
 
+def step(net, lr_schedule, theta_schedule, t):
+    """Before learn step t (counted from 0): set net.cfg's lr_shift and theta to the
+    values that start at t, if any (ffrt.live on a board, ffkit.protocols on a host)."""
+    v = changed_at(lr_schedule, t)
+    if v is not None:
+        net.cfg.lr_shift = v
+    v = changed_at(theta_schedule, t)
+    if v is not None:
+        net.cfg.theta = v
+
+
 def check(schedule, check_value, what="schedule"):
     """A tuple of (at, value) pairs, ``at`` integers >= 0 ascending, each value passed
     through check_value(v) (which raises ValueError naming the fault and returns v)."""

@@ -358,11 +358,7 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
     if weights is not None:
         data = bytes(weights)
         plain = protocols.ff_factory(data)
-        rehearsed = protocols.ff_factory(data, per_class=adapt.per_class or None,
-                                         replay=adapt.replay, lr_shift=adapt.lr_shift,
-                                         predict=adapt.predict,
-                                         lr_shift_schedule=adapt.lr_shift_schedule,
-                                         theta_schedule=adapt.theta_schedule)
+        rehearsed = protocols.adapt_factory(data, adapt)
         for name, fresh in (("int_ff", plain), ("int_ff_rehearsal", rehearsed)):
             frozen = plain() if name == "int_ff" else None
             r = evaluate(fresh, rec, subjects, frozen_learner=frozen)

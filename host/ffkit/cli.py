@@ -169,7 +169,7 @@ def cmd_train(args):
     from ffrt.net import FFNet
 
     from ffkit.evaluate import accuracy_goodness
-    from ffkit.train import train
+    from ffkit.train import train_spec
 
     spec = _load_spec(args)
     data, cfg = _through_frontend(args, _load_data(args, spec), spec.model)
@@ -179,10 +179,8 @@ def cmd_train(args):
         raise UsageError("--epochs must be >= 0")
     t0 = time.perf_counter()
     net = FFNet(cfg, kernels=_kernels())
-    res = train(net, data.X_train, data.y_train, epochs=epochs,
-                shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
-                theta_schedule=spec.theta_schedule,
-                progress=not args.no_progress)
+    res = train_spec(net, spec, data.X_train, data.y_train, epochs,
+                     progress=not args.no_progress)
     acc = accuracy_goodness(net, data.X_train, data.y_train)
     ffw = _ffw()
     blob = bytes(ffw.encode(net))

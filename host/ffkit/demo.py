@@ -273,7 +273,7 @@ def host_demo(args):
     from ffkit.cli import load_weights
     from ffkit.datasets import as_labels, as_rows
     from ffkit.evaluate import report
-    from ffkit.train import train
+    from ffkit.train import train_spec
 
     def shape(cfg):
         return "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers))
@@ -291,10 +291,8 @@ def host_demo(args):
         net = FFNet(spec.model, kernels=kernels_np)
         print("model     %s from %s; training %d epochs on %d digits ..."
               % (shape(net.cfg), spec_path, args.epochs, len(data.y_train)))
-        res = train(net, data.X_train, data.y_train, epochs=args.epochs,
-                    shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
-                    theta_schedule=spec.theta_schedule,
-                    progress=not args.no_progress)
+        res = train_spec(net, spec, data.X_train, data.y_train, args.epochs,
+                         progress=not args.no_progress)
         print("trained   %d steps in %.1f s (integer FF rule, numpy kernels)"
               % (res.steps, res.seconds))
     rep = report(net, data, control_epochs=max(1, args.epochs), kernels=kernels_np)

@@ -42,15 +42,12 @@ def bootstrap(spec, say=print, progress=True):
     from ffrt.net import FFNet
 
     from ffkit import datasets, kernels_np
-    from ffkit.train import train
+    from ffkit.train import train_spec
 
     data = datasets.load("hapt")
     data.check_model(spec.model)
     net = FFNet(spec.model, kernels=kernels_np)
-    res = train(net, data.X_train, data.y_train, epochs=spec.epochs,
-                shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
-                theta_schedule=spec.theta_schedule,
-                progress=progress)
+    res = train_spec(net, spec, data.X_train, data.y_train, progress=progress)
     say("      %d windows x %d epochs (%d learn steps) in %.0f s"
         % (len(data.y_train), spec.epochs, res.steps, res.seconds))
     return bytes(ffw.encode(net))

@@ -30,7 +30,7 @@ import copy
 import numpy as np
 
 __all__ = ["personalise", "prequential", "prequential_stream", "previous_label_accuracy",
-           "FFLearner", "ff_factory", "subject_streams", "TEST_SUBJECTS"]
+           "FFLearner", "ff_factory", "adapt_factory", "subject_streams", "TEST_SUBJECTS"]
 
 TEST_SUBJECTS = tuple(range(16, 31))
 
@@ -179,7 +179,7 @@ class FFLearner:
     """The integer FF net; learning goes through a `Rehearsal` buffer when one is given.
 
     ``lr_schedule`` / ``theta_schedule``: ((windows learnt, value), ...) applied as
-    ffrt.live applies them on a board (ffrt.schedule.changed_at before each learn).
+    ffrt.live applies them on a board (ffrt.schedule.step before each learn).
     """
 
     def __init__(self, net, rehearsal=None, predict="goodness", lr_schedule=(),
@@ -195,15 +195,9 @@ class FFLearner:
         return self._predict(x)
 
     def learn_one(self, x, y):
-        from ffrt.schedule import changed_at
-        t = self.learnt
-        self.learnt = t + 1
-        v = changed_at(self.lr_schedule, t)
-        if v is not None:
-            self.net.cfg.lr_shift = v
-        v = changed_at(self.theta_schedule, t)
-        if v is not None:
-            self.net.cfg.theta = v
+        from ffrt.schedule import step
+        step(self.net, self.lr_schedule, self.theta_schedule, self.learnt)
+        self.learnt += 1
         if self.rehearsal is not None:
             self.rehearsal.learn_one(x, y)
         else:
@@ -234,6 +228,15 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
             reh = Rehearsal(net, per_class=per_class, replay=replay)
         return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule)
     return fresh
+
+
+def adapt_factory(weights_bytes, adapt, kernels=None):
+    """`ff_factory` with a model file's [adapt] (a config.AdaptSpec): its buffer, rate,
+    prediction and schedules, as a board running that file adapts."""
+    return ff_factory(weights_bytes, per_class=adapt.per_class or None, replay=adapt.replay,
+                      kernels=kernels, lr_shift=adapt.lr_shift, predict=adapt.predict,
+                      lr_shift_schedule=adapt.lr_shift_schedule,
+                      theta_schedule=adapt.theta_schedule)
 
 
 def copy_factory(learner):

@@ -88,3 +88,11 @@ def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), theta_schedu
             if on_epoch is not None:
                 on_epoch(epoch, net)
     return TrainResult(epochs, steps, time.perf_counter() - t0, tuple(shifts))
+
+
+def train_spec(net, spec, X, y, epochs=None, progress=True):
+    """`train` with a model file's settings (a config.ModelSpec): its epochs (unless
+    given), shuffle_seed and both schedules."""
+    return train(net, X, y, epochs=spec.epochs if epochs is None else epochs,
+                 shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
+                 theta_schedule=spec.theta_schedule, progress=progress)
