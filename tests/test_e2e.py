@@ -47,7 +47,8 @@ def test_hello_and_info(vb):
         info = board.info()
     assert info["firmware"] == board.firmware
     assert info["model"] == {"n_features": 64, "n_classes": 10, "layers": [128, 128],
-                             "goodness_from": 0, "pipeline": 0}
+                             "goodness_from": 0, "pipeline": 0, "recurrent": 0,
+                             "label_repeat": 1}
     assert info["boot"] == "fresh" and info["step"] == 0 and info["mem_free"] > 0
 
 

@@ -52,7 +52,7 @@ def state_offset(cfg):
 def test_round_trip_small():
     net = small_net()
     data = ffw.encode(net)
-    assert len(data) == ffw.file_size(net.cfg) == 818
+    assert len(data) == ffw.file_size(net.cfg) == 826
     other = ffw.load(data)
     assert ffw.encode(other) == data
     assert snapshot(other) == snapshot(net)
@@ -79,7 +79,7 @@ def test_round_trip_digits_shape():
     x = [(7 * j) % 17 for j in range(64)]
     net.learn_one(x, 3)
     data = ffw.encode(net)
-    assert len(data) == 32130
+    assert len(data) == 32138
     other = ffw.load(data)
     assert ffw.encode(other) == data
     assert snapshot(other) == snapshot(net)
@@ -238,7 +238,7 @@ def _H0(cfg):  # the head
     return ffw.file_size(cfg) - 4 - 2 * cfg.n_classes * cfg.head_inputs()
 
 
-N = ffw.file_size(Config(**SMALL))  # 818; test_round_trip_small holds it
+N = ffw.file_size(Config(**SMALL))  # 826; test_round_trip_small holds it
 
 FAULTS = [
     ("empty", lambda: b"", "empty file"),
@@ -444,3 +444,59 @@ def test_micropython_without_binascii_crc32_uses_the_fallback(micropython):
     fallback, round_trip, crc = mpy.run_json(script)
     assert fallback and round_trip
     assert crc == zlib.crc32(bytes(ffw.encode(FFNet(Config(**SMALL)))))
+
+
+# ---- files of the first release (21 signature fields) --------------------------------------
+
+def _drop_last_fields(data, k):
+    """The file as a reader with k fewer fields would have written it: the signature's
+    last k (scalar) fields cut, the count, length and CRC set to match."""
+    data = bytes(data)
+    n_fields = data[13]
+    cut = 4 * k  # the fields appended after the first release are scalars (i32)
+    off = state_offset(ffw.decode_config(data))
+    body = bytearray(data[:off - cut] + data[off:-4])
+    body[13] = n_fields - k
+    struct.pack_into("<I", body, 6, len(body) + 4)
+    return bytes(body) + struct.pack("<I", zlib.crc32(body))
+
+
+def test_a_first_release_file_loads_with_the_new_fields_at_their_defaults():
+    net = small_net()
+    for _ in range(3):
+        net.learn_one([1, 2, 3, 4], 1)
+    old = _drop_last_fields(ffw.encode(net), len(FIELDS) - 21)
+    assert old[13] == 21 and len(old) == len(ffw.encode(net)) - 4 * (len(FIELDS) - 21)
+    back = ffw.load(old)
+    assert back.cfg == net.cfg and back.cfg.recurrent == 0
+    assert back.weights == net.weights and back.head == net.head and back.step == net.step
+    f = io.BytesIO(old)
+    assert ffw.check_stream(f, net.cfg) == (net.cfg, len(old))
+    # written again, it carries every field (and so equals the new file)
+    assert bytes(ffw.encode(back)) == bytes(ffw.encode(net))
+    assert ffw.signature_config(old[13:state_offset(net.cfg) - 4 * (len(FIELDS) - 21)]) == net.cfg
+
+
+def test_too_few_or_too_many_fields_are_refused_by_count():
+    net = small_net()
+    data = ffw.encode(net)
+    for k in (20, len(FIELDS) + 1):
+        bad = bytearray(data)
+        bad[13] = k
+        struct.pack_into("<I", bad, len(bad) - 4, zlib.crc32(bytes(bad[:-4])))
+        with pytest.raises(FFWError, match="the file has %d fields, this reader knows %d"
+                           % (k, len(FIELDS))):
+            ffw.load(bytes(bad))
+
+
+def test_a_recurrent_model_round_trips():
+    cfg = Config(**dict(SMALL, recurrent=1))
+    assert cfg.layer_inputs() == (cfg.n_in + 16, 16)
+    net = FFNet(cfg)
+    net.learn_one([1, 2, 3, 4], 2)
+    net.advance()
+    data = ffw.encode(net)
+    back = ffw.load(data)
+    assert back.cfg == cfg and back.weights == net.weights
+    with pytest.raises(FFWError, match="recurrent is 1 in the file, 0 in the model"):
+        ffw.load_into(FFNet(Config(**SMALL)), data)

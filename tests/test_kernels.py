@@ -43,6 +43,20 @@ def test_np_twin_matches_reference(name):
 
 
 @pytest.mark.parametrize("name", kv.NAMES)
+def test_c_twin_matches_reference(name):
+    """The C twin (ffkit.kernels_c), built here with the system's compiler: CI has one,
+    so it must build (a missing compiler fails this test rather than skipping it)."""
+    from ffkit import kernels_c
+
+    vec = kv.by_name(name)
+    got = kv.run(kernels_c.load(), vec)
+    exp = vec["expected"]
+    assert got["ret"] == exp["ret"]
+    for buf, data in exp["buffers"].items():
+        assert got["buffers"][buf] == data, "%s: buffer %r differs" % (name, buf)
+
+
+@pytest.mark.parametrize("name", kv.NAMES)
 def test_reference_is_deterministic(name):
     vec = kv.by_name(name)
     assert kv.run(kernels_ref, vec) == vec["expected"]

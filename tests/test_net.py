@@ -306,3 +306,77 @@ def test_learn_pair_checks_both_inputs_first():
         with pytest.raises(ValueError):
             n.learn_pair(bad, good)
     assert state(n) == before
+
+
+# ---- recurrent models, label repeats, and the host's all-labels composite -------------------
+
+VARIANTS = {
+    "plain": {},
+    "label_repeat": dict(label_repeat=3),
+    "recurrent": dict(recurrent=1),
+    "recurrent_three_layers": dict(recurrent=1, layers=(24, 16, 8), act_shift=(6, 5, 5),
+                                   theta=(3000, 2000, 1000), gshift=(8, 8, 8),
+                                   goodness_from=1, label_repeat=2),
+    "mixed_negatives": dict(recurrent=1, neg_mode=NEG_MIX),
+}
+
+
+def _twins():
+    from ffkit import kernels_c
+    return {"ref": kernels_ref, "np": kernels_np, "c": kernels_c.load()}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_host_twin_learns_and_advances_the_same_bits(name):
+    """learn_one, predict_one (the numpy and C twins' all-labels composite), predict_head,
+    advance and reset_state give the reference's bits, state included."""
+    cfg = small_cfg(**VARIANTS[name])
+    nets = {k: FFNet(Config(**cfg.as_dict()), kernels=t) for k, t in _twins().items()}
+    data = samples(cfg, 40)
+    for i, (x, y) in enumerate(data):
+        got = {}
+        for k, n in nets.items():
+            n.learn_one(x, y)
+            if i % 4:
+                n.advance()
+            if i == 21:
+                n.reset_state()
+            got[k] = (n.predict_one(data[-1 - i][0]), list(n.goodness),
+                      n.predict_head(x), state(n))
+            n.advance(data[i // 2][0])
+        assert got["np"] == got["ref"] and got["c"] == got["ref"], (name, i)
+    for k, n in nets.items():
+        assert [bytes(b) for b in n._inp] == [bytes(b) for b in nets["ref"]._inp], k
+
+
+def test_a_recurrent_net_reads_its_previous_step():
+    cfg = small_cfg(recurrent=1)
+    n = FFNet(cfg)
+    assert n.n_in == (cfg.n_in + 16, 24 + 0) and cfg.layer_inputs() == n.n_in
+    x, y = samples(cfg, 1)[0]
+    before = list(n.goodness_per_label(x))
+    n.advance()           # the state is now x's activities in layer 2
+    assert any(n.layer_input(0)[cfg.n_in:])
+    assert list(n.goodness_per_label(x)) != before
+    n.reset_state()
+    assert not any(n.layer_input(0)[cfg.n_in:])
+    assert list(n.goodness_per_label(x)) == before
+    # a feed-forward net: advance and reset_state change nothing
+    f = FFNet(small_cfg())
+    g0 = list(f.goodness_per_label(x))
+    f.advance()
+    f.reset_state()
+    assert list(f.goodness_per_label(x)) == g0
+
+
+def test_label_repeat_overlays_the_label_that_many_times():
+    cfg = small_cfg(label_repeat=3)
+    assert cfg.n_in == 12 + 3 * 4
+    n = FFNet(cfg)
+    n.goodness_of([1] * 12, 2)
+    lab = bytes(n.layer_input(0)[12:])
+    assert lab == bytes([0, 0, 255, 0]) * 3
+    with pytest.raises(ValueError, match="label_repeat must be in 1..64"):
+        small_cfg(label_repeat=0)
+    with pytest.raises(ValueError, match="a recurrent model needs at least two layers"):
+        small_cfg(layers=(8,), act_shift=(6,), theta=(3000,), gshift=(8,), recurrent=1)

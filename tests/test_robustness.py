@@ -42,7 +42,7 @@ def _seed():
 @pytest.fixture(scope="module")
 def digits_file(repo_root):
     data = (repo_root / "models" / "digits.ffw").read_bytes()
-    assert len(data) == 32130
+    assert len(data) == 32138
     return data
 
 

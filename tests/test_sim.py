@@ -158,7 +158,7 @@ def test_ffkit_sim_json_and_board_verbs(tmp_path, registry):
         assert code == 0, err
         exported = json.loads(out)
         assert out_file.read_bytes() == bytes(ffw.encode(FFNet(Config())))
-        assert exported["file_bytes"] == 32130 and exported["step"] == 0
+        assert exported["file_bytes"] == 32138 and exported["step"] == 0
 
         donor = FFNet(Config(seed=5))
         donor_file = tmp_path / "donor.ffw"

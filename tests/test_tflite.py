@@ -34,7 +34,7 @@ def test_digits_model_agrees_in_litert_and_tflite_micro(digits):
         assert abs(r["accuracy_tflite"] - res["accuracy_ffkit"]) <= 0.005, (rt, r)
         # the approximations move scores, but by far less than the scores themselves
         assert 0 < r["max_score_diff"] < 0.05 * res["max_abs_score_ffkit"], (rt, r)
-    assert res["accuracy_ffkit"] == pytest.approx(0.9756, abs=1e-4)  # README's figure
+    assert res["accuracy_ffkit"] == pytest.approx(0.98, abs=1e-4)  # README's figure
     assert res["exported_from_crc32"] == res["weights_crc32"]
 
 
@@ -207,3 +207,15 @@ def test_litert_falls_back_to_tflite_runtime(digits, monkeypatch):
                        runtimes=("litert",))
     assert res["runtimes"]["litert"]["backend"] == "tflite_runtime 2.14.0"
     assert res["runtimes"]["litert"]["agreement"] >= 0.97
+
+
+def test_a_recurrent_model_is_refused_by_name():
+    from ffrt.model import Config
+    from ffrt.net import FFNet
+
+    from ffkit import tflite_export
+    from ffkit.tflite_graph import TFLiteError
+
+    net = FFNet(Config(layers=(16, 8), recurrent=1))
+    with pytest.raises(TFLiteError, match="a recurrent model carries a state"):
+        tflite_export.export(net)

@@ -7,8 +7,8 @@ Layout, little-endian throughout (L = number of layers):
     4       2           u16       format version (1)
     6       4           u32       file length N in bytes, this header and the CRC included
     10      3           ascii     tensor dtypes b"bHh": int8 weights, u16 PRNG, int16 head
-    13      1           u8        number of signature fields (len(model.FIELDS): 21)
-    14      ...                   signature: each model.FIELDS entry, in that order
+    13      1           u8        number of signature fields F (len(model.FIELDS): 23)
+    14      ...                   signature: the first F model.FIELDS entries, in order
               2L+1        layers:    u8 count L, then L x u16 widths
               4L+1        act_shift, theta, gshift: u8 count L, then L x i32
               4           any other field: i32
@@ -24,7 +24,13 @@ Layout, little-endian throughout (L = number of layers):
 
 Weights are plain int8 (two's complement) in the file; RAM keeps them offset-binary
 (byte = weight + 128), so each byte is flipped with ^ 0x80 on the way. The digits model
-(74-128-128, 10 classes) gives S = 114 and N = 32130 bytes, 32000 of them tensors.
+(74-128-128, 10 classes) gives S = 122 and N = 32138 bytes, 32000 of them tensors.
+
+Fields are only ever appended to model.FIELDS, and a reader takes a file with fewer of
+them than it knows (at least the 21 of the first release): the missing ones keep their
+defaults, which are the behaviour of the files that lack them (``recurrent`` 0,
+``label_repeat`` 1). A file with more fields than the reader knows is refused (a newer
+ffkit wrote it). Writers always write every field.
 
 Readers check, in this order and before touching a net: magic, version, length (truncation),
 CRC, signature (a valid Config; equal to the target net's), sizes and value ranges (no int8
@@ -56,12 +62,12 @@ chunk, never per byte.
 >>> f = io.BytesIO()
 >>> ffw_write.write(net, f) == file_size(net.cfg) == len(f.getvalue())
 True
->>> _ = f.seek(0); check_stream(f, net.cfg) == (net.cfg, 252)
+>>> _ = f.seek(0); check_stream(f, net.cfg) == (net.cfg, 260)
 True
 >>> load_stream(net, io.BytesIO(f.getvalue()[:40]))
 Traceback (most recent call last):
 ...
-ffrt.ffw.FFWError: truncated: 40 bytes, header says 252
+ffrt.ffw.FFWError: truncated: 40 bytes, header says 260
 """
 
 import struct
@@ -82,7 +88,9 @@ STATE = const(12)      # step, rng, head_rng
 _HEAD_W_MAX = const(4095)  # = kernels_ref.HEAD_W_MAX (tests hold them equal)
 _SCRATCH = const(256)
 # fields a file must share with the net it goes into: its buffers and its input pipeline
-_SHAPE = ("n_features", "n_classes", "layers", "goodness_from", "pipeline")
+_SHAPE = ("n_features", "n_classes", "layers", "goodness_from", "pipeline", "recurrent",
+          "label_repeat")
+_FIELDS_MIN = const(21)  # the first release's fields; later ones default when absent
 
 
 class FFWError(ValueError):
@@ -93,10 +101,11 @@ def _per_layer(name, default):
     return name != "layers" and (default is None or isinstance(default, tuple))
 
 
-def _sig_size(n_layers):
-    """Bytes of the signature of a model with n_layers layers."""
+def _sig_size(n_layers, n_fields=None):
+    """Bytes of the signature of a model with n_layers layers (its first n_fields fields;
+    all by default)."""
     n = 0
-    for name, default in FIELDS:
+    for name, default in FIELDS[:n_fields]:
         n += 1 + 2 * n_layers if name == "layers" else \
             1 + 4 * n_layers if _per_layer(name, default) else 4
     return n
@@ -109,9 +118,18 @@ def _tensor_size(cfg):
     return n
 
 
-def file_size(cfg):
-    """Length in bytes of the .ffw file of a net with Config cfg."""
-    return FIXED + _sig_size(len(cfg.layers)) + STATE + _tensor_size(cfg) + 4
+def file_size(cfg, n_fields=None):
+    """Length in bytes of the .ffw file of a net with Config cfg (as written: every field;
+    n_fields: a file with that many signature fields)."""
+    return FIXED + _sig_size(len(cfg.layers), n_fields) + STATE + _tensor_size(cfg) + 4
+
+
+def _fields_fault(k):
+    """The FFWError for a file with k signature fields, or None when k is readable."""
+    if _FIELDS_MIN <= k <= len(FIELDS):
+        return None
+    return FFWError("model signature differs: the file has %d fields, this reader knows %d%s"
+                    % (k, len(FIELDS), " (a newer ffkit wrote it)" if k > len(FIELDS) else ""))
 
 
 # ---- reading: every check in one pass of 256-byte chunks, then the copy ------------------
@@ -146,12 +164,12 @@ def _parse(data):
     if bytes(data[10:13]) != DTYPES:
         raise FFWError("model signature differs: dtypes is %r in the file, %r in this reader"
                        % (bytes(data[10:13]), DTYPES))
-    if data[13] != len(FIELDS):
-        raise FFWError("model signature differs: the file has %d fields, this reader knows %d"
-                       % (data[13], len(FIELDS)))
+    fault = _fields_fault(data[13])
+    if fault is not None:
+        raise fault
     kw = {}
     off = FIXED
-    for name, default in FIELDS:
+    for name, default in FIELDS[:data[13]]:
         if name == "layers" or _per_layer(name, default):
             if off >= n:
                 raise _truncated(n, m)
@@ -172,6 +190,13 @@ def _parse(data):
     except ValueError as e:
         raise FFWError("bad model signature: %s" % e) from None
     return cfg, off
+
+
+def signature_config(sig):
+    """The Config of a signature block (its field count, then the fields: what a .ffl log
+    header holds); FFWError when it is not a valid one. A block with fewer fields than
+    this reader knows gives the missing ones their defaults, as a .ffw file would."""
+    return _parse(MAGIC + struct.pack("<HI", VERSION, 0) + DTYPES + bytes(sig))[0]
 
 
 def _u16(data, o):
@@ -251,7 +276,8 @@ def check_stream(f, cfg=None, size=None, same=_SHAPE):
     hb[:FIXED] = mv[:FIXED]
     src.take(memoryview(hb)[FIXED:])
     if len(hb) > lc:
-        big = min(FIXED + _sig_size(hb[lc]) + STATE, m - 4)
+        nfield = min(max(hb[13], _FIELDS_MIN), len(FIELDS))  # a bad count: _parse names it
+        big = min(FIXED + _sig_size(hb[lc], nfield) + STATE, m - 4)
         hb2 = bytearray(big)
         hb2[:len(hb)] = hb
         src.take(memoryview(hb2)[len(hb):])
@@ -260,7 +286,7 @@ def check_stream(f, cfg=None, size=None, same=_SHAPE):
     fcfg = None
     try:
         o = FIXED
-        for name, default in FIELDS:  # a wrong count would shift every later field
+        for name, default in FIELDS[:hb[13]]:  # a wrong count would shift later fields
             if name == "layers":
                 o += 1 + 2 * hb[lc]
             elif _per_layer(name, default):
@@ -276,9 +302,9 @@ def check_stream(f, cfg=None, size=None, same=_SHAPE):
                 if a != b:
                     raise FFWError("model signature differs: %s is %r in the file, %r in"
                                    " the model" % (name, a, b))
-        if file_size(fcfg) != m:
+        if file_size(fcfg, hb[13]) != m:
             raise FFWError("size mismatch: the signature needs %d bytes, header says %d"
-                           % (file_size(fcfg), m))
+                           % (file_size(fcfg, hb[13]), m))
         for o, what in ((off + 4, "rng"), (off + 8, "head_rng")):
             if _u16(hb, o) | _u16(hb, o + 2) == 0:
                 raise FFWError("value out of range: %s state is zero" % what)

@@ -24,7 +24,7 @@ ffw.FFWError and leaves the target net untouched.
 >>> load_into(net, data[:40])
 Traceback (most recent call last):
 ...
-ffrt.ffw.FFWError: truncated: 40 bytes, header says 252
+ffrt.ffw.FFWError: truncated: 40 bytes, header says 260
 """
 
 from ffrt import ffw, ffw_write

@@ -40,13 +40,16 @@ def checkpoint_crc(storage, cfg):
     """The CRC stored in the newest valid checkpoint's .ffw, or 0 if there is none."""
     if storage is None:
         return 0
-    from ffrt import ffw
     from ffrt.storage import SLOTS
     best = storage.newest(cfg)
     if best is None:
         return 0
     with open(storage.path(SLOTS[best[1]]), "rb") as f:
-        f.seek(8 + ffw.file_size(cfg) - 4)  # the slot's head, then the .ffw's last 4 bytes
+        # the slot's 8-byte head, then the .ffw, whose length is at its byte 6 (a file of
+        # an older release, with fewer signature fields, is shorter than file_size(cfg))
+        f.seek(8 + 6)
+        m = struct.unpack("<I", f.read(4))[0]
+        f.seek(8 + m - 4)  # the .ffw's last 4 bytes: its CRC
         return struct.unpack("<I", f.read(4))[0]
 
 
@@ -140,15 +143,18 @@ def start(srv, segment=65536, digest_every=64):
         # it, so a replay builds the same learner.
         from ffrt import live_ops
         b = bytes([lv.per_class, lv.replay, 1 if lv.predict_head else 0])
-        if lv.schedules is not None or lv.guard is not None:
+        sl = lv.sleep_cfg
+        if lv.schedules is not None or lv.guard is not None or sl is not None:
             import json
-            d = {}
+            d: dict = {}
             if lv.schedules is not None:
                 d["lr_shift_schedule"] = [list(e) for e in lv.schedules[1]]
                 d["theta_schedule"] = [[a, list(v)] for a, v in lv.schedules[2]]
             g = lv.guard
             if g is not None:
                 d["guard"] = [g.every, g.patience, g.max_pinned_q8, g.save_every]
+            if sl is not None:
+                d["sleep"] = [sl[1], sl[2], 1 if sl[3] else 0]
             b += json.dumps(d).encode()
         lg.log(srv, P.ADAPT, b, live_ops.HANDLERS[P.ADAPT](srv, b))
         lv = srv.live

@@ -40,6 +40,11 @@ FIELDS = (  # type: tuple
     ("init_range", 24),   # initial weights uniform in [-init_range, init_range]
     ("pipeline", 0),      # feature pipeline id (0: inputs used as given)
     ("seed", 1),
+    # Fields added after format 1's first 21 keep their defaults in older files (ffrt.ffw).
+    ("recurrent", 0),     # 1: each layer but the last also reads the layer above's
+    #                       normalised activities from the previous time step (advance)
+    ("label_repeat", 1),  # the one-hot label is overlaid this many times (wide inputs:
+    #                       so that the label is not drowned by hundreds of features)
 )
 _LAYER_FIELDS = ("act_shift", "theta", "gshift")
 
@@ -70,6 +75,8 @@ class Config:
     init_range: int
     pipeline: int
     seed: int
+    recurrent: int
+    label_repeat: int
 
     def __init__(self, **kw):
         for name, default in FIELDS:
@@ -88,12 +95,18 @@ class Config:
 
     @property
     def n_in(self):
-        """Width of the first layer's input: features then the one-hot label."""
-        return self.n_features + self.n_classes
+        """Width of the first layer's input from below: features, then the one-hot label
+        label_repeat times."""
+        return self.n_features + self.label_repeat * self.n_classes
 
     def layer_inputs(self):
-        """Input width of each layer."""
-        return (self.n_in,) + tuple(self.layers[:-1])
+        """Input width of each layer: what the layer below gives (the features and the
+        label for the first), plus, in a recurrent model, the width of the layer above
+        (its activities at the previous time step)."""
+        below = (self.n_in,) + tuple(self.layers[:-1])
+        if not self.recurrent:
+            return below
+        return tuple(b + a for b, a in zip(below, tuple(self.layers[1:]) + (0,)))
 
     def check(self):
         if not self.layers:
@@ -143,6 +156,12 @@ class Config:
             raise ValueError("the head sees at most 514 activities")
         if not 0 <= self.seed < 1 << 30:
             raise ValueError("seed must be in 0..2**30")
+        if not 1 <= self.label_repeat <= 64:
+            raise ValueError("label_repeat must be in 1..64")
+        if self.recurrent not in (0, 1):
+            raise ValueError("recurrent must be 0 or 1")
+        if self.recurrent and len(self.layers) < 2:
+            raise ValueError("a recurrent model needs at least two layers")
 
     def head_inputs(self):
         """Number of activities the linear head reads (layers from goodness_from on)."""

@@ -55,7 +55,7 @@ class FFNet:
         self.ff_learning = True  # False: only the head learns (the untrained-net control)
         self._predicted = False  # goodness[] belongs to the sample in _x (see learn_last)
         # working buffers
-        self._x = bytearray(cfg.n_in)
+        self._x = bytearray(self.n_in[0])  # features, label, (recurrent) the layer above
         self._h = [bytearray(n) for n in cfg.layers]
         self._acts = bytearray(sum(cfg.layers))  # normalised activities, all layers
         self._nv = []
@@ -64,11 +64,25 @@ class FFNet:
         for n in cfg.layers:
             self._nv.append(mv[off:off + n])
             off += n
+        # the buffer each layer reads: the layer below's activities, or in a recurrent
+        # model a buffer of them followed by the layer above's from the previous time step
+        # (its tail, self._td[l]: the recurrent state, set by advance)
+        self._inp = [self._x] + self._nv[:-1]
+        self._td = []
+        if cfg.recurrent:
+            for l in range(self.n_layers - 1):
+                if l:
+                    self._inp[l] = bytearray(self.n_in[l])
+                self._td.append(memoryview(self._inp[l])[self.n_in[l] - cfg.layers[l + 1]:])
         self._head_in = mv[sum(cfg.layers[:cfg.goodness_from]):]
         self._scores = array("i", [0] * cfg.n_classes)
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
         self.last_neg = array("i", [0] * self.n_layers)
+        # a host twin may compute every label's pass at once (ffkit.kernels_np); the
+        # board's twins leave it to the loop in goodness_per_label
+        self._all_labels = getattr(self.k, "goodness_labels", None)
+        self._g_all = None if self._all_labels is None else array("i", [0] * cfg.n_classes)
         if init:  # init=False: the caller loads every tensor (ffw.load) and skips the draws
             self.reset()
 
@@ -91,6 +105,7 @@ class FFNet:
         fp.seed_state(self.head_rng, 0, cfg.seed ^ 0x1234567)
         self.step = 0
         self._predicted = False
+        self.reset_state()
 
     # ---- input checks: raise before anything changes --------------------------------------
 
@@ -131,17 +146,21 @@ class FFNet:
         return y
 
     def _overlay(self, label):
-        """One-hot label after the features; label -1 spreads it evenly (neutral)."""
+        """One-hot label after the features, label_repeat times; label -1 spreads it
+        evenly (neutral)."""
         cfg = self.cfg
         buf = self._x
-        base = cfg.n_features
         v = cfg.label_value
-        neutral = v // cfg.n_classes
-        for c in range(cfg.n_classes):
-            if label < 0:
-                buf[base + c] = neutral
-            else:
-                buf[base + c] = v if c == label else 0
+        nc = cfg.n_classes
+        neutral = v // nc
+        base = cfg.n_features
+        for _ in range(cfg.label_repeat):
+            for c in range(nc):
+                if label < 0:
+                    buf[base + c] = neutral
+                else:
+                    buf[base + c] = v if c == label else 0
+            base += nc
 
     # ---- passes ---------------------------------------------------------------------------
 
@@ -152,12 +171,23 @@ class FFNet:
         recip = (self.cfg.norm_target << 16) // norm if norm else 0
         self.k.normalize(self._h[l], self._nv[l], n, recip)
 
+    def _pass_on(self, l):
+        """The input buffer of layer l + 1, holding layer l's normalised activities (in a
+        recurrent model they are copied in front of the recurrent state: memcpy, no
+        allocation)."""
+        inp = self._inp[l + 1]
+        nv = self._nv[l]
+        if inp is not nv:
+            inp[0:len(nv)] = nv
+        return inp
+
     def _forward(self, label):
         """Forward pass with a label overlaid; returns the predicting layers' goodness."""
         self._overlay(label)
         k = self.k
         cfg = self.cfg
         inp = self._x
+        last = self.n_layers - 1
         total = 0
         for l in range(self.n_layers):
             g = k.fc_relu(self.weights[l], inp, self._h[l], self.n_in[l], cfg.layers[l],
@@ -165,7 +195,8 @@ class FFNet:
             if l >= cfg.goodness_from:
                 total += g  # < n_layers * 2**24, far below 2**30 for a few layers
             self._normalize(l, g)
-            inp = self._nv[l]
+            if l < last:
+                inp = self._pass_on(l)
         return total
 
     def _learn_pass(self, label, positive, record):
@@ -185,7 +216,8 @@ class FFNet:
             k.update(self.weights[l], inp, self._h[l], self.n_in[l], n_out, coef,
                      cfg.lr_shift, self.rngs[l], cfg.grad_floor if positive else 0)
             self._normalize(l, g)
-            inp = self._nv[l]
+            if l < self.n_layers - 1:
+                inp = self._pass_on(l)
 
     # ---- the public API ---------------------------------------------------------------------
 
@@ -207,26 +239,36 @@ class FFNet:
         y = self.check_label(y)
         self._learn(y, True)
 
-    def _learn(self, y, known):
+    def _negative_label(self, y, known):
+        """The wrong label to learn as negative data for the sample in _x (cfg.neg_mode):
+        the one with the most goodness (from self.goodness when known), or a random one."""
         cfg = self.cfg
+        mode = cfg.neg_mode
+        if mode == NEG_MIX:  # a bit from the net's stream: hardest or random this step
+            mode = NEG_HARDEST if fp.xs_next(self.rng, 0, 1) else NEG_RANDOM
+        if mode == NEG_HARDEST:
+            gs = self.goodness
+            g_all = self._g_all  # not self.goodness: that stays the last prediction's
+            if not known and self._all_labels is not None and g_all is not None:
+                self._all_labels(self, g_all)
+                gs = g_all
+                known = True
+            neg = -1
+            best = -1
+            for c in range(cfg.n_classes):
+                if c != y:
+                    g = gs[c] if known else self._forward(c)
+                    if g > best:
+                        best = g
+                        neg = c
+            return neg
+        neg = fp.xs_below(self.rng, 0, cfg.n_classes - 1)
+        return neg + 1 if neg >= y else neg
+
+    def _learn(self, y, known):
         self._predicted = False  # the weights change below
         if self.ff_learning:
-            mode = cfg.neg_mode
-            if mode == NEG_MIX:  # a bit from the net's stream: hardest or random this step
-                mode = NEG_HARDEST if fp.xs_next(self.rng, 0, 1) else NEG_RANDOM
-            if mode == NEG_HARDEST:
-                neg = -1
-                best = -1
-                for c in range(cfg.n_classes):
-                    if c != y:
-                        g = self.goodness[c] if known else self._forward(c)
-                        if g > best:
-                            best = g
-                            neg = c
-            else:
-                neg = fp.xs_below(self.rng, 0, cfg.n_classes - 1)
-                if neg >= y:
-                    neg += 1
+            neg = self._negative_label(y, known)
             self._learn_pass(y, True, self.last_pos)
             self._learn_pass(neg, False, self.last_neg)
         self._learn_head(y)
@@ -248,11 +290,79 @@ class FFNet:
             self._learn_pass(label, False, self.last_neg)
         self.step += 1
 
+    # ---- the two phases apart in time (ffrt.sleep: awake, then asleep) --------------------
+
+    def learn_positive(self, x, y, head=True):
+        """The awake half of learn_one: (x, y) as positive data only, and with head the
+        linear head's step; the negatives come later (learn_negative, ffrt.sleep). x and
+        y are checked before anything changes. One step."""
+        y = self.check_label(y)
+        self._load(x)
+        self._learn_positive(y, head)
+
+    def learn_positive_last(self, y, head=True):
+        """learn_positive on the sample of the last predict_one / goodness_per_label call
+        (the same bits as learn_positive(x, y), without loading x again)."""
+        if not self._predicted:
+            raise ValueError("learn_positive_last needs a prediction on the same sample "
+                             "first")
+        y = self.check_label(y)
+        self._learn_positive(y, head)
+
+    def _learn_positive(self, y, head):
+        self._predicted = False  # the weights change below
+        if self.ff_learning:
+            self._learn_pass(y, True, self.last_pos)
+        if head:
+            self._learn_head(y)
+        self.step += 1
+
+    def learn_negative(self, x, y):
+        """The sleeping half of learn_one: x with a wrong label (cfg.neg_mode: the hardest
+        by goodness, or a random one) as negative data. x and y are checked before
+        anything changes; the head does not learn. One step."""
+        y = self.check_label(y)
+        self._load(x)
+        if self.ff_learning:
+            self._learn_pass(self._negative_label(y, False), False, self.last_neg)
+        self.step += 1
+
     def goodness_of(self, x, label=0):
         """Total goodness of x with one label overlaid: a normality score for a net that
         learnt "normal" with learn_pair (higher: more like what it learnt as positive)."""
         self._load(x)
         return self._forward(label)
+
+    def layer_input(self, l):
+        """The buffer layer l read in the last pass (the first layer's: features, label,
+        recurrent state); valid until the next pass. For diagnostics and calibration."""
+        return self._inp[l]
+
+    # ---- time (recurrent models) -----------------------------------------------------------
+
+    def advance(self, x=None):
+        """End a time step (a recurrent model; no-op otherwise): one pass of the current
+        sample (x, if given: one that was neither predicted nor learnt) with the neutral
+        label, whose normalised activities each layer but the first then reads as "the
+        layer above at the previous step". The neutral label keeps the state free of the
+        true label, which learning overlays, so a label never leaks into the next step's
+        prediction. Call it once per sample, after predicting and learning it (ffrt.live
+        does, per window)."""
+        if not self._td:
+            return
+        if x is not None:
+            self._load(x)
+        self._forward(-1)
+        for l in range(self.n_layers - 1):
+            self._td[l][0:len(self._nv[l + 1])] = self._nv[l + 1]
+        self._predicted = False  # goodness[] stays; learn_last needs a new prediction
+
+    def reset_state(self):
+        """Forget the previous time step (a recurrent model): the state is all zero, as
+        at the start of a stream."""
+        for td in self._td:
+            for i in range(len(td)):
+                td[i] = 0
 
     def _learn_head(self, y):
         """Logistic step on the margin of the true class over its strongest rival."""
@@ -279,8 +389,11 @@ class FFNet:
     def goodness_per_label(self, x):
         """Fill and return self.goodness: total goodness with each label overlaid."""
         self._load(x)
-        for c in range(self.cfg.n_classes):
-            self.goodness[c] = self._forward(c)
+        if self._all_labels is not None:
+            self._all_labels(self, self.goodness)
+        else:
+            for c in range(self.cfg.n_classes):
+                self.goodness[c] = self._forward(c)
         self._predicted = True
         return self.goodness
 
@@ -308,6 +421,7 @@ class FFNet:
         """Bytes held in the net's arrays (weights, PRNG states, head, buffers)."""
         n = sum(len(w) for w in self.weights) + sum(2 * len(r) for r in self.rngs)
         n += 2 * len(self.head) + 4 + 4 + len(self._x) + sum(len(h) for h in self._h)
+        n += sum(len(b) for b in self._inp[1:] if type(b) is bytearray)  # recurrent inputs
         n += len(self._acts) + 4 * (len(self._scores) + len(self.goodness))
         n += 8 * self.n_layers
         return n

@@ -172,7 +172,8 @@ def _info(srv, body):
     d = {"firmware": ffrt.__version__, "protocol": P.PROTOCOL_VERSION,
          "model": {"n_features": cfg.n_features, "n_classes": cfg.n_classes,
                    "layers": list(cfg.layers), "goodness_from": cfg.goodness_from,
-                   "pipeline": cfg.pipeline},
+                   "pipeline": cfg.pipeline, "recurrent": cfg.recurrent,
+                   "label_repeat": cfg.label_repeat},
          "step": srv.net.step, "learning": srv.learning, "mem_free": free, "mem_alloc": alloc,
          "checkpoint": srv.storage.seq if srv.storage else None}
     d.update(srv.info)

@@ -49,6 +49,11 @@ def _fields(t, body, n_layers, n_classes):
         out.append(("step", struct.unpack_from("<I", reply, 0)[0]))
         for i in range(4, r, 4):
             out.append(("reply word %d" % (i // 4), struct.unpack_from("<i", reply, i)[0]))
+    elif t == P.SLEEP and r == 14:
+        for name, v in zip(("sleep steps done", "step", "sleep steps since the buffer was "
+                            "emptied", "guard checks", "guard rollbacks"),
+                           struct.unpack_from("<HIIHH", reply, 0)):
+            out.append((name, v))
     elif t == P.SET:  # a JSON object: its key order is the port's dict order, not data
         import json
         try:
@@ -81,6 +86,16 @@ def _digest_fields(body):
     return [("step", step), ("state crc32", crc), ("prng", (r0 << 16) | r1)]
 
 
+def _same_model(sig, net):
+    """True when a log's signature block, written with fewer fields than this firmware
+    knows (an older ffkit), is this net's model (ffrt.ffw: missing fields default)."""
+    from ffrt import ffw
+    try:
+        return ffw.signature_config(sig) == net.cfg
+    except ffw.FFWError:
+        return False
+
+
 def replay(data, net, folder, force=False, expect_version=None):
     """Replay log bytes over net (loaded from the log's starting weights); a result dict:
     identical, records, inputs, step, state_crc32, and divergence (index, offset, type,
@@ -93,7 +108,7 @@ def replay(data, net, folder, force=False, expect_version=None):
 
     head, recs = ffl.parse(data, net.n_layers)
     notes = []
-    if head["signature"] != _signature(net):
+    if head["signature"] != _signature(net) and not _same_model(head["signature"], net):
         msg = "the log's model signature is not this model's"
         if not force:
             raise ffl.FFLError("byte 8: " + msg + " (--force replays it anyway)")

@@ -505,12 +505,24 @@ def dataset(cache=None):
 
     Train on every target window of subjects 1-15, test on the last session of subjects
     16-30 (the frozen-accuracy half of issue 4's personalisation protocol; the adapted
-    half needs per-subject sessions, which `windows` gives).
+    half needs per-subject sessions, which `windows` gives). ``sequences()`` gives both
+    splits as streams: every window in time order, -1 where there is no target (what a
+    recurrent model learns from and is scored on).
     """
     from ffkit.datasets import Dataset
 
     rec = load(cache)
     tr = windows(subjects=range(1, 16), recording=rec)
     te = windows(subjects=range(16, 31), sessions="last", recording=rec)
+
+    def sequences():
+        out = {}
+        for part, subjects, sessions in (("train", range(1, 16), None),
+                                         ("test", range(16, 31), "last")):
+            w = windows(subjects=subjects, sessions=sessions, targets_only=False,
+                        recording=rec)
+            out[part] = (w["X"].astype(np.int64), w["y"], w["subject"] * 16 + w["session"])
+        return out
+
     return Dataset("hapt", tr["X"].astype(np.int64), tr["y"], te["X"].astype(np.int64),
-                   te["y"], SPLIT_TEXT)
+                   te["y"], SPLIT_TEXT, sequences=sequences)

@@ -1,7 +1,8 @@
-"""Parity: one seeded learning run in four runners must give the same bits in all of them.
+"""Parity: one seeded learning run in every runner must give the same bits in all of them.
 
-The runners are the CPython reference kernels, the numpy kernels, and the MicroPython unix
-port with the pure-Python kernels and with the viper kernels. Each runner executes the very
+The runners are the CPython reference kernels, the numpy kernels, the C kernels (where a C
+compiler builds ffkit.kernels_c), and the MicroPython unix port with the pure-Python
+kernels and with the viper kernels. Each runner executes the very
 same driver source (`DRIVER`, run with ``exec`` in CPython and as a script in MicroPython),
 reads the same integer samples from one binary file, learns ``steps`` samples one at a time
 and then predicts held-out samples with `predict_one` (goodness per label) and with
@@ -143,6 +144,9 @@ def state_parts(net):
     parts.append(("head prng", bytes(net.head_rng)))
     parts.append(("net prng", bytes(net.rng)))
     parts.append(("step", struct.pack("<I", net.step)))
+    if net.cfg.recurrent:  # the state each layer but the last reads from the layer above
+        for l in range(net.n_layers - 1):
+            parts.append(("layer %d state" % l, bytes(net.layer_input(l))))
     return parts
 
 
@@ -166,6 +170,7 @@ def drive(kernels, cfg_dict, path, steps, every, hook=None):
     for i in range(steps):
         x, y = train[i % n]
         net.learn_one(x, y)
+        net.advance()  # a recurrent net's next state (nothing for a feed-forward one)
         for l in range(net.n_layers):
             if net.last_pos[l] or net.last_neg[l]:
                 active[l] += 1
@@ -181,8 +186,11 @@ def drive(kernels, cfg_dict, path, steps, every, hook=None):
     wcrc = ffw.weights_crc32(net)
     fcrc = struct.unpack("<I", ffw.encode(net)[-4:])[0]
     t0 = _now_us()
-    pred = [net.predict_one(x) for x, _ in test]
-    pred_head = [net.predict_head(x) for x, _ in test]
+    pred, pred_head = [], []
+    for x, _ in test:
+        pred.append(net.predict_one(x))
+        pred_head.append(net.predict_head(x))
+        net.advance()
     predict_us = _since_us(t0)
     return {"weights_crc32": wcrc, "ffw_crc32": fcrc, "state_crc32": crc, "state": state,
             "step": net.step, "digests": digests,
@@ -316,11 +324,15 @@ class MicroPythonRunner:
 
 
 def default_runners() -> list:
-    from ffkit import kernels_np
+    """The reference, numpy and (where a C compiler builds them) C twins in CPython, and
+    the pure and viper twins in the MicroPython unix port."""
+    from ffkit import kernels_c, kernels_np
 
-    return [
-        CPythonRunner("cpython-reference", kernels_ref),
-        CPythonRunner("cpython-numpy", kernels_np),
+    host = [CPythonRunner("cpython-reference", kernels_ref),
+            CPythonRunner("cpython-numpy", kernels_np)]
+    if kernels_c.available():
+        host.append(CPythonRunner("cpython-c", kernels_c.load()))
+    return host + [
         MicroPythonRunner("micropython-pure", "ffrt.kernels_ref"),
         MicroPythonRunner("micropython-viper", "ffrt.kernels_viper"),
     ]
@@ -505,6 +517,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="TOML",
                         help="model file, see ffkit.config (default: models/digits.toml "
                              "with layers narrowed to %d)" % PARITY_WIDTH)
+    parser.add_argument("--recurrent", action="store_true",
+                        help="the model made recurrent (each layer but the last also reads "
+                             "the layer above's previous activities; advance after every "
+                             "sample)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -514,6 +530,8 @@ def run_cli(args) -> int:
 
     try:
         cfg = config.load(args.config).model if args.config else None
+        if getattr(args, "recurrent", False):
+            cfg = Config(**dict((cfg or default_config()).as_dict(), recurrent=1))
         if args.steps < 1 or args.n_test < 1:
             raise ParityError("--steps and --n-test must be at least 1")
     except (FFKitError, OSError) as e:

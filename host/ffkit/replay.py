@@ -43,12 +43,23 @@ print(json.dumps(r))
 
 
 def find_start(state_crc):
-    """A models/*.ffw whose stored CRC is state_crc, or None."""
+    """A models/*.ffw whose stored CRC is state_crc, or whose weights this ffrt would
+    store with that CRC (a file written by an older release, with fewer signature fields:
+    a board of this firmware that loaded it logs the CRC of the file it would write);
+    None if there is none."""
+    from ffrt import ffw
+    from ffrt.ffw_write import stream_crc
+
     from ffkit import config
     for p in sorted(config.models_dir().glob("*.ffw")):
         data = p.read_bytes()
         if len(data) >= 4 and struct.unpack("<I", data[-4:])[0] == state_crc:
             return p
+        try:
+            if stream_crc(ffw.load(data))[0] == state_crc:
+                return p
+        except ffw.FFWError:
+            continue
     return None
 
 

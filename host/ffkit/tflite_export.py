@@ -118,6 +118,9 @@ def score_bound(net):
 def export(net, weights_crc32=None):
     """The .tflite bytes of `net`'s predict_head path (see the module docstring)."""
     cfg = net.cfg
+    if cfg.recurrent:  # its first layer also reads the previous window's activities
+        raise tg.TFLiteError("a recurrent model carries a state from one sample to the next; "
+                             "the export takes feed-forward models only")
     nf, nc = cfg.n_features, cfg.n_classes
     T = cfg.norm_target
     shape = "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers))

@@ -90,9 +90,75 @@ def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), theta_schedu
     return TrainResult(epochs, steps, time.perf_counter() - t0, tuple(shifts))
 
 
-def train_spec(net, spec, X, y, epochs=None, progress=True):
+def context_starts(groups, context):
+    """For each row, the first row of its context: up to ``context`` rows before it in
+    the same group (a session, rows in time order).
+
+    >>> context_starts([0, 0, 0, 1, 1], 2).tolist()
+    [0, 0, 0, 3, 3]
+    """
+    g = np.asarray(groups)
+    n = len(g)
+    idx = np.arange(n)
+    first = np.r_[0, np.flatnonzero(np.diff(g)) + 1]   # each group's first row
+    group_start = first[np.searchsorted(first, idx, side="right") - 1]
+    return np.maximum(group_start, idx - context)
+
+
+def train_sequences(net, X, y, groups, *, epochs, shuffle_seed, context,
+                    lr_shift_schedule=(), theta_schedule=(), progress=True, on_epoch=None):
+    """`train` for a recurrent net: rows are time steps (windows), in time order within
+    each group (a session); rows labelled -1 are steps a board sees but never learns
+    (windows without a target). Epoch ``e`` visits the labelled rows in the order
+    ``numpy.random.RandomState(shuffle_seed + e).permutation(n_labelled)``, as `train`
+    visits rows; before each, the net's state is rebuilt from zero by ``advance`` over
+    the up to ``context`` rows before it in its group (no learning on them), so the row
+    is learnt with the state a board streaming that stretch would hold, and the learn
+    steps stay in shuffled order (learning whole stretches in time order drifts towards
+    the activity of the moment and forgets, as a board does without its rehearsal
+    buffer). Returns a TrainResult."""
+    schedule = check_schedule(lr_shift_schedule)
+    rows = as_rows(X)
+    labels = as_labels(y)
+    if not len(rows) == len(labels) == len(groups):
+        raise ValueError("X, y and groups differ in length")
+    if context < 0:
+        raise ValueError("context must be >= 0")
+    starts = context_starts(groups, context).tolist()
+    learn = [i for i, t in enumerate(labels) if t >= 0]
+    start_shift = net.cfg.lr_shift
+    start_theta = tuple(net.cfg.theta)
+    shifts = []
+    t0 = time.perf_counter()
+    steps = 0
+    with _progress_bar(epochs * len(learn), "train", progress) as bar:
+        for epoch in range(epochs):
+            net.cfg.lr_shift = value_at(schedule, epoch, start_shift)
+            net.cfg.theta = value_at(theta_schedule, epoch, start_theta)
+            shifts.append(net.cfg.lr_shift)
+            for k in epoch_order(len(learn), shuffle_seed, epoch).tolist():
+                i = learn[k]
+                net.reset_state()
+                for j in range(starts[i], i):
+                    net.advance(rows[j])
+                net.learn_one(rows[i], labels[i])
+                bar.update(1)
+            steps += len(learn)
+            if on_epoch is not None:
+                on_epoch(epoch, net)
+    return TrainResult(epochs, steps, time.perf_counter() - t0, tuple(shifts))
+
+
+def train_spec(net, spec, X, y, epochs=None, progress=True, groups=None):
     """`train` with a model file's settings (a config.ModelSpec): its epochs (unless
-    given), shuffle_seed and both schedules."""
-    return train(net, X, y, epochs=spec.epochs if epochs is None else epochs,
-                 shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
-                 theta_schedule=spec.theta_schedule, progress=progress)
+    given), shuffle_seed and both schedules; a recurrent model trains on sequences
+    (`train_sequences`, ``groups`` required, [train] context)."""
+    kw = dict(epochs=spec.epochs if epochs is None else epochs,
+              shuffle_seed=spec.shuffle_seed, lr_shift_schedule=spec.lr_shift_schedule,
+              theta_schedule=spec.theta_schedule, progress=progress)
+    if net.cfg.recurrent:
+        if groups is None:
+            raise ValueError("a recurrent model trains on sequences: give the rows' "
+                             "groups (sessions), in time order")
+        return train_sequences(net, X, y, groups, context=spec.context, **kw)
+    return train(net, X, y, **kw)
