@@ -89,7 +89,7 @@ def test_instruction_counts(micropython):
 def test_link_figures(report):
     """The serial link to a virtual board: a byte ratio (no timing is asserted)."""
     wire = report["link_export_bytes"]
-    assert wire["payload"] == 32130
+    assert wire["payload"] == 32138
     assert wire["wire"] == wire["host_to_board"] + wire["board_to_host"]
     assert report["wire_efficiency"] == round(wire["payload"] / wire["wire"], 4)
     assert report["wire_efficiency"] >= 0.9
@@ -112,3 +112,22 @@ def test_replay_figure(report, repo_root):
     assert 0 < log["replay_seconds"] < log["process_seconds"]
     assert log["repeats"] == bench.REPLAY_REPEATS
     assert "replay" in report["seconds"]
+
+
+def test_awake_window_figure(report):
+    """Sleep (ffrt.sleep): the awake / interleaved work of a HAPT window is a positive
+    ratio (timed: its size is the README's business), and the passes counted alongside
+    are the rule's: an awake window is its prediction (one pass per label) and one
+    positive pass with its update, a sleep step the hardest negative's passes and one
+    update pass, an interleaved window with replay 2 three learn_one's of two update
+    passes each (and the head's small update)."""
+    v = report["awake_window_work_ratio"]
+    assert isinstance(v, float) and v > 0
+    aw = report["awake_window"]
+    assert aw["model"].startswith("78-192-64") and aw["adapt"] == "per_class 16, replay 2"
+    assert aw["predict"] == dict(aw["predict"], forward_passes=6.0, update_passes=0.0)
+    assert aw["awake"]["forward_passes"] == 7.0 and aw["awake"]["update_passes"] == 1.0
+    assert aw["sleep_step"]["forward_passes"] == 6.0 and aw["sleep_step"]["update_passes"] == 1.0
+    assert 6.0 < aw["interleaved"]["update_passes"] < 6.1
+    assert 0 < aw["mac_ratio"] < 1
+    assert "awake" in report["seconds"]

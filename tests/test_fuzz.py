@@ -53,7 +53,7 @@ ANSWER_S = 20.0         # the longest silence accepted while answers are due
 CFG = Config()          # the board boots fresh: this shape
 NF, NC, IN_MAX = CFG.n_features, CFG.n_classes, CFG.in_max
 FILE_SIZE = ffw.file_size(CFG)
-KNOWN = set(range(P.HELLO, P.LOG + 1))
+KNOWN = set(range(P.HELLO, P.SLEEP + 1))
 # SET bodies a board must refuse (E_BAD_VALUE) whatever state it is in
 BAD_SETS = [b"[1, 2]", b'"learning"', b"3", b"null", b"true", b'{"bogus": 1}',
             b'{"seed": 3}', b'{"layers": [10]}', b'{"lr_shift": 99}', b'{"lr_shift": 0}',
@@ -205,13 +205,13 @@ class Fuzzer:
         """(type, body) of a good-CRC request the board must refuse."""
         r = self.rng
         if kind == "unknown_type":
-            t = r.choice([0, r.randrange(P.LOG + 1, 256), P.ERROR,
+            t = r.choice([0, r.randrange(P.SLEEP + 1, 256), P.ERROR,
                           r.randrange(1, P.REPL + 1) | P.RESPONSE])
             return t, self.rbytes(r.choice([0, 1, 8, r.randrange(P.MAX_BODY + 1)]))
         if kind == "bad_length":
             t = r.choice(sorted(KNOWN - {P.IMPORT_CHUNK, P.SET}))
             right = {P.PREDICT: 2 * NF, P.LEARN: 1 + 2 * NF, P.EXPORT_CHUNK: 6,
-                     P.IMPORT_BEGIN: 8, P.RESET: 1}.get(t, 0)
+                     P.IMPORT_BEGIN: 8, P.RESET: 1, P.SLEEP: 2}.get(t, 0)
             if t == P.STREAM:  # a count that does not match the samples sent
                 n = r.choice([0, 1, 2, 1 + 2 * NF, 1 + (1 + 2 * NF) + 1,
                               r.randrange(P.MAX_BODY + 1)])

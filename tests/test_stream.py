@@ -238,14 +238,17 @@ def measure(live, tail):
     return mem() - a0, n
 tail = memoryview(S)[6 * 64 * 9:]
 out = {}
-for name, pc, head in (("rehearsal", 3, False), ("plain", 0, False), ("head", 0, True)):
-    net = FFNet(Config(**%r))
+cfg = %r
+for name, pc, head, rec in (("rehearsal", 3, False, 0), ("plain", 0, False, 0),
+                            ("head", 0, True, 0), ("recurrent", 3, False, 1)):
+    cfg["recurrent"] = rec  # a recurrent model: every window also advances its state
+    net = FFNet(Config(**cfg))
     live = LiveLearner(net, pc, 2, head)
     run(live, 0, 128 + 64 * 4)
     alloc, n = measure(live, tail)
     out[name] = {"alloc": alloc, "windows": live.windows, "fed": n, "step": net.step,
                  "crc": crc32(bytes(net.weights[0]) + bytes(net.weights[1])
-                              + bytes(net.head)), "last": live.last}
+                              + bytes(net.head) + bytes(net._x)), "last": live.last}
 print(json.dumps(out))
 """
 
@@ -262,6 +265,8 @@ def test_live_learner_allocates_nothing_and_matches_cpython(micropython):
         assert r["alloc"] == 0, (name, r)
         assert r["windows"] == 11 and r["fed"] == 3
     assert got["rehearsal"]["step"] == 3 * 11 and got["plain"]["step"] == 11
+    assert got["recurrent"]["step"] == 3 * 11 and got["recurrent"]["crc"] != \
+        got["rehearsal"]["crc"]
 
 
 _SENSOR_MAIN = """
@@ -323,6 +328,33 @@ def test_cli_stream_json(tmp_path, weights):
     assert all(Path(p).is_file() for p in r["plots"])
 
 
+def test_the_recurrent_model_streams_bit_identical_on_a_virtual_board(repo_root):
+    """models/hapt-recurrent.ffw (each window also reads the previous window's state): the
+    board's live learner advances its state after every window, as the host twin does."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["stream", "--dataset", "hapt",
+                         "--weights", str(repo_root / "models" / "hapt-recurrent.ffw"),
+                         "--config", str(repo_root / "models" / "hapt-recurrent.toml"),
+                         "--subjects", "21", "--limit", "24", "--no-plots", "--json"])
+    assert code == 0, err.getvalue()
+    r = json.loads(out.getvalue())
+    assert r["bit_identical"] is True and r["prediction_mismatches"] == 0
+    assert r["windows"] == 72 and r["adapt"]["per_class"] == 16
+
+
+def test_the_host_protocol_streams_the_board_s_learner(rec):
+    """protocols.personalise_live (ffrt.live over precomputed windows) gives a feed-forward
+    model the figures of protocols.personalise, subject by subject."""
+    from ffkit import protocols
+    data = (config.models_dir() / "hapt.ffw").read_bytes()
+    spec = config.load(config.models_dir() / "hapt.toml")
+    a = protocols.personalise(protocols.adapt_factory(data, spec.adapt), rec, (16, 19))
+    b = protocols.personalise_live(protocols.live_factory(data, spec.adapt), rec, (16, 19))
+    assert a["subjects"] == b["subjects"]
+    assert round(b["subjects"][19]["adapted"], 3) == 0.959  # the README's subject 19
+
+
 def test_cli_stream_refuses_a_model_of_other_features(tmp_path):
     w = tmp_path / "digits.ffw"
     w.write_bytes(bytes(ffw.encode(FFNet(Config()))))
@@ -339,13 +371,13 @@ def test_cli_stream_refuses_a_model_of_other_features(tmp_path):
 # RESET reload and SAMPLES with and without learning, EXPORT) with the HAPT shape 78-128-128
 # and a rehearsal buffer of 16 per class (the [adapt] of models/hapt.toml). Smallest heaps
 # measured on the x64 unix port (whose objects and heap blocks are twice a 32-bit board's):
-# 121 KB (120 KB fails; a RESET reload's checkpoint check finds no 368-byte block), about
-# 106 KB without the rehearsal buffer; the test runs at 122 KB, 1 KB above, because the
-# figure moves with the host's paths (the unix port scans its C stack conservatively:
-# tests/test_server.py); the firmware without streaming runs in 96 KB
-# (tests/test_server.py). The extra: the net's 72-feature shape, the windower (2,376 bytes),
+# 126 KB (125 KB fails; a RESET reload's checkpoint check finds no 368-byte block; 121 KB
+# before the engine's recurrent models, label repeats and sleep phases); the test runs at
+# 127 KB, 1 KB above, because the figure moves with the host's paths (the unix port scans
+# its C stack conservatively: tests/test_server.py); the firmware without streaming runs
+# in 101 KB (tests/test_server.py). The extra: the net's 72-feature shape, the windower (2,376 bytes),
 # the buffer (6,912 + 96 slot views), and the live, live_ops, features, rehearsal modules.
-STREAM_HEAP = "122K"
+STREAM_HEAP = "127K"
 HAPT_SHAPE = Config(n_features=72, n_classes=6, in_max=255, in_scale=1, label_value=255,
                     layers=(128, 128), act_shift=(9, 7))
 

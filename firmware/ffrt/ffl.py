@@ -76,10 +76,10 @@ REC_HEAD = 7        # type, length, index
 DIGEST_BYTES = 12
 # input records: the request types of ffrt.proto that a log holds, with their smallest body
 INPUTS = {P.PREDICT: 1, P.LEARN: 2, P.STREAM: 1, P.CHECKPOINT: 0, P.SET: 0, P.RESET: 1,
-          P.SAMPLES: 2, P.ADAPT: 0}
+          P.SAMPLES: 2, P.ADAPT: 0, P.SLEEP: 2}
 NAMES = {P.PREDICT: "PREDICT", P.LEARN: "LEARN", P.STREAM: "STREAM",
          P.CHECKPOINT: "CHECKPOINT", P.SET: "SET", P.RESET: "RESET", P.SAMPLES: "SAMPLES",
-         P.ADAPT: "ADAPT", OUTPUT: "OUTPUT", DIGEST: "DIGEST"}
+         P.ADAPT: "ADAPT", P.SLEEP: "SLEEP", OUTPUT: "OUTPUT", DIGEST: "DIGEST"}
 
 
 class FFLError(ValueError):

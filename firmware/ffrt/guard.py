@@ -13,6 +13,10 @@ step, and every `every` steps checks:
   predict) at or below zero: negatives look as good as positives. (A single deep layer
   may separate little on its own; the sum is what prediction uses.)
 
+A learner that sleeps (ffrt.sleep) learns the phases apart: its awake steps feed the
+positive mean only (`observe(1)`), its sleep steps the negative one (`observe(2)`); until
+the first sleep step of a stream the negative mean is the last one known (0 at first).
+
 `patience` failed checks in a row trip it: it reloads the newest valid checkpoint
 (ffrt.storage) and counts a rollback. `patience` passed checks in a row make the state
 good; from then on every `save_every`-th passed check saves a checkpoint (0: never), so
@@ -56,6 +60,7 @@ class Guard:
         self._steps = 0
         self._bad = 0
         self._good = 0
+        self._fresh = 3  # the running means not started yet: 1 positive, 2 negative
 
     def restart(self):
         """Forget the running means and the pass/fail runs (a new stream: ffrt.live's
@@ -63,16 +68,22 @@ class Guard:
         self._steps = 0
         self._bad = 0
         self._good = 0
+        self._fresh = 3
 
-    def observe(self):
-        """Call after each learn step (net.last_pos / last_neg hold its goodness)."""
+    def observe(self, which=3):
+        """Call after each learn step (net.last_pos / last_neg hold its goodness). which:
+        3 both phases (learn_one); 1 the positive only (an awake step), 2 the negative
+        only (a sleep step, ffrt.sleep): the other running mean is left as it is."""
         net = self.net
-        first = self._steps == 0
+        fresh = self._fresh
         for l in range(net.n_layers):
-            p = net.last_pos[l]
-            q = net.last_neg[l]
-            self.gpos[l] = p if first else self.gpos[l] + ((p - self.gpos[l]) >> _EMA)
-            self.gneg[l] = q if first else self.gneg[l] + ((q - self.gneg[l]) >> _EMA)
+            if which & 1:
+                p = net.last_pos[l]
+                self.gpos[l] = p if fresh & 1 else self.gpos[l] + ((p - self.gpos[l]) >> _EMA)
+            if which & 2:
+                q = net.last_neg[l]
+                self.gneg[l] = q if fresh & 2 else self.gneg[l] + ((q - self.gneg[l]) >> _EMA)
+        self._fresh = fresh & ~which
         self._steps += 1
         if self._steps % self.every == 0:
             self.check()
@@ -116,4 +127,5 @@ class Guard:
             if self.storage is not None and self.storage.load_newest(self.net) is not None:
                 self.rollbacks += 1
                 self._steps = 0  # the running means start again from the restored state
+                self._fresh = 3
         return False

@@ -13,6 +13,10 @@ learnt, value) pairs; when the count of windows learnt since the learner was mad
 buffer cleared reaches an entry, the net's lr_shift (or theta per layer) takes its value
 before that window is learnt. Empty by default: the net keeps its own.
 
+Sleep (`ffrt.sleep.setup(live, (every, steps, positives))`): each labelled window is
+learnt awake, its positive phase only, and kept in the buffer; negatives are learnt
+later, asleep, from the buffer (every N windows for M steps, or when asked: SLEEP).
+
 Guard rails: with `guard` set (an ffrt.guard.Guard, e.g. by ADAPT's "guard"), every
 window learnt is observed (the goodness of its last learn step), and a collapse or
 saturation rolls the net back to the newest valid checkpoint.
@@ -78,6 +82,8 @@ class LiveLearner:
         self.learnt = 0     # windows learnt since the buffer was last cleared (schedules)
         self.schedules = None  # (ffrt.schedule.step, lr, theta): set_schedules
         self.guard = None      # an ffrt.guard.Guard: observes every window learnt
+        self.sleep_cfg = None  # (ffrt.sleep, every, steps, positives): ffrt.sleep.setup
+        self.slept = 0         # sleep steps since the buffer was last cleared
         self._sensor_buf = None
         self.reset()
 
@@ -85,6 +91,7 @@ class LiveLearner:
         """Start a new stream: the next window is the next 128 samples; with buffer, the
         rehearsal buffer is emptied too (`clear_buffer`)."""
         self.windower.reset()
+        self.net.reset_state()  # a recurrent model starts the new stream without context
         self.last = -1
         self.windows = 0
         if buffer:
@@ -96,7 +103,7 @@ class LiveLearner:
         then its RAM is free: a RESET reload (ffrt.ops) needs it for the checkpoint. The
         schedules count from here again."""
         self.rehearsal = None
-        self.learnt = 0
+        self.learnt = self.slept = 0
         if self.guard is not None:
             self.guard.restart()
 
@@ -141,17 +148,22 @@ class LiveLearner:
             sched = self.schedules
             if sched is not None:
                 sched[0](net, sched[1], sched[2], t)
-            if self.per_class:
-                self.buffer().learn_one(x, label)
-            elif self.predict_head:
-                net.learn_one(x, label)
+            sl = self.sleep_cfg
+            if sl is not None:  # awake: the positive phase now, negatives in sleep
+                sl[0].awake(self, x, label, True)
             else:
-                net.learn_last(label)  # learn_one's bits, reusing the prediction's goodness
-            g = self.guard
-            if g is not None:
-                g.observe()
+                if self.per_class:
+                    self.buffer().learn_one(x, label)
+                elif self.predict_head:
+                    net.learn_one(x, label)
+                else:
+                    net.learn_last(label)  # learn_one's bits, reusing the goodness
+                g = self.guard
+                if g is not None:
+                    g.observe()
         self.last = pred
         self.windows += 1
+        net.advance()  # a recurrent model's next state (a no-op for a feed-forward one)
         return pred
 
     def read(self, sensor, label=-1):

@@ -24,7 +24,8 @@ SAMPLES  u8 flags, u8 k, k x u8 label, n x (6 x i16: ax ay az gx gy gz)
 ADAPT    - | u8 per_class, u8 replay, u8 predict (0: goodness per label, 1: linear head)
              [, JSON {"lr_shift_schedule": [[learnt, shift], ...],
                       "theta_schedule": [[learnt, [theta per layer]], ...],
-                      "guard": [every, patience, max_pinned_q8, save_every]}]
+                      "guard": [every, patience, max_pinned_q8, save_every],
+                      "sleep": [every, steps, positives]}]
          -> u8 per_class, u8 replay, u8 predict, u32 windows since reset, u32 RAM bytes
             held (the rehearsal buffer's from the first window learnt after a reset on),
             u8 lr_shift_schedule entries, u8 theta_schedule entries, u16 guard checks,
@@ -32,9 +33,12 @@ ADAPT    - | u8 per_class, u8 replay, u8 predict (0: goodness per label, 1: line
 
     With a body: a new learner with these settings (per_class 0..255, 0 = no rehearsal
     buffer; replay 0..16; the schedules of ffrt.live, up to 16 entries each, counts
-    ascending, values within ffrt.model's limits), which starts a new stream with an
-    empty buffer. Without one: the settings in force (0, 1, 0 and zero counts before the
-    first SAMPLES or ADAPT). The learning rate itself is a net setting: SET {"lr_shift": n}.
+    ascending, values within ffrt.model's limits; sleep: ffrt.sleep's, every 0..65535
+    windows learnt, steps 0..1024, positives 0..1, and only with per_class > 0), which
+    starts a new stream with an empty buffer. Without one: the settings in force (0, 1,
+    0 and zero counts before the first SAMPLES or ADAPT; the sleep setting is not in the
+    reply: SLEEP 0 asks for its counts). The learning rate itself is a net setting: SET
+    {"lr_shift": n}.
 """
 
 import struct
@@ -149,11 +153,21 @@ def _adapt(srv, body):
             raise Reply(P.E_BAD_VALUE, "ADAPT takes per_class 0..255, replay 0..16 and "
                         "predict 0 (goodness) or 1 (head); got %d, %d, %d"
                         % (per_class, replay, head))
-        lr_sched, theta_sched, guard = _schedules(srv, body) if n > 3 else ((), (), None)
+        lr_sched, theta_sched, guard, sleep = _schedules(srv, body) if n > 3 else \
+            ((), (), None, None)
+        if sleep is not None and not per_class:
+            raise Reply(P.E_BAD_VALUE, "sleep learns from the rehearsal buffer: per_class "
+                        "must be > 0")
         from ffrt.live import LiveLearner
         srv.live = None  # the old learner's buffers are garbage before the new ones exist
         lv = srv.live = LiveLearner(srv.net, per_class, replay, head)
         lv.set_schedules(lr_sched, theta_sched)
+        if n > 3 and lv.schedules is None:  # ffrt.schedule parsed the JSON: not needed now
+            from ffrt.server import unload
+            unload("schedule")
+        if sleep is not None:
+            from ffrt.sleep import setup
+            setup(lv, sleep)
         if guard is not None:
             from ffrt.guard import Guard
             lv.guard = Guard(srv.net, srv.storage, guard[0], guard[1], guard[2], guard[3])

@@ -53,6 +53,12 @@ Bodies (little-endian; "x" is n_features values as int16 each):
                                               -> u8 per_class, u8 replay, u8 predict,
                                                  u32 windows, u32 RAM bytes (the live
                                                  learner's settings; a body sets them)
+    LOG             u8 op, ...                (the session log: ffrt.log_ops)
+    SLEEP           u16 n                     -> u16 steps done, u32 step, u32 sleep
+                                                 steps since the buffer was emptied,
+                                                 u16 guard checks, u16 guard rollbacks
+                                                 (n sleep steps on the rehearsal buffer
+                                                 now; n = 0 asks; ffrt.sleep)
 
 >>> from ffrt.proto_host import encode_frame
 >>> f = encode_frame(HELLO, 7, b"")
@@ -93,6 +99,7 @@ REPL = const(0x10)
 SAMPLES = const(0x11)
 ADAPT = const(0x12)
 LOG = const(0x13)
+SLEEP = const(0x14)
 RESPONSE = const(0x80)
 ERROR = const(0x7F)
 

@@ -17,7 +17,7 @@ from ffrt.crc32 import crc32
 
 NAMES = {getattr(P, k): k for k in (
     "HELLO INFO PREDICT LEARN STREAM EXPORT_BEGIN EXPORT_CHUNK EXPORT_END IMPORT_BEGIN"
-    " IMPORT_CHUNK IMPORT_COMMIT CHECKPOINT SET STATS RESET REPL SAMPLES ADAPT LOG"
+    " IMPORT_CHUNK IMPORT_COMMIT CHECKPOINT SET STATS RESET REPL SAMPLES ADAPT LOG SLEEP"
     " ERROR").split()}
 STATUS_NAMES = {getattr(P, k): k[2:].lower().replace("_", " ") for k in dir(P)
                 if k[:2] == "E_"}

@@ -67,7 +67,9 @@ class Rehearsal:
         net.learn_one(x, y)
         self._keep(x, y)
         for _ in range(self.replay):
-            self._replay_one()
+            j = self._pick()
+            if j >= 0:
+                net.learn_one(self._slots[j], j // self.per_class)
 
     def _keep(self, x, y):
         seen = self._seen[y]
@@ -88,7 +90,10 @@ class Rehearsal:
         for i in range(self._nf):
             slot[i] = x[i]
 
-    def _replay_one(self):
+    def _pick(self):
+        """The slot of the stored sample to learn next (its class: slot // per_class):
+        the classes in turn, a uniform draw within one; -1 when nothing is stored.
+        Replays and sleep steps (ffrt.sleep) take their samples here."""
         n = len(self._count)
         c = self._next
         for _ in range(n):  # the next class, in turn, that has something stored
@@ -96,7 +101,6 @@ class Rehearsal:
                 break
             c = c + 1 if c + 1 < n else 0
         else:
-            return
+            return -1
         self._next = c + 1 if c + 1 < n else 0
-        j = fp.xs_below(self.rng, 0, self._count[c])
-        self.net.learn_one(self._slots[c * self.per_class + j], c)
+        return c * self.per_class + fp.xs_below(self.rng, 0, self._count[c])

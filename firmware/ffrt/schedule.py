@@ -62,15 +62,18 @@ def check(schedule, check_value, what="schedule"):
 
 GUARD_FIELDS = ("every", "patience", "max_pinned_q8", "save_every")
 GUARD_LIMITS = ((1, 65535), (1, 255), (0, 256), (0, 65535))
+SLEEP_FIELDS = ("every", "steps", "positives")
+SLEEP_LIMITS = ((0, 65535), (0, 1024), (0, 1))
 
 
 def parse(text, cfg):
-    """(lr_shift schedule, theta schedule, guard) from the JSON a host sends with ADAPT
-    (ffrt.live_ops): ``{"lr_shift_schedule": [[at, shift], ...], "theta_schedule": [[at,
-    [theta per layer]], ...], "guard": [every, patience, max_pinned_q8, save_every]}``,
-    each key optional; up to 16 schedule entries each, values within ffrt.model's limits
-    for ``cfg`` (a Config); guard (ffrt.guard.Guard's settings) None when absent. Raises
-    ValueError naming the fault."""
+    """(lr_shift schedule, theta schedule, guard, sleep) from the JSON a host sends with
+    ADAPT (ffrt.live_ops): ``{"lr_shift_schedule": [[at, shift], ...], "theta_schedule":
+    [[at, [theta per layer]], ...], "guard": [every, patience, max_pinned_q8, save_every],
+    "sleep": [every, steps, positives]}``, each key optional; up to 16 schedule entries
+    each, values within ffrt.model's limits for ``cfg`` (a Config); guard (ffrt.guard.Guard's
+    settings) and sleep (ffrt.sleep's: SLEEP_LIMITS) None when absent. Raises ValueError
+    naming the fault."""
     import json
 
     try:
@@ -78,9 +81,10 @@ def parse(text, cfg):
     except ValueError:
         req = None
     if not isinstance(req, dict) or \
-            any(k not in ("lr_shift_schedule", "theta_schedule", "guard") for k in req):
+            any(k not in ("lr_shift_schedule", "theta_schedule", "guard", "sleep")
+                for k in req):
         raise ValueError("ADAPT's settings are a JSON object with lr_shift_schedule, "
-                         "theta_schedule and guard")
+                         "theta_schedule, guard and sleep")
     d = cfg.as_dict()
     cls = type(cfg)
 
@@ -107,12 +111,19 @@ def parse(text, cfg):
         if not isinstance(sched, list) or len(sched) > 16:
             raise ValueError("%s takes up to 16 [at, value] pairs" % key)
         out.append(check(sched, value, key))
-    guard = req.get("guard")
-    if guard is not None:
-        if not isinstance(guard, list) or len(guard) != 4 or any(
-                isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi
-                for v, (lo, hi) in zip(guard, GUARD_LIMITS)):
-            raise ValueError("guard takes [every 1..65535, patience 1..255, max_pinned_q8 "
-                             "0..256, save_every 0..65535]")
-        guard = tuple(guard)
-    return out[0], out[1], guard
+    guard = _ints(req.get("guard"), GUARD_LIMITS, "guard takes [every 1..65535, patience "
+                  "1..255, max_pinned_q8 0..256, save_every 0..65535]")
+    sleep = _ints(req.get("sleep"), SLEEP_LIMITS, "sleep takes [every 0..65535, steps "
+                  "0..1024, positives 0..1]")
+    return out[0], out[1], guard, sleep
+
+
+def _ints(v, limits, msg):
+    """v as a tuple of ints within limits ((lo, hi) each), None for None; else ValueError."""
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) != len(limits) or any(
+            isinstance(e, bool) or not isinstance(e, int) or not lo <= e <= hi
+            for e, (lo, hi) in zip(v, limits)):
+        raise ValueError(msg)
+    return tuple(v)

@@ -20,18 +20,19 @@ While an export is open (EXPORT_BEGIN .. EXPORT_END, or until _SESSION_S pass wi
 one of its requests) the weights hold still: LEARN, SET, RESET and IMPORT_COMMIT answer
 E_BUSY and STREAM only predicts.
 
-The requests live in three modules besides HELLO and REPL here: ffrt.ops (PREDICT, LEARN,
-STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*) and
+The requests live in modules of their own besides HELLO and REPL here: ffrt.ops (PREDICT,
+LEARN, STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*),
 ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to the live learner `srv.live`, an
 ffrt.live.LiveLearner set on first use; until then the server has no such attribute,
-which keeps the small-heap run of tests/test_server.py within its heap), and ffrt.log_ops
+which keeps the small-heap run of tests/test_server.py within its heap), ffrt.log_ops
 (LOG: the session log, `srv.log`, likewise set on first use; every request that ran is
-handed to it). Each is loaded on its
-first request, and one of them at a time once no export or import is open: a request
-drops the other two (`unload`). Measured in the unix port (tools/serve_bench.py),
-holding ops and transfer together costs about 7 KB more at the peak of an import, which
-is what sets the smallest heap the firmware runs in; dropping ops while samples stream
-(and live_ops at each RESET) takes 3 KB off the heap streaming needs (tests/test_stream.py).
+handed to it), and ffrt.sleep_ops (SLEEP: the live learner sleeps, ffrt.sleep). Each is
+loaded on its first request, and one of ops, transfer and live_ops at a time once no
+export or import is open: a request drops the other two (`unload`). Measured in the unix
+port (tools/serve_bench.py), holding ops and transfer together costs about 7 KB more at
+the peak of an import, which is what sets the smallest heap the firmware runs in;
+dropping ops while samples stream (and live_ops at each RESET) takes 3 KB off the heap
+streaming needs (tests/test_stream.py).
 """
 
 import gc
@@ -136,6 +137,8 @@ class Server:
             name, others = "live_ops", ("transfer", "ops")
         elif t == P.LOG:
             name, others = "log_ops", ()
+        elif t == P.SLEEP:
+            name, others = "sleep_ops", ("transfer", "ops")
         else:
             return None
         if name != "transfer" and (self.export or self.import_):

@@ -21,8 +21,9 @@ the results. Learners:
 - ``float_ff_rehearsal``: the float FF through the same rehearsal buffer
 
 Passing integer-FF weights (`run(weights=...)`, ``ffkit baseline --weights``) adds
-``int_ff`` and ``int_ff_rehearsal`` (``ffrt`` with the numpy kernels, bit-identical to a
-board) under the same protocol.
+``int_ff``, ``int_ff_rehearsal`` and ``int_ff_sleep`` (``ffrt`` with the numpy kernels,
+bit-identical to a board) under the same protocol; ``int_ff_sleep`` learns awake and
+asleep (ffrt.sleep: the [adapt] sleep, else SLEEP_VALIDATED).
 
 The rehearsal rows, float and integer, use one buffer setting: the model file's
 ``[adapt]`` per_class and replay (`ffkit.config.AdaptSpec`; models/hapt.toml: 16 and 2).
@@ -30,6 +31,7 @@ The rehearsal rows, float and integer, use one buffer setting: the model file's
 """
 
 import copy
+import dataclasses
 import time
 
 import numpy as np
@@ -40,6 +42,9 @@ __all__ = ["SETTINGS", "BASELINES", "QUICK_BASELINES", "run", "FloatFF", "FloatR
            "format_table"]
 
 BOOT_SUBJECTS = tuple(range(1, 16))
+# the int_ff_sleep row's (every, steps, positives) when [adapt] has no sleep: chosen
+# without the test subjects by tools/sleep_validation.py (bootstrap 1-10, subjects 11-15)
+SLEEP_VALIDATED = (64, 32, True)
 ADAPT_LR_MLP = 1e-4
 
 SETTINGS = {
@@ -67,6 +72,9 @@ SETTINGS = {
     "int_ff_rehearsal": "int_ff learning through ffrt.rehearsal.Rehearsal(per_class={pc}, "
                         "replay={rp}), lr_shift {lr} while adapting, predicting by {pred} "
                         "(models/hapt.toml [adapt])",
+    "int_ff_sleep": "int_ff_rehearsal learning awake and asleep (ffrt.sleep): each window's "
+                    "positive phase, {sl_steps} sleep steps ({sl_kind}) after every "
+                    "{sl_every} windows ({sl_from})",
     "prequential": "delay 0, every window labelled, a fresh bootstrapped copy per subject",
 }
 
@@ -327,8 +335,11 @@ def evaluate(fresh, rec, subjects, frozen_learner=None):
 
 
 def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=None,
-        log=None, quick=False, spec=None):
+        log=None, quick=False, spec=None, boot_subjects=BOOT_SUBJECTS):
     """Bootstrap and evaluate each baseline; returns the JSON-shaped result.
+
+    ``boot_subjects``: whose windows (all sessions) bootstrap every learner (default 1-15;
+    the integer FF's are those its ``weights`` were trained on, which the caller states).
 
     ``quick``: shortened bootstraps for tests (see `_bootstrap`), stated in the settings.
     ``spec``: the ModelSpec whose layers the float FF takes and whose [adapt] the
@@ -343,7 +354,11 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
     t_all = time.perf_counter()
     rec = rec if rec is not None else hapt.load()
     subjects = tuple(int(s) for s in subjects)
-    boot = hapt.windows(subjects=BOOT_SUBJECTS, recording=rec)
+    boot_subjects = tuple(int(s) for s in boot_subjects)
+    if set(boot_subjects) & set(subjects):
+        raise ValueError("the bootstrap and test subjects overlap: %s"
+                         % sorted(set(boot_subjects) & set(subjects)))
+    boot = hapt.windows(subjects=boot_subjects, recording=rec)
     X, y = np.asarray(boot["X"]), np.asarray(boot["y"]).astype(int)
     models = {}
     for name in names:
@@ -359,18 +374,29 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
         data = bytes(weights)
         plain = protocols.ff_factory(data)
         rehearsed = protocols.adapt_factory(data, adapt)
-        for name, fresh in (("int_ff", plain), ("int_ff_rehearsal", rehearsed)):
+        sleeping = protocols.adapt_factory(data, dataclasses.replace(
+            adapt, sleep=adapt.sleep or SLEEP_VALIDATED)) if adapt.per_class else None
+        for name, fresh in (("int_ff", plain), ("int_ff_rehearsal", rehearsed),
+                            ("int_ff_sleep", sleeping)):
+            if fresh is None:
+                continue
             frozen = plain() if name == "int_ff" else None
             r = evaluate(fresh, rec, subjects, frozen_learner=frozen)
             r["bootstrap_seconds"] = 0.0
             models[name] = r
             if log:
                 log("%s: %.1f s" % (name, r["eval_seconds"]))
-    fill = {"pc": adapt.per_class or 8, "rp": adapt.replay, "pred": adapt.predict,
+    sl = adapt.sleep or SLEEP_VALIDATED
+    fill = {"sl_every": sl[0], "sl_steps": sl[1],
+            "sl_kind": "both phases" if sl[2] else "negatives",
+            "sl_from": "[adapt] sleep" if adapt.sleep else
+            "tools/sleep_validation.py's choice on subjects 11-15",
+            "pc": adapt.per_class or 8, "rp": adapt.replay, "pred": adapt.predict,
             "lr": adapt.lr_shift if adapt.lr_shift is not None else "(the file's)",
             "layers": "-".join(str(n) for n in spec.model.layers)}
     settings = {k: v.format(**fill) for k, v in SETTINGS.items()
                 if k in models or k in ("bootstrap_subjects", "features", "prequential")}
+    settings["bootstrap_subjects"] = _ranges(boot_subjects) + ", all sessions"
     settings["adapt_from"] = spec.source
     settings["test_subjects"] = list(subjects)
     if quick:
@@ -383,6 +409,19 @@ def run(names=BASELINES, subjects=protocols.TEST_SUBJECTS, rec=None, weights=Non
         "settings": settings,
         "seconds": round(time.perf_counter() - t_all, 1),
     }
+
+
+def _ranges(subjects):
+    """'1-10, 12' for (1, ..., 10, 12)."""
+    out, run_ = [], []
+    for s in sorted(subjects):
+        if run_ and s != run_[-1] + 1:
+            out.append(run_)
+            run_ = []
+        run_.append(s)
+    if run_:
+        out.append(run_)
+    return ", ".join("%d-%d" % (r[0], r[-1]) if len(r) > 1 else str(r[0]) for r in out)
 
 
 def format_table(result):

@@ -21,6 +21,13 @@ reports:
   driven by ffkit.client over pyserial): the share of the bytes on the wire, both
   directions, that is payload when the board exports its 32 KB weight file (counted by
   wrapping the host's link), and LEARN requests and STREAM samples answered per second;
+- sleep (ffrt.sleep): the work of a HAPT window (models/hapt.ffw, its [adapt] buffer of 16
+  per class) learnt awake (prediction, the positive phase, the window kept) against the
+  same window learnt interleaved (prediction, then learn_one through the buffer: the
+  window and 2 replays, both phases each), timed in one MicroPython run with the viper
+  kernels on the same windows from the same state (``awake_window_work_ratio``), with
+  the multiply-accumulates of each counted alongside (``awake_window``: per window and
+  per sleep step, and the interleaved window without a buffer, learn_last);
 - replay: a HAPT session recorded on a virtual board (the golden log's session,
   ffkit.golden.record_hapt: raw IMU samples, personalise protocol) replayed on the host
   with the numpy runner (ffkit.replay), against the session's real time: the raw samples
@@ -61,6 +68,7 @@ __all__ = [
     "measure_callgrind",
     "measure_heap",
     "measure_link",
+    "measure_awake",
     "measure_replay",
     "measure_speed",
     "run_bench",
@@ -101,6 +109,7 @@ FIGURES = (
     ("learn_steps_per_s_link", "/s", "LEARN requests answered per second, virtual board"),
     ("stream_samples_per_s_link", "/s", "samples per second in STREAM batches, virtual board"),
     ("replay_speedup_vs_realtime", "x", "HAPT session's time at 50 Hz / its replay's (numpy)"),
+    ("awake_window_work_ratio", "ratio", "HAPT window learnt awake (sleep) / interleaved, time"),
 )
 
 
@@ -588,6 +597,168 @@ def measure_replay(repeats: int = REPLAY_REPEATS) -> dict:
                            "repeats": repeats}}
 
 
+# ---- sleep: the work of an awake window ------------------------------------------------------
+
+AWAKE_WARM = 96          # windows learnt before the timing (the buffer fills)
+AWAKE_WINDOWS = 100      # windows timed per learning path
+
+# MicroPython: the HAPT model through LiveLearner.window on feature rows (72 bytes and a
+# label each) from a file; per path a fresh net from the same file, AWAKE_WARM windows,
+# then AWAKE_WINDOWS timed (automatic collection off; the paths take turns), and the same
+# again with counting kernels (multiply-accumulates: forward, update).
+_AWAKE_SCRIPT = r'''
+import gc
+import json
+import time
+
+from ffrt import ffw_ram, kernels_viper
+from ffrt.live import LiveLearner
+from ffrt.sleep import setup, sleep
+
+with open(%(model)r, "rb") as f:
+    MODEL = f.read()
+with open(%(rows)r, "rb") as f:
+    data = f.read()
+xs = []
+ys = []
+for i in range(len(data) // 73):
+    xs.append(data[73 * i:73 * i + 72])
+    ys.append(data[73 * i + 72])
+WARM = %(warm)d
+K = %(k)d
+
+
+class Counting:
+    def __init__(self):
+        self.fwd = 0
+        self.upd = 0
+
+    def fc_relu(self, w, x, h, n_in, n_out, shift):
+        self.fwd += n_in * n_out
+        return kernels_viper.fc_relu(w, x, h, n_in, n_out, shift)
+
+    def normalize(self, h, out, n, recip):
+        return kernels_viper.normalize(h, out, n, recip)
+
+    def update(self, w, x, h, n_in, n_out, coef, shift, rng, floor):
+        self.upd += n_in * n_out
+        return kernels_viper.update(w, x, h, n_in, n_out, coef, shift, rng, floor)
+
+    def head_scores(self, wh, a, n_in, n_out, scores):
+        self.fwd += n_in * n_out
+        return kernels_viper.head_scores(wh, a, n_in, n_out, scores)
+
+    def head_update(self, wh, a, n_in, row, coef, shift, rng):
+        self.upd += n_in
+        return kernels_viper.head_update(wh, a, n_in, row, coef, shift, rng)
+
+
+def learner(path, kernels):
+    net = ffw_ram.load(MODEL)
+    if kernels is not None:
+        net.k = kernels
+    live = LiveLearner(net, 0 if path == "learn_last" else %(per_class)d, %(replay)d)
+    if path == "awake" or path == "sleep_step":
+        setup(live, (0, 0, False))   # awake; a sleep only when asked
+    live.learning = path != "predict"
+    for i in range(WARM):
+        live.window(xs[i], ys[i])
+    return live
+
+
+def windows(live, a, b):
+    for i in range(WARM + a, WARM + b):
+        live.window(xs[i], ys[i])
+
+
+PATHS = ("predict", "learn_last", "interleaved", "awake", "sleep_step")
+ROUNDS = 5   # the paths take turns, K / ROUNDS windows at a time: a load that drifts
+learners = {}  # during the run weighs on each path alike
+us = {}
+for path in PATHS:
+    learners[path] = learner(path, None)
+    us[path] = 0
+for r in range(ROUNDS):
+    a = K * r // ROUNDS
+    b = K * (r + 1) // ROUNDS
+    for path in PATHS:
+        live = learners[path]
+        gc.collect()
+        gc.disable()
+        t0 = time.ticks_us()
+        if path == "sleep_step":
+            sleep(live, b - a)
+        else:
+            windows(live, a, b)
+        us[path] += time.ticks_diff(time.ticks_us(), t0)
+        gc.enable()
+learners = None
+out = {}
+for path in PATHS:
+    c = Counting()
+    live = learner(path, c)
+    c.fwd = c.upd = 0
+    if path == "sleep_step":
+        sleep(live, K)
+    else:
+        windows(live, 0, K)
+    out[path] = {"us": us[path] / K, "fwd_macs": c.fwd // K, "upd_macs": c.upd // K}
+net = live.net
+out["forward_pass_macs"] = sum([a * b for a, b in zip(net.n_in, net.cfg.layers)])
+out["model"] = "-".join([str(v) for v in (net.cfg.n_in,) + net.cfg.layers])
+print(json.dumps(out))
+'''
+
+
+def write_awake_rows(path, n: int) -> None:
+    """n HAPT target windows of subjects 16-17 (72 features and the label each), in a
+    fixed shuffled order, so the buffer holds every class when the timing starts."""
+    import numpy as np
+
+    from ffkit import hapt
+
+    w = hapt.windows(subjects=(16, 17))
+    order = np.random.RandomState(0).permutation(len(w["y"]))[:n]
+    rows = np.concatenate([np.asarray(w["X"], np.uint8)[order],
+                           np.asarray(w["y"], np.uint8)[order, None]], axis=1)
+    with open(path, "wb") as f:
+        f.write(rows.tobytes())
+
+
+def measure_awake(windows: int = AWAKE_WINDOWS, warm: int = AWAKE_WARM) -> dict:
+    """awake_window_work_ratio and its details (module docstring): one MicroPython run."""
+    from ffkit import config
+
+    adapt = config.load(config.models_dir() / "hapt.toml").adapt
+    with tempfile.TemporaryDirectory(prefix="ffkit-bench-awake-") as tmp:
+        rows = os.path.join(tmp, "rows.bin")
+        write_awake_rows(rows, warm + windows)
+        raw = _last_json(_mp_run(_AWAKE_SCRIPT % {
+            "model": str(config.models_dir() / "hapt.ffw"), "rows": rows, "warm": warm,
+            "k": windows, "per_class": adapt.per_class, "replay": adapt.replay},
+            timeout=1200))
+    one = raw["forward_pass_macs"]
+    detail = {"model": raw["model"] + " (models/hapt.ffw)",
+              "adapt": "per_class %d, replay %d" % (adapt.per_class, adapt.replay),
+              "windows": windows, "warm_windows": warm, "forward_pass_macs": one}
+    for path in ("predict", "learn_last", "interleaved", "awake", "sleep_step"):
+        r = raw[path]
+        detail[path] = {"us": round(r["us"], 1),
+                        "forward_passes": round(r["fwd_macs"] / one, 2),
+                        "update_passes": round(r["upd_macs"] / one, 2)}
+    t = {k: raw[k]["us"] for k in ("predict", "learn_last", "interleaved", "awake")}
+    m = {k: raw[k]["fwd_macs"] + raw[k]["upd_macs"] for k in raw if isinstance(raw[k], dict)}
+    # counted, so exact: the whole window's MACs, and those of its learning alone
+    detail["mac_ratio"] = _ratio(m["awake"], m["interleaved"])
+    detail["learn_mac_ratio"] = _ratio(m["awake"] - m["predict"],
+                                       m["interleaved"] - m["predict"])
+    detail["awake_vs_learn_last_ratio"] = _ratio(t["awake"], t["learn_last"])
+    detail["sleep_step_vs_interleaved_window"] = _ratio(raw["sleep_step"]["us"],
+                                                        t["interleaved"])
+    return {"awake_window_work_ratio": _ratio(t["awake"], t["interleaved"]),
+            "awake_window": detail}
+
+
 # ---- the whole bench ---------------------------------------------------------------------------
 
 
@@ -613,6 +784,10 @@ def run_bench(steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PURE_STEPS,
     t0 = time.monotonic()
     rep.update(measure_link(steps))
     seconds["link"] = round(time.monotonic() - t0, 2)
+    say("sleep: a HAPT window learnt awake vs interleaved (%d windows each)" % AWAKE_WINDOWS)
+    t0 = time.monotonic()
+    rep.update(measure_awake(min(steps, AWAKE_WINDOWS)))
+    seconds["awake"] = round(time.monotonic() - t0, 2)
     say("replay (a HAPT session log from a virtual board, numpy runner, %d times)"
         % REPLAY_REPEATS)
     t0 = time.monotonic()
@@ -655,6 +830,15 @@ def format_table(rep: dict) -> str:
     lines.append("layers with activity to learn from after the timed run: %s (share of steps)"
                  % ", ".join("%.2f" % a for a in rep.get("ff_active_fraction") or []))
     lines.append("instruction counts: %s" % rep.get("callgrind"))
+    aw = rep.get("awake_window")
+    if aw:
+        lines.append("sleep, HAPT %s, %s; per window (us, forward + update passes): "
+                     "%s; MACs awake / interleaved: learning alone %s, whole window %s"
+                     % (aw["model"], aw["adapt"], ", ".join(
+                         "%s %.0f (%.1f + %.1f)" % (k, aw[k]["us"], aw[k]["forward_passes"],
+                                                    aw[k]["update_passes"])
+                         for k in ("predict", "learn_last", "interleaved", "awake",
+                                   "sleep_step")), aw["learn_mac_ratio"], aw["mac_ratio"]))
     log = rep.get("replay_log")
     if log:
         lines.append("replay: %d samples (%.1f s at 50 Hz), %d records, replayed in %.3f s "

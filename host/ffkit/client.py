@@ -15,6 +15,7 @@ reply becomes DeviceError(status, message).
         data = board.export(progress=print)      # the board's .ffw, checked on the host
         board.import_weights(data)               # checked on the host, then staged
         step, preds = board.samples(imu_rows, window_labels, learn=True)   # ffkit.stream
+        board.sleep(64)                          # 64 sleep steps (ffrt.sleep)
 
 A session starts by writing one 0x00 (ends any partial frame the board holds) and a HELLO.
 HELLO is idempotent, so it is the one request that may harmlessly be answered from a
@@ -46,6 +47,7 @@ _READ = 1024            # bytes asked of the link per read
 # at most one window); 48 by default, four frames to three hops of the windower
 MAX_SAMPLES_PER_FRAME = (proto.MAX_BODY - 3) // 12
 SAMPLES_PER_FRAME = 48
+SLEEP_STEP_TIMEOUT = SLOW_TIMEOUT / 4  # a sleep step: about a quarter of a window's work
 PREDICT_CODES = ("goodness", "head")   # ADAPT's predict byte
 P_LOG_READ = 592                       # record bytes per LOG READ reply (MAX_BODY - 8)
 RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
@@ -87,6 +89,8 @@ class Board:
     hello: send HELLO now (checks the protocol version; also waits out a board that is
     still booting: it is retried like any request, with hello_timeout per attempt).
     """
+
+    sleep_steps = 0  # the steps of a scheduled sleep (ffrt.sleep) set by the last adapt()
 
     def __init__(self, link, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello=True,
                  hello_timeout=None):
@@ -271,6 +275,8 @@ class Board:
         body = bytes([flags, len(lab)]) + lab + _pack_samples(samples)
         if timeout is None:  # a window is features, a prediction and learn steps
             timeout = self.timeout + SLOW_TIMEOUT * len(lab)
+            if learn and lab:  # one of them may end in a scheduled sleep (ffrt.sleep)
+                timeout += SLEEP_STEP_TIMEOUT * self.sleep_steps
         reply = self._live_request(proto.SAMPLES, body, timeout)
         if len(reply) != 4 + len(lab):
             raise ProtocolError("SAMPLES reply of %d bytes for %d window(s)"
@@ -310,12 +316,13 @@ class Board:
         return step, preds
 
     def adapt(self, per_class=None, replay=1, predict="goodness", lr_shift_schedule=(),
-              theta_schedule=(), guard=None):
+              theta_schedule=(), guard=None, sleep=None):
         """ADAPT: the live learner's settings (a new learner when per_class is given:
         per_class rehearsal samples per class, 0 = none; replay stored samples per new
         one; predict "goodness" or "head"; schedules ((windows learnt, lr_shift), ...)
         and ((windows learnt, (theta per layer)), ...), ffrt.schedule; guard: (every,
-        patience, max_pinned_q8, save_every) of an ffrt.guard.Guard, or None). Returns
+        patience, max_pinned_q8, save_every) of an ffrt.guard.Guard, or None; sleep:
+        (every, steps, positives) of ffrt.sleep, or None: learn both phases at once). Returns
         the settings in force with the learner's windows since its reset, its RAM bytes,
         the number of entries in each schedule and the guard's checks and rollbacks."""
         body = b""
@@ -332,6 +339,9 @@ class Board:
                 sched["theta_schedule"] = [[a, list(v)] for a, v in theta_schedule]
             if guard is not None:
                 sched["guard"] = list(guard)
+            if sleep is not None:
+                sched["sleep"] = [sleep[0], sleep[1], 1 if sleep[2] else 0]
+            self.sleep_steps = sleep[1] if sleep is not None and sleep[0] else 0
             if sched:
                 body += json.dumps(sched, separators=(",", ":")).encode()
         reply = self._live_request(proto.ADAPT, body)
@@ -344,6 +354,20 @@ class Board:
         return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
                 "windows": windows, "ram_bytes": ram, "lr_shift_schedule_entries": n_lr,
                 "theta_schedule_entries": n_theta, "guard_checks": checks,
+                "guard_rollbacks": rollbacks}
+
+    def sleep(self, n=0):
+        """SLEEP (ffrt.sleep): n sleep steps now on the live learner's rehearsal buffer
+        (0..1024; 0 only asks). Returns {"steps": done, "step": the net's, "slept": sleep
+        steps since the buffer was emptied, "guard_checks", "guard_rollbacks"}."""
+        if not 0 <= n <= 1024:
+            raise ValueError("sleep steps must be in 0..1024")
+        reply = self._live_request(proto.SLEEP, struct.pack("<H", n),
+                                   self.timeout + SLEEP_STEP_TIMEOUT * n)
+        if len(reply) != 14:
+            raise ProtocolError("SLEEP reply of %d bytes" % len(reply))
+        done, step, slept, checks, rollbacks = struct.unpack("<HIIHH", reply)
+        return {"steps": done, "step": step, "slept": slept, "guard_checks": checks,
                 "guard_rollbacks": rollbacks}
 
     # ---- the session log (LOG, ffrt.log_ops; files: ffkit.logs) ----------------------------

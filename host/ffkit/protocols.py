@@ -180,16 +180,30 @@ class FFLearner:
 
     ``lr_schedule`` / ``theta_schedule``: ((windows learnt, value), ...) applied as
     ffrt.live applies them on a board (ffrt.schedule.step before each learn).
+    ``sleep``: (every, steps, positives) of ffrt.sleep, as a board's live learner sleeps
+    (each window learnt awake, its positive phase, and kept in the buffer; `steps` sleep
+    steps after every `every` windows); needs the rehearsal buffer. `sleep(n)` sleeps now.
     """
 
     def __init__(self, net, rehearsal=None, predict="goodness", lr_schedule=(),
-                 theta_schedule=()):
+                 theta_schedule=(), sleep=None):
         self.net = net
         self.rehearsal = rehearsal
-        self._predict = net.predict_head if predict == "head" else net.predict_one
+        self.predict_head = predict == "head"
+        self._predict = net.predict_head if self.predict_head else net.predict_one
         self.lr_schedule = tuple(lr_schedule)
         self.theta_schedule = tuple((a, tuple(v)) for a, v in theta_schedule)
         self.learnt = 0
+        self.slept = 0
+        self.guard = None
+        self.per_class = rehearsal.per_class if rehearsal is not None else 0
+        self.sleep_cfg = None   # as ffrt.live.LiveLearner's: (ffrt.sleep, every, steps, pos)
+        if sleep is not None:
+            from ffrt.sleep import setup
+            setup(self, sleep)
+
+    def buffer(self):
+        return self.rehearsal
 
     def predict_one(self, x):
         return self._predict(x)
@@ -198,24 +212,33 @@ class FFLearner:
         from ffrt.schedule import step
         step(self.net, self.lr_schedule, self.theta_schedule, self.learnt)
         self.learnt += 1
-        if self.rehearsal is not None:
+        if self.sleep_cfg is not None:
+            self.sleep_cfg[0].awake(self, x, y, False)
+        elif self.rehearsal is not None:
             self.rehearsal.learn_one(x, y)
         else:
             self.net.learn_one(x, y)
 
+    def sleep(self, n):
+        """n sleep steps now (ffrt.sleep); returns the steps done."""
+        from ffrt import sleep
+        return sleep.sleep(self, n)
+
 
 def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=None,
-               predict="goodness", lr_shift_schedule=(), theta_schedule=()):
+               predict="goodness", lr_shift_schedule=(), theta_schedule=(), sleep=None):
     """fresh() for the integer FF: a reload of the .ffw bytes (numpy kernels by default).
 
     ``per_class``: None for plain learning, else a `Rehearsal(net, per_class, replay)`.
     ``lr_shift``: the learning-rate shift used while adapting (default: the file's).
     ``predict``: "goodness" (`FFNet.predict_one`) or "head" (`FFNet.predict_head`).
-    ``lr_shift_schedule`` / ``theta_schedule``: as a board's [adapt] (`FFLearner`).
+    ``lr_shift_schedule`` / ``theta_schedule`` / ``sleep``: as a board's [adapt]
+    (`FFLearner`).
     """
     from ffrt import ffw
     if kernels is None:
-        from ffkit import kernels_np as kernels
+        from ffkit.kernels import host_kernels
+        kernels = host_kernels()
     data = bytes(weights_bytes)
 
     def fresh():
@@ -226,19 +249,108 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
         if per_class is not None:
             from ffrt.rehearsal import Rehearsal
             reh = Rehearsal(net, per_class=per_class, replay=replay)
-        return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule)
+        return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule, sleep)
     return fresh
 
 
 def adapt_factory(weights_bytes, adapt, kernels=None):
     """`ff_factory` with a model file's [adapt] (a config.AdaptSpec): its buffer, rate,
-    prediction and schedules, as a board running that file adapts."""
+    prediction, schedules and sleep, as a board running that file adapts."""
     return ff_factory(weights_bytes, per_class=adapt.per_class or None, replay=adapt.replay,
                       kernels=kernels, lr_shift=adapt.lr_shift, predict=adapt.predict,
                       lr_shift_schedule=adapt.lr_shift_schedule,
-                      theta_schedule=adapt.theta_schedule)
+                      theta_schedule=adapt.theta_schedule, sleep=adapt.sleep)
 
 
 def copy_factory(learner):
     """fresh() as a deep copy of a bootstrapped learner (for float baselines)."""
     return lambda: copy.deepcopy(learner)
+
+
+# ---- the board's own learner over precomputed windows ------------------------------------
+
+def live_factory(weights_bytes, adapt=None, kernels=None):
+    """fresh() for `personalise_live`: an ``ffrt.live.LiveLearner`` (the board's learner,
+    the same class ``ffkit stream`` runs on both ends) over a reload of the .ffw bytes,
+    set up from a model file's [adapt] (a config.AdaptSpec; None: plain learning, the
+    file's lr_shift, predicting by goodness)."""
+    from ffrt import ffw
+    from ffrt.live import LiveLearner
+    if kernels is None:
+        from ffkit.kernels import host_kernels
+        kernels = host_kernels()
+    data = bytes(weights_bytes)
+
+    def fresh():
+        net = ffw.load(data, kernels)
+        if adapt is None:
+            return LiveLearner(net)
+        if adapt.lr_shift is not None:
+            net.cfg.lr_shift = adapt.lr_shift
+        live = LiveLearner(net, adapt.per_class, adapt.replay, adapt.predict == "head")
+        live.set_schedules(adapt.lr_shift_schedule, adapt.theta_schedule)
+        sleep = getattr(adapt, "sleep", None)
+        if sleep is not None:
+            from ffrt.sleep import setup
+            setup(live, sleep)
+        return live
+    return fresh
+
+
+def _session_windows(rec, subject, sessions):
+    """[(X rows, labels)] per session in time order: every window of the stream, labels -1
+    where HAPT has no target (a board predicts those, learns none, and a recurrent net's
+    state moves on through them)."""
+    from ffkit import hapt
+    w = hapt.windows(subjects=(subject,), sessions=sessions, targets_only=False,
+                     recording=rec)
+    out = []
+    for sess in sorted(set(w["session"].tolist())):
+        m = np.flatnonzero(w["session"] == sess)
+        m = m[np.argsort(w["start"][m], kind="stable")]
+        out.append((_rows(w["X"][m]), w["y"][m].astype(int).tolist()))
+    return out
+
+
+def _stream_sessions(live, sessions, learning):
+    """Every window through live.window, a new session (NEW_SESSION) for each; returns
+    (hits, labelled) over the labelled windows."""
+    live.learning = learning
+    hits = n = 0
+    for rows, labels in sessions:
+        live.reset(False)
+        for x, y in zip(rows, labels):
+            p = live.window(x, y)
+            if y >= 0:
+                hits += p == y
+                n += 1
+    return hits, n
+
+
+def personalise_live(fresh, rec=None, subjects=TEST_SUBJECTS):
+    """`personalise` as ``ffkit stream --protocol personalise`` runs it on a board, over
+    precomputed window features: per subject a fresh ``LiveLearner`` (``fresh()``, e.g.
+    `live_factory`) gets the last session with learning off (frozen), another fresh one
+    the earlier session(s) with learning on and then the last with learning off
+    (adapted). Every window of each session is streamed in time order (the ones without
+    a target are predicted, never learnt or scored), so a recurrent model's state sees
+    the stream a board sees. Same result dict as `personalise`."""
+    from ffkit import hapt
+    rec = rec if rec is not None else hapt.load()
+    subjects = tuple(int(s) for s in subjects)
+    per = {}
+    for s in subjects:
+        last = _session_windows(rec, s, "last")
+        earlier = _session_windows(rec, s, "earlier")
+        h, n = _stream_sessions(fresh(), last, False)
+        live = fresh()
+        _, n_adapt = _stream_sessions(live, earlier, True)
+        h2, _ = _stream_sessions(live, last, False)
+        per[s] = {"frozen": h / n, "adapted": h2 / n, "n_test": n, "n_adapt": n_adapt}
+    return {
+        "subjects": per,
+        "frozen_accuracy": float(np.mean([per[s]["frozen"] for s in subjects])),
+        "adapted_accuracy": float(np.mean([per[s]["adapted"] for s in subjects])),
+        "worst_subject_frozen": _worst(per, "frozen"),
+        "worst_subject_adapted": _worst(per, "adapted"),
+    }

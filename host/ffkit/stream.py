@@ -18,6 +18,10 @@ learnt or scored). Protocols, as ffkit.protocols states them for host-only learn
 - prequential: per subject a RESET reload, then every session in time order with
   learning on; each window is predicted before it is learnt (prequential accuracy).
 
+With [adapt] sleep (or ``--sleep EVERY:STEPS``: ffrt.sleep), board and twin learn each
+window awake (its positive phase) and sleep STEPS negative steps on the rehearsal buffer
+after every EVERY windows learnt; ``sleep_steps`` counts the twin's.
+
 Beside them, previous_label_accuracy (ffkit.protocols) on the same windows: the bar a
 stream learner has to clear. The host runs the same LiveLearner class in CPython (numpy
 kernels, the windows' features from ffkit.features_np, which is bit-identical to the
@@ -131,6 +135,9 @@ class HostTwin:
         self.live = LiveLearner(self.net, self.adapt.per_class, self.adapt.replay,
                                 self.adapt.predict == "head")
         self.live.set_schedules(self.adapt.lr_shift_schedule, self.adapt.theta_schedule)
+        if self.adapt.sleep is not None:
+            from ffrt.sleep import setup
+            setup(self.live, self.adapt.sleep)
         if self.adapt.guard is not None:
             # the board's guard rolls back to its newest checkpoint, which is the start
             # (stream.run checkpoints it): the twin keeps that checkpoint in a folder
@@ -200,7 +207,8 @@ class _Recording:
 
 def twin_subject(start, adapt, track, plan):
     """`HostTwin.subject` in a worker process: (predictions per phase, goodness of
-    positive and of negative data per learnt window, the twin's .ffw afterwards, seconds).
+    positive and of negative data per learnt window, the twin's .ffw afterwards, seconds,
+    sleep steps).
 
     A process, not a thread: the twin's Python would hold the GIL that the virtual board's
     relay thread needs, and the board would wait on it."""
@@ -210,7 +218,7 @@ def twin_subject(start, adapt, track, plan):
     twin = HostTwin(start, adapt, track)
     preds = twin.subject(plan)
     return preds, twin.g_pos, twin.g_neg, bytes(ffw.encode(twin.net)), \
-        time.perf_counter() - t0
+        time.perf_counter() - t0, twin.live.slept
 
 
 def start_bytes(weights, lr_shift):
@@ -299,13 +307,13 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         board.set(lr_shift=adapt.lr_shift)
         board.checkpoint()
     board.adapt(adapt.per_class, adapt.replay, adapt.predict, adapt.lr_shift_schedule,
-                adapt.theta_schedule, adapt.guard)
+                adapt.theta_schedule, adapt.guard, adapt.sleep)
     start = start_bytes(weights, adapt.lr_shift)
     track = plots_dir is not None
 
     tally = _Tally()
     board_s = host_s = 0.0
-    done = 0
+    done = slept = 0
     host_file = None
     # the host's twin computes each subject in a worker process while the board streams it
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) \
@@ -327,9 +335,10 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
                 done += len(sess.y)
                 if progress is not None:
                     progress(done, total)
-            want, g_pos, g_neg, host_file, seconds = \
+            want, g_pos, g_neg, host_file, seconds, twin_slept = \
                 twin_done.result() if twin_done is not None else twin_subject(*job)
             host_s += seconds
+            slept += twin_slept
             tally.g_pos += g_pos
             tally.g_neg += g_neg
             row = tally.subject(s, protocol, plan_s, got, want)
@@ -365,7 +374,11 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
                   else cfg.lr_shift, "predict": adapt.predict,
                   "lr_shift_schedule": [list(e) for e in adapt.lr_shift_schedule],
                   "theta_schedule": [[a, list(v)] for a, v in adapt.theta_schedule],
-                  "guard": list(adapt.guard) if adapt.guard is not None else None},
+                  "guard": list(adapt.guard) if adapt.guard is not None else None,
+                  "sleep": None if adapt.sleep is None else
+                  {"every": adapt.sleep[0], "steps": adapt.sleep[1],
+                   "positives": bool(adapt.sleep[2])}},
+        "sleep_steps": slept,
         "live_ram_bytes": live["ram_bytes"],
         "frozen_accuracy": _mean(per[s].get("frozen") for s in subjects),
         "adapted_accuracy": _mean(per[s].get("adapted") for s in subjects),
@@ -464,6 +477,12 @@ def format_lines(r):
         "(live learner RAM %d bytes)" % (a["per_class"], a["replay"], a["lr_shift"],
                                          a["predict"], r["live_ram_bytes"]),
     ]
+    if a.get("sleep") is not None:
+        sl = a["sleep"]
+        lines.append("sleep: each window learnt awake (positive phase), %d sleep steps%s "
+                     "every %s windows learnt: %d sleep steps in all"
+                     % (sl["steps"], " (both phases)" if sl["positives"] else "",
+                        sl["every"] or "(never: only on request)", r["sleep_steps"]))
     if r["protocol"] == "personalise":
         lines += ["frozen accuracy          %s   worst %s" % (f(r["frozen_accuracy"]),
                                                              worst(r["worst_subject_frozen"])),
