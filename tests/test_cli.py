@@ -130,8 +130,10 @@ def test_usage_errors_exit_2():
     assert code == 2 and "invalid choice" in stderr
     code, _, stderr = run_main()
     assert code == 2
-    code, _, stderr = run_main("train", "--data", "x.npz", "--out", "w.ffw")  # no --config
-    assert code == 2 and "ffkit: --data needs --config" in stderr
+    # no --config: ffkit.autoconfig chooses the model, so --data alone is no usage error;
+    # a missing file is the user's error (exit 1), named
+    code, _, stderr = run_main("train", "--data", "x.npz", "--out", "w.ffw")
+    assert code == 1 and stderr.startswith("ffkit: x.npz: No such file")
 
 
 def test_corrupt_ffw_exits_1_with_a_message_and_no_traceback(small, tmp_path):

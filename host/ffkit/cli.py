@@ -45,8 +45,8 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # ---- shared helpers -----------------------------------------------------------------------
 
 def _kernels():
-    from ffkit import kernels_np
-    return kernels_np
+    from ffkit.kernels import host_kernels
+    return host_kernels()
 
 
 def _ffw():
@@ -57,36 +57,49 @@ def _ffw():
 def _add_data_args(p, default_help):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dataset", metavar="NAME",
-                   help="a built-in data set (digits); default: " + default_help)
-    g.add_argument("--data", metavar="FILE.npz", type=Path,
-                   help="integer X (n, features) and y (n,), optional X_test/y_test")
+                   help="a built-in data set (digits, hapt, mnist, mnist14); default: "
+                        + default_help)
+    g.add_argument("--data", metavar="FILE", type=Path,
+                   help="your data: FILE.npz (X (n, features) and y (n,), optional "
+                        "X_test/y_test) or FILE.csv (a label column named label, class, "
+                        "target or y, else the last); float features are quantised to "
+                        "0..255 (fitted on the training split)")
 
 
 def _load_data(args, spec=None):
+    """The data set of --data or --dataset (else the model file's [data] dataset), with
+    the model file's [input] quantiser and class names applied when it has them."""
     from ffkit import datasets
 
+    quantiser = classes = None
+    if spec is not None:
+        quantiser, classes = spec.quantiser, spec.classes
+    if getattr(args, "frontend", None) is not None:
+        if quantiser is not None:
+            raise UsageError("%s quantises the data ([input] lo/hi); a front end takes the "
+                             "raw features, so --frontend cannot be used with it"
+                             % spec.source)
+        quantiser = False  # the front end quantises its inputs itself
     if args.data is not None:
-        return datasets.load_npz(args.data)
+        return datasets.load_file(args.data, quantiser=quantiser, classes=classes)
     name = args.dataset or (spec.dataset if spec is not None else None)
     if name is None:
-        raise UsageError("give --dataset NAME or --data FILE.npz")
-    return datasets.load(name)
+        raise UsageError("give --dataset NAME or --data FILE")
+    return datasets.quantise(datasets.load(name), quantiser)
 
 
 def _load_spec(args):
-    """The model file: --config, else models/<dataset>.toml for a built-in data set."""
+    """The model file: --config, else models/<dataset>.toml for a built-in data set, else
+    None: ffkit train then chooses one (ffkit.autoconfig)."""
     from ffkit import config
 
     if args.config is not None:
         return config.load(args.config)
     if args.data is None and args.dataset is not None:
         path = config.default_model_file(args.dataset)
-        if path is not None:
-            return config.load(path)
-        raise UsageError("no models/%s.toml found next to the package; give --config"
-                         % args.dataset)
+        return config.load(path) if path is not None else None
     if args.data is not None:
-        raise UsageError("--data needs --config (the model file for that data)")
+        return None
     path = config.default_model_file("digits")
     if path is None:
         raise UsageError("give --config and --dataset or --data")
@@ -119,7 +132,9 @@ def load_weights(path, kernels=None):
 
 
 def _shape(cfg):
-    return "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers))
+    """'78-192-64'; a recurrent model's reads '78-192-64 (recurrent)'."""
+    s = "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers))
+    return s + " (recurrent)" if cfg.recurrent else s
 
 
 def _emit(args, result, lines):
@@ -137,9 +152,14 @@ def add_train_parser(sub):
         "and write its .ffw file."))
     _add_data_args(p, "the config's [data] dataset")
     p.add_argument("--config", metavar="TOML", type=Path,
-                   help="model file (default: models/<dataset>.toml)")
+                   help="model file (default: models/<dataset>.toml; without one, "
+                        "ffkit.autoconfig chooses a model on a validation split of the "
+                        "training data and writes its model file)")
     p.add_argument("--out", metavar="W.ffw", type=Path, required=True,
                    help="weight file to write (atomically)")
+    p.add_argument("--write-config", metavar="TOML", type=Path,
+                   help="without --config: where the chosen model file goes (default: "
+                        "W.toml beside W.ffw)")
     p.add_argument("--epochs", type=int, help="override the config's [train] epochs")
     _add_frontend_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -165,23 +185,74 @@ def _through_frontend(args, data, cfg=None):
     return data, cfg if cfg is None else frontend_import.config_behind(cfg, fe)
 
 
+_GENERATED = "# Generated by `ffkit train`"  # the first line of a model file it wrote
+
+
+def _auto_config_path(args):
+    """Where the chosen model file goes; never over a file that ffkit did not write."""
+    path = args.write_config if args.write_config is not None else args.out.with_suffix(".toml")
+    if args.write_config is None and path.exists():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+        if not first.startswith(_GENERATED):
+            raise FFKitError("%s exists and was not written by ffkit train; give "
+                             "--write-config PATH (or --config %s to train from it)"
+                             % (path, path))
+    return path
+
+
+def _quantiser_text(data, spec):
+    if data.quantiser is None:
+        return None
+    if spec is not None and spec.quantiser is data.quantiser:
+        return "[input] of %s" % spec.source
+    return "fitted on the training split"
+
+
 def cmd_train(args):
     from ffrt.net import FFNet
 
     from ffkit.evaluate import accuracy_goodness
     from ffkit.train import train_spec
 
-    spec = _load_spec(args)
-    data, cfg = _through_frontend(args, _load_data(args, spec), spec.model)
-    data.check_model(cfg)
-    epochs = spec.epochs if args.epochs is None else args.epochs
-    if epochs < 0:
+    if args.epochs is not None and args.epochs < 0:
         raise UsageError("--epochs must be >= 0")
+    spec = _load_spec(args)
+    auto = None
+    if spec is None:  # no model file: choose one on a validation split of the training data
+        if args.write_config is not None and args.write_config.resolve() == args.out.resolve():
+            raise UsageError("--write-config and --out name the same file")
+        from ffkit import autoconfig, config
+
+        config_path = _auto_config_path(args)
+        data, _ = _through_frontend(args, _load_data(args))
+        auto = autoconfig.choose(data, kernels=_kernels(), progress=not args.no_progress,
+                                 in_max=None if args.frontend is None else 255)
+        source = str(args.data) if args.data is not None else "the data set " + args.dataset
+        text = autoconfig.model_file_text(auto, data, source,
+                                          dataset=args.dataset if args.data is None else None)
+        write_atomic(config_path, text.encode("utf-8"))
+        spec = config.load(config_path)  # train from what the file says
+        cfg = spec.model  # behind a front end too: infer took its outputs, in_max 255
+    else:
+        if args.write_config is not None:
+            raise UsageError("--write-config is for training without --config (it writes "
+                             "the model file that ffkit chooses)")
+        data, cfg = _through_frontend(args, _load_data(args, spec), spec.model)
+        data.check_model(cfg)
+    epochs = spec.epochs if args.epochs is None else args.epochs
     t0 = time.perf_counter()
     net = FFNet(cfg, kernels=_kernels())
-    res = train_spec(net, spec, data.X_train, data.y_train, epochs,
-                     progress=not args.no_progress)
-    acc = accuracy_goodness(net, data.X_train, data.y_train)
+    if cfg.recurrent:  # a stream: every window in time order, its state carried along
+        from ffkit.evaluate import accuracy_stream, sequences
+        X, y, groups = sequences(data, "train")
+        res = train_spec(net, spec, X, y, epochs, progress=not args.no_progress,
+                         groups=groups)
+        acc = accuracy_stream(net, X, y, groups)
+    else:
+        res = train_spec(net, spec, data.X_train, data.y_train, epochs,
+                         progress=not args.no_progress)
+        acc = accuracy_goodness(net, data.X_train, data.y_train)
     ffw = _ffw()
     blob = bytes(ffw.encode(net))
     write_atomic(args.out, blob)
@@ -204,11 +275,31 @@ def cmd_train(args):
         "frontend": None if args.frontend is None else str(args.frontend),
         "file_bytes": len(blob),
         "weights_crc32": "%08x" % crc,
+        "quantiser": _quantiser_text(data, spec),
+        "classes": None if data.classes is None else list(data.classes),
+        "auto": None if auto is None else auto.as_json(),
     }
     shifts = ", ".join(str(s) for s in res.lr_shifts) or "-"
-    _emit(args, result, [
+    lines = [
         "dataset         %s (%s), %d training samples" % (data.name, data.split,
                                                            result["n_train"]),
+    ]
+    if result["quantiser"] is not None:
+        lines.append("features        quantised to 0..255 per feature (%s)"
+                     % result["quantiser"])
+    if auto is not None:
+        lines.append("model choice    %d candidates on %s (%d rows; trained on %d), %.1f s"
+                     % (len(auto.scores), auto.validation, auto.n_validation, auto.n_fit,
+                        auto.seconds))
+        for sc in auto.scores:
+            lines.append("  %s layers %-10s act_shift %-8s validation accuracy %.4f"
+                         % ("*" if sc["index"] == auto.chosen else " ",
+                            "-".join(str(w) for w in sc["layers"]),
+                            ",".join(str(a) for a in sc["act_shift"]),
+                            sc["validation_accuracy"]))
+        lines.append("model file      wrote %s (edit it and train again with --config)"
+                     % spec.source)
+    lines += [
         "model           %s from %s%s" % (result["shape"], spec.source,
                                             "" if args.frontend is None else
                                             ", behind the front end %s" % args.frontend),
@@ -218,7 +309,8 @@ def cmd_train(args):
         "time            %.1f s" % seconds,
         "wrote           %s (%d bytes, weights crc32 %08x)" % (args.out, len(blob), crc),
         "next            ffkit eval --weights %s  (held-out accuracy)" % args.out,
-    ])
+    ]
+    _emit(args, result, lines)
     return EXIT_OK
 
 
@@ -229,23 +321,53 @@ def add_eval_parser(sub):
         "Accuracy by goodness (FF's own prediction) on the held-out split, the linear head's, "
         "and the head of an untrained net of the same Config (the control: head accuracy "
         "alone is no evidence that FF learned)."))
-    _add_data_args(p, "digits")
+    _add_data_args(p, "the model file's [data] dataset, else digits")
     p.add_argument("--weights", metavar="W.ffw", type=Path,
                    help="the model (its Config comes from the file); required unless "
                         "--mode anomaly")
+    p.add_argument("--config", metavar="TOML", type=Path,
+                   help="the model file whose [input] (quantiser, class names) maps the "
+                        "data (default: W.toml beside W.ffw, when it describes that model)")
     p.add_argument("--mode", choices=("classify", "anomaly"), default="classify",
-                   help="anomaly: the HAPT one-class task of ffkit.anomaly_eval (fresh "
-                        "nets from models/anomaly.toml learn per subject; ROC AUC)")
-    p.add_argument("--negatives", choices=tuple(NEGATIVES), default="gain-channel",
-                   help="--mode anomaly: the self-made negatives (ffrt.anomaly): gain-channel "
-                        "(default: a gain negative and a channel-block hybrid), channel, "
-                        "feature (hybrids only), gain-time (a gain negative and a time "
-                        "shuffle of the raw samples)")
+                   help="anomaly: one-class FF (ffkit.anomaly_eval): fresh nets learn "
+                        "normal rows only and goodness ranks the test split (ROC AUC, "
+                        "mean and worst over --seeds, with controls). Data: --dataset hapt "
+                        "(default; per subject, models/anomaly.toml), --dataset digits, "
+                        "breast-cancer or wine (built-in benchmarks, models/oneclass.toml), "
+                        "or --data FILE.npz: X = normal training rows, X_test and y_test "
+                        "with 0 = normal, 1 = anomaly (y, if given, all 0); with --normal "
+                        "LABELS any file ffkit train takes (.npz or .csv), rows of those "
+                        "classes normal, the others anomalies. Floats are quantised from "
+                        "the normal training rows only. --config: the model file")
+    p.add_argument("--negatives", choices=ANOMALY_NEGATIVES, default=None,
+                   help="--mode anomaly: the self-made negatives (default: the model "
+                        "file's [learner]). ffrt.oneclass, any data: box-wide (a box and "
+                        "a wide negative per row), box, wide. ffrt.anomaly, HAPT only: "
+                        "gain-channel (a gain negative and a channel-block hybrid), "
+                        "channel, feature (hybrids only), gain-time (a gain negative and "
+                        "a time shuffle of the raw samples)")
+    p.add_argument("--normal", metavar="LABELS",
+                   help="--mode anomaly: the class labels that are normal, as 0 or 0,3: "
+                        "with --data, the file's y/y_test are then class labels; with "
+                        "hapt, activities y 0-5 (walking, upstairs, downstairs, sitting, "
+                        "standing, lying; default 3,4,5)")
+    p.add_argument("--seeds", default="1-4", metavar="1-4",
+                   help="--mode anomaly: net seeds, as 1-4 or 1,3 (default %(default)s); "
+                        "figures are means and worsts over them")
+    p.add_argument("--subjects", metavar="16-30",
+                   help="--mode anomaly, hapt: the subjects reported (default 16-30; "
+                        "settings were chosen on 1-15)")
     _add_frontend_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-control", action="store_true", help="skip the untrained-net control")
+    p.add_argument("--no-control", action="store_true",
+                   help="skip the untrained-net control (--mode anomaly: the energy, random "
+                        "and scikit-learn controls; the untrained net is always scored)")
     p.add_argument("--control-epochs", type=int, default=10,
                    help="epochs the control's head trains (default %(default)s, shuffle_seed 0)")
+    p.add_argument("--baselines", action="store_true",
+                   help="also train float learners on the same split (logistic regression, "
+                        "an MLP with one hidden layer of 128; scikit-learn) and report "
+                        "their held-out accuracy and FF's gap to the MLP")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -258,9 +380,10 @@ def cmd_eval(args):
     if args.weights is None:
         raise UsageError("give --weights W.ffw")
     net = load_weights(args.weights)
-    if args.data is None and args.dataset is None:
-        args.dataset = "digits"
-    data, _ = _through_frontend(args, _load_data(args))
+    spec, note = _eval_spec(args, net.cfg)
+    if args.data is None and args.dataset is None and (spec is None or spec.dataset is None):
+        args.dataset = "digits"  # else the model file's [data] dataset
+    data, _ = _through_frontend(args, _load_data(args, spec))
     data.check_model(net.cfg)
     if args.control_epochs < 0:
         raise UsageError("--control-epochs must be >= 0")
@@ -269,43 +392,177 @@ def cmd_eval(args):
                  progress=not args.no_progress)
     rep["weights"] = str(args.weights)
     rep["shape"] = _shape(net.cfg)
+    rep["config"] = None if spec is None else spec.source
+    rep["quantiser"] = _quantiser_text(data, spec)
     ctrl = rep["accuracy_head_untrained_control"]
     _emit(args, rep, [
         "%s, held-out test split (%s), %d samples, model %s"
         % (data.name, data.split, rep["n_test"], rep["shape"]),
+    ] + (["features quantised to 0..255 per feature (%s)" % rep["quantiser"]]
+         if rep["quantiser"] is not None else []) + ([note] if note else []) + [
         "accuracy (by goodness, FF)            %.4f" % rep["accuracy"],
         "accuracy (linear head)                %.4f" % rep["accuracy_head"],
         ("accuracy (head on an untrained net)   %.4f  <- control: its head alone trained, "
          "%d epoch(s)" % (ctrl, args.control_epochs)) if ctrl is not None else
         "accuracy (head on an untrained net)   skipped (--no-control)",
-    ])
+    ] + ([
+        "FF learning adds                      %+.1f points by goodness, %+.1f by the head"
+        % (100 * rep["margin"], 100 * rep["margin_head"])] if ctrl is not None else [])
+      + _baseline_lines(args, rep, data))
     return EXIT_OK
 
 
-NEGATIVES = {"gain-channel": "MIX_CHANNEL_GAIN", "channel": "MIX_CHANNEL",
-             "feature": "MIX_FEATURE", "gain-time": "MIX_TIME"}
+def _baseline_lines(args, rep, data):
+    """eval --baselines: float learners on the same split, into rep and as lines."""
+    if not getattr(args, "baselines", False):
+        return []
+    from ffkit.evaluate import float_baselines
+
+    b = float_baselines(data)
+    rep["baselines"] = b
+    best = max(rep["accuracy"], rep["accuracy_head"])
+    rep["gap_to_mlp"] = best - b["mlp_128"]
+    return ["float logistic regression             %.4f" % b["logistic_regression"],
+            "float MLP, one hidden layer of 128    %.4f  (FF's best %+.1f points from it)"
+            % (b["mlp_128"], 100 * rep["gap_to_mlp"])]
+
+
+def _same_model(a, b):
+    keys = ("n_features", "n_classes", "in_max", "in_scale", "layers")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _eval_spec(args, cfg):
+    """(model file or None, a note or None) for eval: --config (which must describe the
+    model in the .ffw), else W.toml beside W.ffw when it does (else it is left aside)."""
+    from ffkit import config
+
+    if args.config is not None:
+        spec = config.load(args.config)
+        if not _same_model(spec.model, cfg):
+            raise FFKitError("%s describes a %s model, %s holds a %s one"
+                             % (args.config, _shape(spec.model), args.weights, _shape(cfg)))
+        return spec, None
+    path = args.weights.with_suffix(".toml")
+    if not path.is_file() or args.frontend is not None:  # beside it: the raw input's model
+        return None, None
+    spec = config.load(path)
+    if not _same_model(spec.model, cfg):
+        return None, "note: %s describes another model (%s); not used" % (path,
+                                                                         _shape(spec.model))
+    return spec, None
+
+
+ANOMALY_NEGATIVES = ("box-wide", "box", "wide", "gain-channel", "channel", "feature",
+                     "gain-time")  # ffkit.anomaly_eval.NEGATIVES, without importing it here
+
+
+def _int_list(text, what):
+    """'1-4' or '1,3,5-6' -> a tuple of ints (>= 0)."""
+    out = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            lo, hi = int(a), int(b or a)
+            if lo < 0 or hi < lo:
+                raise ValueError
+            out.extend(range(lo, hi + 1))
+    except ValueError:
+        raise UsageError("%s must be numbers as 1-4 or 1,3 (got %r)" % (what, text)) from None
+    return tuple(out)
 
 
 def _eval_anomaly(args):
-    from ffrt import anomaly
+    from dataclasses import replace
 
-    from ffkit import anomaly_eval
+    from ffkit import anomaly_eval as ae
+    from ffkit import config
 
-    if args.weights is not None or args.data is not None or args.dataset not in (None, "hapt"):
-        raise UsageError("--mode anomaly takes no --weights or --data (fresh nets learn "
-                         "per subject); its data set is hapt")
-    rep = anomaly_eval.evaluate(learner_kw={"mix": getattr(anomaly, NEGATIVES[args.negatives])})
-    rep["negatives"] = args.negatives
-    _emit(args, rep, [
-        "anomaly task: " + rep["task"],
-        "negatives: " + args.negatives,
-        "ROC AUC mean over subjects %.4f, worst %.4f (subject %d)"
-        % (rep["roc_auc"], rep["roc_auc_worst"], rep["worst_subject"]),
-        "untrained control: mean %.4f, worst %.4f"
-        % (rep["untrained_roc_auc"], rep["untrained_roc_auc_worst"]),
-        "per subject: " + ", ".join("%s %.3f" % kv for kv in rep["roc_auc_per_subject"].items()),
-    ])
+    if args.weights is not None or args.frontend is not None:
+        raise UsageError("--mode anomaly takes no --weights or --frontend (fresh nets learn "
+                         "the normal rows)")
+    name = args.dataset if args.dataset is not None else ("hapt" if args.data is None else None)
+    if name is not None and name not in ae.BUILTIN:
+        raise UsageError("--mode anomaly: --dataset is one of %s (or give --data FILE)"
+                         % ", ".join(ae.BUILTIN))
+    normal = None if args.normal is None else _int_list(args.normal, "--normal")
+    if normal is not None and name not in (None, "hapt"):
+        raise UsageError("--normal picks the normal classes of a --data file or of hapt")
+    if args.subjects is not None and name != "hapt":
+        raise UsageError("--subjects is for --dataset hapt")
+    seeds = _int_list(args.seeds, "--seeds")
+    if not seeds or max(seeds) >= 1 << 30:
+        raise UsageError("--seeds must be in 0..2**30")
+    path = args.config or config.default_model_file("anomaly" if name == "hapt" else "oneclass")
+    spec, learner = ae.load_spec(path)
+    if args.negatives is not None:
+        learner = replace(learner, negatives=args.negatives)
+    if learner.kind == "anomaly" and name != "hapt":
+        raise UsageError("the %s negatives (ffrt.anomaly) are for HAPT windows; for other "
+                         "data use box-wide, box or wide" % learner.negatives)
+    common = dict(cfg=spec.model, learner=learner, seeds=seeds, controls=not args.no_control)
+    if name == "hapt":
+        subjects = ae.SUBJECTS
+        if args.subjects is not None:
+            try:
+                subjects = _subject_range(args.subjects)
+            except argparse.ArgumentTypeError as e:
+                raise UsageError("--subjects: %s" % e) from None
+        if normal is not None and not set(normal) < set(range(6)):
+            raise UsageError("--normal: hapt's activities are y 0-5, and some must be "
+                             "anomalous")
+        try:
+            rep = ae.evaluate(subjects=subjects, normal=normal or ae.NORMAL, **common)
+        except ValueError as e:  # a subject whose last session lacks normal or anomalies
+            raise UsageError(str(e)) from None
+        unit = "subject"
+    elif args.data is not None:
+        rep = ae.file_report(args.data, normal=normal, **common)
+        unit = "task"
+    else:
+        rep = ae.benchmark_report(name, **common)
+        unit = "task"
+    rep["config"] = str(path)
+    _emit(args, rep, _anomaly_lines(rep, unit))
     return EXIT_OK
+
+
+def _anomaly_lines(rep, unit):
+    seeds = rep["seeds"]
+    lines = [
+        "anomaly task: " + rep["task"],
+        "learner: %s, negatives %s; model file %s; seeds %s"
+        % ("ffrt.oneclass" if rep["learner"] == "oneclass" else "ffrt.anomaly",
+           rep["negatives"], rep["config"], ",".join(str(s) for s in seeds)),
+    ]
+    if rep.get("features"):
+        lines.append("features: " + rep["features"] + (
+            " (%d test values clipped)" % rep["test_values_clipped"]
+            if rep.get("test_values_clipped") else ""))
+    lines += [
+        "ROC AUC by goodness (normal = positive): mean %.4f over %ss and seeds, worst %.4f "
+        "(%s %s, seed %d)" % (rep["roc_auc"], unit, rep["roc_auc_worst"], unit,
+                              rep["worst_" + unit], rep["worst_seed"]),
+        "per seed (mean / worst): " + ", ".join(
+            "%s: %.4f / %.4f" % (s, v["roc_auc"], v["roc_auc_worst"])
+            for s, v in rep["roc_auc_per_seed"].items()),
+    ]
+    c = rep.get("controls")
+    if c:
+        lines.append("controls on the same split and features (mean / worst %s):" % unit)
+        for k, v in c.items():
+            lines.append("  %-17s %.4f / %.4f  %s" % (k, v["roc_auc"], v["roc_auc_worst"],
+                                                       v["about"]))
+        if rep["untrained_roc_auc"] < 0.5:
+            lines.append("  the untrained net's %.4f is the energy ranking inverted, not "
+                         "chance: 1 - AUC = %.4f" % (rep["untrained_roc_auc"],
+                                                     rep["untrained_inverted_roc_auc"]))
+    else:
+        lines.append("untrained net: mean %.4f, worst %.4f (controls skipped: --no-control)"
+                     % (rep["untrained_roc_auc"], rep["untrained_roc_auc_worst"]))
+    lines.append("per %s (mean over seeds): " % unit + ", ".join(
+        "%s %.3f" % kv for kv in rep["roc_auc_per_" + unit].items()))
+    return lines
 
 
 # ---- verbs in other modules (imported only when chosen) -----------------------------------
@@ -703,6 +960,9 @@ def add_baseline_parser(sub):
     p.add_argument("--dataset", default="hapt", choices=("hapt",), help="only hapt")
     p.add_argument("--subjects", type=_subject_range, default=None, metavar="16-30",
                    help="test subjects (default 16-30; with --quick 16)")
+    p.add_argument("--bootstrap-subjects", type=_subject_range, default=tuple(range(1, 16)),
+                   metavar="1-15", help="the subjects every float baseline is "
+                   "bootstrapped on (default 1-15; --weights should be trained on them too)")
     p.add_argument("--models", metavar="A,B", default=None,
                    help="a comma list of baselines (default all)")
     p.add_argument("--weights", metavar="W.ffw", type=Path, default=None,
@@ -736,7 +996,10 @@ def cmd_baseline(args):
     from ffkit import config
     spec = config.load(args.config if args.config is not None
                        else config.models_dir() / "hapt.toml")
+    if set(subjects) & set(args.bootstrap_subjects):
+        raise UsageError("--subjects and --bootstrap-subjects overlap")
     result = baselines.run(names, subjects, weights=weights, quick=args.quick, spec=spec,
+                           boot_subjects=args.bootstrap_subjects,
                            log=None if args.json else
                            (lambda m: print(m, file=sys.stderr, flush=True)))
     _emit(args, result, baselines.format_table(result))
@@ -783,6 +1046,12 @@ def add_stream_parser(sub):
                    help="lr_shift while adapting (set on the board before its checkpoint)")
     p.add_argument("--predict", choices=("goodness", "head"),
                    help="prediction by goodness per label or by the linear head")
+    p.add_argument("--sleep", metavar="N:M[:both] | off",
+                   help="learn each window awake (its positive phase only, kept in the "
+                        "rehearsal buffer) and sleep M negative steps on the buffer after "
+                        "every N windows learnt (N = 0: never; ':both': a sleep step learns "
+                        "both phases); 'off': both phases per window even if [adapt] "
+                        "has sleep (default: [adapt] sleep, if any; ffrt.sleep)")
     p.add_argument("--plots", metavar="DIR", type=Path, default=Path("ffkit-plots"),
                    help="folder for the PNG plots (default %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
@@ -804,8 +1073,12 @@ def _adapt_spec(args):
     over = {"per_class": args.per_class, "replay": args.replay,
             "lr_shift": args.adapt_lr_shift, "predict": args.predict}
     spec = dataclasses.replace(spec, **{k: v for k, v in over.items() if v is not None})
+    if getattr(args, "sleep", None) is not None:
+        spec = dataclasses.replace(spec, sleep=_sleep_arg(args.sleep))
     if not 0 <= spec.per_class <= 255 or not 0 <= spec.replay <= 16:
         raise UsageError("--per-class must be in 0..255 and --replay in 0..16")
+    if spec.sleep is not None and not spec.per_class:
+        raise UsageError("sleep learns from the rehearsal buffer: --per-class must be > 0")
     if spec.lr_shift is not None:
         from ffrt.model import Config
         try:
@@ -813,6 +1086,26 @@ def _adapt_spec(args):
         except ValueError as e:
             raise UsageError("--adapt-lr-shift: %s" % e) from None
     return spec
+
+
+def _sleep_arg(text):
+    """--sleep: 'off' -> None, 'N:M' -> (N, M, False), 'N:M:both' -> (N, M, True)."""
+    from ffrt.schedule import SLEEP_LIMITS
+
+    if text == "off":
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "both"):
+            raise ValueError
+        every, steps = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise UsageError("--sleep takes N:M, N:M:both or off (got %r)" % text) from None
+    (lo_n, hi_n), (lo_m, hi_m) = SLEEP_LIMITS[:2]
+    if not lo_n <= every <= hi_n or not lo_m <= steps <= hi_m:
+        raise UsageError("--sleep N must be in %d..%d and M in %d..%d"
+                         % (lo_n, hi_n, lo_m, hi_m))
+    return every, steps, len(parts) == 3
 
 
 def cmd_stream(args):

@@ -4,7 +4,8 @@ Three tables::
 
     [model]   # ffrt.model.Config fields; lists become tuples,
               # neg_mode may be "hardest" / "random" / "mix" (or 1 / 0 / 2)
-    [train]   # epochs (int), shuffle_seed (int),
+    [train]   # epochs (int), shuffle_seed (int), context (a recurrent model: windows
+              # of state rebuilt before each learn step, default 4; train_sequences),
               # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
               # cfg.lr_shift is that value; the last one reached stays in the saved model;
               # theta_schedule = [[epoch, [theta per layer]], ...] likewise for cfg.theta
@@ -16,7 +17,11 @@ Three tables::
               # lr_shift_schedule / theta_schedule = [[windows learnt, value], ...]
               # (ffrt.schedule: counted from the board's last reset, applied by ffrt.live),
               # guard = {every, patience, max_pinned_q8, save_every} (ffrt.guard: roll back
-              # to the newest checkpoint when learning saturates or collapses)
+              # to the newest checkpoint when learning saturates or collapses),
+              # sleep = {every, steps, positives} (ffrt.sleep: each window learnt awake,
+              # positive phase only; `steps` sleep steps on the rehearsal buffer after
+              # every `every` windows, every = 0: only on request; positives = true: a
+              # sleep step learns both phases; needs per_class > 0)
 
 Unknown keys are refused by name, so a typo does not silently fall back to a default.
 
@@ -48,11 +53,12 @@ class ConfigError(FFKitError, ValueError):
 
 
 _TRAIN_KEYS = ("epochs", "shuffle_seed", "lr_shift_schedule", "theta_schedule",
-               "head_epochs_control")
+               "head_epochs_control", "context")
 _DATA_KEYS = ("dataset",)
 _ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict", "lr_shift_schedule",
-               "theta_schedule", "guard")
-_TABLES = ("model", "train", "data", "adapt")
+               "theta_schedule", "guard", "sleep")
+_INPUT_KEYS = ("lo", "hi", "classes")
+_TABLES = ("model", "train", "data", "adapt", "input")
 PREDICT_MODES = ("goodness", "head")
 
 
@@ -68,6 +74,9 @@ class AdaptSpec:
     theta_schedule: tuple = ()     # ((windows learnt, (theta per layer)), ...)
     guard: tuple | None = None     # ffrt.guard.Guard's (every, patience, max_pinned_q8,
     #                                save_every); None: no guard rails
+    sleep: tuple | None = None     # ffrt.sleep's (every, steps, positives): learn awake
+    #                                (positive phase), sleep `steps` steps every `every`
+    #                                windows learnt; None: both phases at once
 
 
 @dataclass
@@ -80,9 +89,12 @@ class ModelSpec:
     shuffle_seed: int = 0
     lr_shift_schedule: tuple = ()       # ((epoch, lr_shift), ...), epochs ascending
     theta_schedule: tuple = ()          # ((epoch, (theta per layer)), ...)
+    context: int = 4                    # a recurrent model: windows of state before each step
     dataset: str | None = None
     extra: dict = field(default_factory=dict)  # accepted but unused keys (head_epochs_control)
     adapt: AdaptSpec = AdaptSpec()
+    quantiser: object = None            # [input] lo/hi: a datasets.Quantiser, or None
+    classes: tuple | None = None        # [input] classes: label names, or None
 
 
 def models_dir():
@@ -130,6 +142,9 @@ def parse(doc, source="<dict>"):
     schedule = check_schedule(train.get("lr_shift_schedule", ()), bad)
     theta_schedule = check_theta_schedule(train.get("theta_schedule", ()), model, bad,
                                           "[train] theta_schedule")
+    context = _int(train.get("context", 4), "[train] context", bad)
+    if context < 0:
+        raise bad("[train] context must be >= 0")
 
     data = doc.get("data", {})
     unknown = sorted(set(data) - set(_DATA_KEYS))
@@ -140,10 +155,54 @@ def parse(doc, source="<dict>"):
         raise bad("[data] dataset must be a name (a string)")
 
     adapt = _adapt(doc.get("adapt", {}), model, bad)
+    quantiser, classes = _input(doc.get("input", {}), model, bad)
     extra = {k: train[k] for k in ("head_epochs_control",) if k in train}
     return ModelSpec(model=model, source=source, epochs=epochs, shuffle_seed=shuffle_seed,
                      lr_shift_schedule=schedule, theta_schedule=theta_schedule,
-                     dataset=dataset, extra=extra, adapt=adapt)
+                     context=context, dataset=dataset, extra=extra, adapt=adapt,
+                     quantiser=quantiser,
+                     classes=classes)
+
+
+def _input(table, model, bad):
+    """[input]: (Quantiser or None, classes tuple or None)."""
+    from ffkit.datasets import QUANT_MAX, Quantiser
+
+    if not isinstance(table, dict):
+        raise bad("[input] must be a table")
+    unknown = sorted(set(table) - set(_INPUT_KEYS))
+    if unknown:
+        raise bad("unknown [input] key(s): " + ", ".join(unknown))
+    quantiser = None
+    if ("lo" in table) != ("hi" in table):
+        raise bad("[input] needs both lo and hi, or neither")
+    if "lo" in table:
+        for k in ("lo", "hi"):
+            v = table[k]
+            if not isinstance(v, list) or any(isinstance(e, bool) or
+                                              not isinstance(e, (int, float)) for e in v):
+                raise bad("[input] %s must be a list of numbers" % k)
+            if len(v) != model.n_features:
+                raise bad("[input] %s has %d values, the model has %d features"
+                          % (k, len(v), model.n_features))
+        try:
+            quantiser = Quantiser(tuple(table["lo"]), tuple(table["hi"]))
+        except ValueError as e:
+            raise bad("[input] %s" % e) from None
+        if model.in_max != QUANT_MAX:
+            raise bad("[input] lo/hi quantise features to 0..%d, so [model] in_max must be "
+                      "%d (got %d)" % (QUANT_MAX, QUANT_MAX, model.in_max))
+    classes = table.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise bad("[input] classes must be a list of strings")
+        if len(set(classes)) != len(classes):
+            raise bad("[input] classes has a name twice")
+        if not 2 <= len(classes) <= model.n_classes:
+            raise bad("[input] classes has %d names, the model has %d classes"
+                      % (len(classes), model.n_classes))
+        classes = tuple(classes)
+    return quantiser, classes
 
 
 def _adapt(table, model, bad):
@@ -180,7 +239,25 @@ def _adapt(table, model, bad):
         for k, v, (lo, hi) in zip(GUARD_FIELDS, guard, GUARD_LIMITS):
             if not lo <= v <= hi:
                 raise bad("[adapt] guard %s must be in %d..%d" % (k, lo, hi))
-    return AdaptSpec(per_class, replay, lr_shift, predict, lr_sched, theta_sched, guard)
+    sleep = table.get("sleep")
+    if sleep is not None:
+        from ffrt.schedule import SLEEP_FIELDS, SLEEP_LIMITS
+        if not isinstance(sleep, dict) or set(sleep) - set(SLEEP_FIELDS):
+            raise bad("[adapt] sleep is a table of %s" % ", ".join(SLEEP_FIELDS))
+        if "steps" not in sleep:
+            raise bad("[adapt] sleep needs steps (sleep steps each time)")
+        pos = sleep.get("positives", False)
+        if not isinstance(pos, bool):
+            raise bad("[adapt] sleep positives must be true or false (got %r)" % (pos,))
+        sleep = (_int(sleep.get("every", 0), "[adapt] sleep every", bad),
+                 _int(sleep["steps"], "[adapt] sleep steps", bad), pos)
+        for k, v, (lo, hi) in zip(SLEEP_FIELDS[:2], sleep, SLEEP_LIMITS):
+            if not lo <= v <= hi:
+                raise bad("[adapt] sleep %s must be in %d..%d" % (k, lo, hi))
+        if not per_class:
+            raise bad("[adapt] sleep learns from the rehearsal buffer: per_class must be > 0")
+    return AdaptSpec(per_class, replay, lr_shift, predict, lr_sched, theta_sched, guard,
+                     sleep)
 
 
 def _int(v, what, bad):
@@ -252,3 +329,100 @@ def lr_shift_at(schedule, epoch, default):
     [23, 23, 23, 23, 24, 24]
     """
     return value_at(schedule, epoch, default)
+
+
+# ---- writing a model file ------------------------------------------------------------------
+
+def _toml_value(v):
+    """A TOML literal for an int, float, str or a list/tuple of them (floats exactly:
+    repr is the shortest text that reads back as the same double)."""
+    import json
+    import math
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("TOML model files take finite numbers (got %r)" % v)
+        return repr(v)
+    if isinstance(v, str):  # JSON's escapes are TOML's, except DEL, raw in JSON
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(e) for e in v) + "]"
+    raise TypeError("no TOML literal for %r" % (v,))
+
+
+def _toml_list(key, values, per_line=8):
+    """``key = [...]`` with ``per_line`` values a line (784 numbers stay readable)."""
+    if len(values) <= per_line:
+        return "%s = %s" % (key, _toml_value(list(values)))
+    rows = [", ".join(_toml_value(v) for v in values[i:i + per_line])
+            for i in range(0, len(values), per_line)]
+    return "%s = [\n    %s,\n]" % (key, ",\n    ".join(rows))
+
+
+def dumps(spec, comment="", dataset=None):
+    """A model file (TOML text) that `parse` reads back to ``spec``'s Config, [train]
+    settings, [adapt], [input] and ``dataset``; ``comment`` lines go first, each after
+    ``# ``. (What a hand-written file says in comments is not kept.)
+
+    >>> spec = load(models_dir() / "hapt.toml")
+    >>> again = parse(tomllib.loads(dumps(spec, "made by a doctest", "hapt")))
+    >>> again.model == spec.model, again.lr_shift_schedule == spec.lr_shift_schedule
+    (True, True)
+    >>> again.adapt == spec.adapt, again.dataset
+    (True, 'hapt')
+    """
+    out = ["# " + line if line else "#" for line in comment.splitlines()]
+    if out:
+        out.append("")
+    out.append("[model]")
+    for name, v in spec.model.as_dict().items():
+        if name == "neg_mode":
+            v = NEG_MODES[v]
+        out.append("%s = %s" % (name, _toml_value(v)))
+    out += ["", "[train]", "epochs = %d" % spec.epochs, "shuffle_seed = %d" % spec.shuffle_seed]
+    if spec.model.recurrent or spec.context != 4:
+        out.append("context = %d" % spec.context)
+    if spec.lr_shift_schedule:
+        out.append("lr_shift_schedule = " + _toml_value([list(e) for e in
+                                                         spec.lr_shift_schedule]))
+    if spec.theta_schedule:
+        out.append("theta_schedule = " + _toml_value([[a, list(t)] for a, t in
+                                                      spec.theta_schedule]))
+    for k, v in spec.extra.items():
+        out.append("%s = %s" % (k, _toml_value(v)))
+    if dataset is not None:
+        out += ["", "[data]", "dataset = " + _toml_value(dataset)]
+    a = spec.adapt
+    if a != AdaptSpec():
+        out += ["", "[adapt]", "per_class = %d" % a.per_class, "replay = %d" % a.replay,
+                "predict = " + _toml_value(a.predict)]
+        if a.lr_shift is not None:
+            out.append("lr_shift = %d" % a.lr_shift)
+        if a.lr_shift_schedule:
+            out.append("lr_shift_schedule = " + _toml_value([list(e) for e in
+                                                             a.lr_shift_schedule]))
+        if a.theta_schedule:
+            out.append("theta_schedule = " + _toml_value([[t, list(v)] for t, v in
+                                                          a.theta_schedule]))
+        if a.guard is not None:
+            from ffrt.schedule import GUARD_FIELDS
+            out.append("guard = {%s}" % ", ".join("%s = %d" % kv
+                                                  for kv in zip(GUARD_FIELDS, a.guard)))
+        sleep = getattr(a, "sleep", None)  # (every, steps, positives)
+        if sleep is not None:
+            out.append("sleep = {every = %d, steps = %d, positives = %s}"
+                       % (sleep[0], sleep[1], _toml_value(bool(sleep[2]))))
+    if spec.quantiser is not None or spec.classes is not None:
+        out += ["", "[input]"]
+        if spec.quantiser is not None:
+            out.append("# q = clip(round((x - lo) * 255 / (hi - lo)), 0, 255) per feature; "
+                       "hi == lo: 0")
+            out.append(_toml_list("lo", spec.quantiser.lo))
+            out.append(_toml_list("hi", spec.quantiser.hi))
+        if spec.classes is not None:
+            out.append("classes = " + _toml_value(list(spec.classes)))
+    return "\n".join(out) + "\n"

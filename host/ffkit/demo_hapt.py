@@ -41,12 +41,13 @@ def bootstrap(spec, say=print, progress=True):
     from ffrt import ffw
     from ffrt.net import FFNet
 
-    from ffkit import datasets, kernels_np
+    from ffkit import datasets
+    from ffkit.kernels import host_kernels
     from ffkit.train import train_spec
 
     data = datasets.load("hapt")
     data.check_model(spec.model)
-    net = FFNet(spec.model, kernels=kernels_np)
+    net = FFNet(spec.model, kernels=host_kernels())
     res = train_spec(net, spec, data.X_train, data.y_train, progress=progress)
     say("      %d windows x %d epochs (%d learn steps) in %.0f s"
         % (len(data.y_train), spec.epochs, res.steps, res.seconds))
