@@ -26,6 +26,7 @@ About 3 minutes per split for the integer FF on 2 cores, plus about 2 per float 
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 import sys
 import time
 
@@ -65,10 +66,13 @@ def _row(r):
 
 
 def run_split(name, spec, rec, predicts=("goodness", "head"), names=DEFAULT_BASELINES,
-              say=print):
+              say=print, save=None):
     boot, test = SPLITS[name]
     t0 = time.perf_counter()
     blob = bootstrap(spec, boot, rec)
+    if save is not None:  # e.g. for ffkit baseline --weights on the same split
+        save.mkdir(parents=True, exist_ok=True)
+        (save / (name + ".ffw")).write_bytes(blob)
     out = {"bootstrap": list(boot), "personalise": list(test),
            "bootstrap_seconds": round(time.perf_counter() - t0, 1), "models": {}}
     for predict in predicts:
@@ -124,6 +128,8 @@ def main(argv=None):
                    help="comma list of goodness, head")
     p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),
                    help="comma list of ffkit.baselines names ('' for none)")
+    p.add_argument("--save", metavar="DIR", type=Path,
+                   help="write each split's bootstrapped weights as DIR/SPLIT.ffw")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     spec = config.load(args.config)
@@ -135,7 +141,7 @@ def main(argv=None):
               "cv": ("validation", "cv2", "cv3")}.get(args.split, (args.split,))
     res = {"config": args.config, "splits": {}}
     for s in splits:
-        res["splits"][s] = run_split(s, spec, rec, predicts, names, say)
+        res["splits"][s] = run_split(s, spec, rec, predicts, names, say, args.save)
     if args.split == "cv":
         res["cv"] = cv_means(res["splits"])
         for model, r in res["cv"].items():
