@@ -16,6 +16,8 @@ One row per board (tuples: this module is loaded on the board too):
 ('armv6m', 'rp2', 'unix')
 >>> detect("esp32", "Generic ESP32S3 module with ESP32S3")
 'esp32s3'
+>>> detect("qemu", "mps2-an385 with Cortex-M3"), detect("qemu", "microbit with nRF51")
+('cortex-m3', 'cortex-m0')
 """
 
 FIELDS = ("arch", "platform", "port", "i2c", "heap")
@@ -30,6 +32,11 @@ PROFILES = {
     "stm32": ("armv7emsp", "pyboard", "stdio", (1, "X9", "X10", 400000),
               "pyboard v1.1, STM32F405, 192 KB RAM: about 100 KB of heap"),
     "unix": ("x64", "linux", "stdio", None, "2 MB; `micropython -X heapsize=128K` mimics a board"),
+    # emulated microcontrollers (ffkit sim --machine, firmware/qemu): the heap is set at
+    # boot (ffkit sim --heap)
+    "cortex-m3": ("armv7m", "qemu", "stdio", None, "QEMU mps2-an385, Cortex-M3: up to 1 MB"),
+    "cortex-m0": ("armv6m", "qemu", "stdio", None,
+                  "QEMU microbit, nRF51 Cortex-M0 (no viper): up to 192 KB"),
 }
 
 
@@ -39,6 +46,10 @@ def detect(platform=None, machine=None):
     platform = platform or sys.platform
     if platform in ("linux", "darwin"):
         return "unix"
+    if platform == "qemu":  # the emulated boards: the CPU names the profile
+        if machine is None:
+            machine = getattr(sys.implementation, "_machine", "")  # the port has no uname
+        return "cortex-m0" if "Cortex-M0" in machine or "nRF51" in machine else "cortex-m3"
     if platform == "esp32":
         if machine is None:
             import os

@@ -13,7 +13,8 @@ Accepted ports:
   (``ffkit sim``). Opened with pyserial at 115200 baud and ``exclusive=True`` (an advisory
   ``flock``), so two ffkit commands never interleave frames on one board; a port held by
   another program raises LinkError "... may be in use by another program".
-- ``sim://DIR`` (``sim://DIR?heap=96K``): a virtual board (ffkit.sim) booted from the
+- ``sim://DIR`` (``sim://DIR?heap=96K``, ``&machine=cortex-m3``: an emulated
+  microcontroller, ffkit.qemu): a virtual board (ffkit.sim) booted from the
   folder DIR for this link alone and stopped when it closes, e.g. ``ffkit info --port
   sim://board1``. One virtual board per folder at a time: a folder that a running
   ``ffkit sim`` serves is refused (talk to its /dev/pts/N instead).
@@ -182,18 +183,20 @@ class SimLink(SerialLink):
 
 def _open_sim(spec, timeout):
     """``sim://DIR[?heap=96K]``: boot DIR's firmware on a private pty for this link."""
-    from ffkit.sim import VirtualBoard
+    from ffkit.sim import make_board
 
     path, _, query = spec.partition("?")
     if not path:
         raise UsageError("sim:// needs a folder, e.g. sim://board1 or sim:///tmp/board1")
-    heap = None
+    opts = {"heap": None, "machine": "unix"}
     for part in filter(None, query.split("&")):
         key, _, value = part.partition("=")
-        if key != "heap":
-            raise UsageError("sim://: unknown option %r (known: heap)" % key)
-        heap = value
-    vb = VirtualBoard(path, heap=heap).start()
+        if key not in opts:
+            raise UsageError("sim://: unknown option %r (known: heap, machine)" % key)
+        opts[key] = value
+    if opts["machine"] not in ("unix", "cortex-m3", "cortex-m0"):
+        raise UsageError("sim://: machine must be unix, cortex-m3 or cortex-m0")
+    vb = make_board(path, opts["machine"], heap=opts["heap"]).start()
     try:
         inner = open_link(vb.port, timeout=timeout)
     except BaseException:

@@ -323,6 +323,43 @@ class MicroPythonRunner:
             raise ParityError("runner %s failed: %s" % (self.name, e)) from None
 
 
+class QemuRunner:
+    """The driver on an emulated microcontroller (ffkit.qemu): MicroPython on a Cortex-M,
+    ffrt frozen into its image, the samples copied onto its filesystem."""
+
+    def __init__(self, name: str, machine: str, kernels: str, heap=None, timeout=3600):
+        self.name = name
+        self.machine = machine
+        self.kernels = kernels
+        self.heap = heap
+        self.timeout = timeout
+
+    def run(self, cfg: Config, data_path: str, steps: int, every: int) -> dict:
+        from ffkit import qemu
+
+        script = DRIVER + (
+            "\nimport json\nimport %s as _K\n"
+            "print(json.dumps(drive(_K, json.loads(%r), 'samples.bin', %d, %d)))\n"
+            % (self.kernels, json.dumps(_cfg_dict(cfg)), steps, every))
+        try:
+            return qemu.run_json(self.machine, script,
+                                 files={"samples.bin": open(data_path, "rb").read()},
+                                 heap=self.heap, timeout=self.timeout)
+        except FFKitError as e:
+            raise ParityError("runner %s failed: %s" % (self.name, e)) from None
+
+
+def qemu_runners() -> list:
+    """The emulated microcontrollers' runners, when QEMU and the toolchain are here."""
+    from ffkit import qemu
+
+    if not qemu.available():
+        return []
+    return [QemuRunner("qemu-cortex-m3-viper", "cortex-m3", "ffrt.kernels_viper"),
+            QemuRunner("qemu-cortex-m3-pure", "cortex-m3", "ffrt.kernels_ref"),
+            QemuRunner("qemu-cortex-m0-pure", "cortex-m0", "ffrt.kernels_ref")]
+
+
 def default_runners() -> list:
     """The reference, numpy and (where a C compiler builds them) C twins in CPython, and
     the pure and viper twins in the MicroPython unix port."""

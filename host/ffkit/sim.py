@@ -237,8 +237,7 @@ class VirtualBoard:
         if self.running:
             return self
         self.dir.mkdir(parents=True, exist_ok=True)
-        if not (self.dir / "main.py").exists() and not (self.firmware / "main.py").exists():
-            raise SimError("no main.py in %s or %s: nothing to boot" % (self.dir, self.firmware))
+        self._check_bootable()
         if self._lock is None:
             self._take_dir()
         if self._fds is None:
@@ -247,17 +246,27 @@ class VirtualBoard:
         # what hosts sent while the board was off never arrived
         self._relay.discard_to(ma)
         termios.tcflush(sa, termios.TCIFLUSH)
-        tty.setraw(sa)  # a firmware that was killed may have left other settings
+        self._prepare_tty(sa)
+        argv = self.argv()
         try:
             self._proc = subprocess.Popen(
-                self.argv(), stdin=sa, stdout=sa, stderr=sa, cwd=str(self.dir),
+                argv, stdin=sa, stdout=sa, stderr=sa, cwd=str(self.dir),
                 env=self.env(), start_new_session=True, close_fds=True)
         except OSError as e:
-            raise SimError("cannot start MicroPython: %s" % e) from None
+            raise SimError("cannot start %s: %s" % (os.path.basename(argv[0]), e)) from None
         self.boots += 1
         if self.register:
             self._reg = register_sim(self.entry())
         return self
+
+    def _prepare_tty(self, fd):
+        """The firmware's terminal before each boot: raw (a firmware that was killed may
+        have left other settings)."""
+        tty.setraw(fd)
+
+    def _check_bootable(self):
+        if not (self.dir / "main.py").exists() and not (self.firmware / "main.py").exists():
+            raise SimError("no main.py in %s or %s: nothing to boot" % (self.dir, self.firmware))
 
     def _take_dir(self):
         """One virtual board per folder: two would share one flash chip's checkpoints.
@@ -387,6 +396,16 @@ def add_arguments(p):
     p.add_argument("--restart", action="store_true",
                    help="boot the firmware again when it exits or is killed (a power cut); "
                         "default: report it and exit 1")
+    p.add_argument("--model", metavar="W.ffw", type=Path,
+                   help="copy this weight file into --dir as model.ffw first: the board "
+                        "boots it unless it has a checkpoint (a board's model, its shape "
+                        "included, comes with it)")
+    p.add_argument("--machine", choices=("unix", "cortex-m3", "cortex-m0"), default="unix",
+                   help="unix (default): the firmware in the MicroPython unix port; "
+                        "cortex-m3 / cortex-m0: MicroPython built for an emulated "
+                        "microcontroller (QEMU mps2-an385 / microbit) with ffrt frozen, its "
+                        "flash a littlefs image in --dir (ffkit.qemu; the first run builds "
+                        "the image, about 30 s)")
 
 
 class _Stop(Exception):
@@ -421,18 +440,37 @@ def _report_console(args, vb, seen):
     return relay.text_serial
 
 
+def make_board(dir, machine="unix", heap=None, register=False, **kw):
+    """A VirtualBoard (machine "unix") or an ffkit.qemu.QemuBoard, not started."""
+    if machine == "unix":
+        return VirtualBoard(dir, heap=heap, register=register, **kw)
+    from ffkit.qemu import QemuBoard
+    return QemuBoard(dir, machine, heap=heap, register=register, **kw)
+
+
 def run_cli(args):
     heap = check_heap(args.heap)
-    vb = VirtualBoard(args.dir, heap=heap, register=True)
+    if getattr(args, "model", None) is not None:
+        from ffrt import ffw
+        from ffkit import FFKitError
+        data = Path(args.model).read_bytes()
+        try:
+            ffw.decode_config(data)
+        except ffw.FFWError as e:
+            raise FFKitError("%s: refused: %s" % (args.model, e)) from None
+        args.dir.mkdir(parents=True, exist_ok=True)
+        (args.dir / "model.ffw").write_bytes(data)
+    vb = make_board(args.dir, getattr(args, "machine", "unix"), heap=heap, register=True)
     # SIGINT too: a shell starts background jobs with SIGINT ignored
     stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     old = {s: signal.signal(s, _on_signal) for s in stops}
     try:
         vb.start()
         e = vb.entry()
-        _say(args, e, "virtual board on %s (firmware pid %d, dir %s%s)\n"
+        _say(args, e, "virtual board%s on %s (firmware pid %d, dir %s%s)\n"
              "use --port %s; Ctrl-C stops it"
-             % (vb.port, vb.pid, vb.dir, ", heap %s" % heap if heap else "", vb.port))
+             % ("" if e.get("machine") is None else " (%s, QEMU)" % e["machine"], vb.port,
+                vb.pid, vb.dir, ", heap %s" % heap if heap else "", vb.port))
         seen = 0
         while True:
             try:
@@ -459,4 +497,4 @@ def run_cli(args):
         vb.stop()
 
 
-__all__ = ["VirtualBoard", "SimError", "check_heap"]
+__all__ = ["VirtualBoard", "SimError", "check_heap", "make_board"]
