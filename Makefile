@@ -9,6 +9,7 @@
 #   make test MICROPYTHON=/path/to/micropython  device tests on another unix-port binary
 #   make typecheck                              firmware/ against the rp2 and esp32 stubs
 #   make golden                                 record tests/replay/*.ffl again
+#   make qemu-toolchain                         QEMU + arm-none-eabi-gcc for the emulated boards
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -29,7 +30,7 @@ STUBS_RP2 := micropython-rp2-rpi-pico-stubs==1.29.0.post1
 STUBS_ESP32 := micropython-esp32-stubs==1.29.0.post1
 STUBS_STDLIB := micropython-stdlib-stubs==1.29.0.post2
 
-.PHONY: all test typecheck demo bench lint golden clean
+.PHONY: all test typecheck demo bench lint golden clean qemu-toolchain
 
 all: test
 
@@ -48,8 +49,14 @@ $(STUBS_STAMP): Makefile | $(STAMP)
 	echo '*' > $(STUBS)/.gitignore
 	touch $@
 
+# The emulated boards' toolchain (QEMU, the ARM cross-compiler: ffkit.qemu, tests/test_qemu.py):
+# installed with apt-get when missing and running as root; elsewhere it says what to
+# install and those tests skip (under CI=true they fail instead).
+qemu-toolchain: $(STAMP)
+	$(VPY) -m ffkit.qemu toolchain
+
 # MICROPYTHON is passed on so that tests and `ffkit.mpy` run the binary chosen here.
-test: $(STAMP) $(STUBS_STAMP)
+test: $(STAMP) $(STUBS_STAMP) qemu-toolchain
 	MICROPYTHON="$(MICROPYTHON)" $(VPY) -m pytest -q $(PYTEST_ARGS)
 
 # the firmware type check alone (tests/test_typecheck.py runs it within `make test`)

@@ -4,6 +4,7 @@ Markers (declared in pyproject.toml): ``device`` (real MicroPython unix port), `
 ``slow`` (skipped unless ``--runslow``; ``make test PYTEST_ARGS=--runslow``).
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,20 @@ def micropython() -> str:
         return find_micropython()
     except FileNotFoundError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def qemu():
+    """ffkit.qemu, when QEMU, the ARM cross-compiler and the MicroPython source are here.
+
+    Elsewhere the emulated-board tests skip with one line naming what to install; under
+    CI=true they fail instead (CI installs the toolchain: `make test`)."""
+    from ffkit import qemu as q
+
+    if not q.available():
+        msg = ("emulated boards: apt-get install %s (and the MicroPython source in "
+               "../shared/micropython or $MICROPYTHON_SRC)" % " ".join(q.PACKAGES))
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    return q

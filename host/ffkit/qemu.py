@@ -322,3 +322,30 @@ def _heap_bytes(heap):
     s = str(heap).strip().upper()
     mult = {"K": 1024, "M": 1024 * 1024}.get(s[-1:], 1)
     return int(s[:-1] if mult > 1 else s) * mult
+
+
+def main(argv=None):
+    """``python -m ffkit.qemu toolchain``: install what the emulated boards need when
+    missing (as root, with apt-get) or say in one line what to install; ``python -m
+    ffkit.qemu build [MACHINE ...]``: build (or find cached) images. Exit code 0 when
+    done or when only the toolchain is missing (the tests then skip), 1 on a failure."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    what = args.pop(0) if args else "toolchain"
+    try:
+        if what == "toolchain":
+            ensure_toolchain()
+            print("emulated boards: %s here" % ", ".join(TOOLS))
+            return 0
+        if what == "build":
+            for m in args or list(MACHINES):
+                print("%s: %s" % (m, build(m, progress=print)))
+            return 0
+    except QemuError as e:
+        print("ffkit: %s" % e, file=sys.stderr)
+        return 0 if what == "toolchain" and os.environ.get("CI") != "true" else 1
+    print("usage: python -m ffkit.qemu toolchain | build [MACHINE ...]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
