@@ -4,7 +4,10 @@ The device tests flash a real VirtualBoard (the firmware in the MicroPython unix
 pty) with the real mpremote, then prove that it runs the flashed bundle: its INFO and
 export are the flashed model's, the running modules are ``ffrt/*.mpy`` files in the
 board's folder (asked through the REPL the firmware hands back), and a restarted board
-boots the same bundle.
+boots the same bundle. The emulated Cortex-M3 (ffkit.qemu, skipped with one line where
+QEMU is missing, except under CI=true) is flashed the same way: the armv7m bundle
+replaces its frozen ffrt on littlefs, a soft reset boots it, and a bundle for another
+arch is refused before anything on the board changes.
 """
 
 import contextlib
@@ -38,8 +41,11 @@ def run_main(*argv):
     return code, out.getvalue(), err.getvalue()
 
 
-def expected_modules():
-    return sorted(p.stem + ".mpy" for p in builds.firmware_sources())
+def expected_modules(board=None):
+    """The bundle's modules: every firmware module, without the viper ones on a board
+    whose MicroPython has no native emitter (builds.NO_NATIVE)."""
+    return sorted(p.stem + ".mpy" for p in builds.firmware_sources()
+                  if board not in builds.NO_NATIVE or not p.stem.endswith("_viper"))
 
 
 # ---- the bundle (--out) -------------------------------------------------------------------
@@ -53,8 +59,9 @@ def test_out_builds_the_bundle_for_every_board(board, tmp_path):
     res = json.loads(stdout)
     arch = PROFILES[board][0]
     assert res["board"] == board and res["arch"] == arch
-    modules = expected_modules()
+    modules = expected_modules(board)
     assert sorted(p.name for p in (out / "ffrt").iterdir()) == modules
+    assert ("kernels_viper.mpy" in modules) == (board != "cortex-m0")
     assert [f["path"] for f in res["files"]] == ["ffrt/" + m for m in modules] + ["main.py"]
     # main.py goes as source, unchanged: the board's own boot sequence runs it
     assert (out / "main.py").read_bytes() == (REPO_ROOT / "firmware" / "main.py").read_bytes()
@@ -104,6 +111,41 @@ def test_missing_mpremote_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("MPREMOTE", str(tmp_path / "no-mpremote"))
     code, _, err = run_main("flash", "--board", "unix", "--port", "/dev/pts/999999")
     assert code == 1 and "MPREMOTE" in err and "not an executable" in err
+
+
+def _bundle(board, native=True):
+    return {"board": board, "arch": builds.BOARDS[board], "mpy": (6, 3), "native": native}
+
+
+def test_the_probe_refuses_what_the_board_cannot_run_and_names_both_sides():
+    # what the emulated boards and the unix port report (sys.implementation._mpy)
+    m3 = flash.target_of("qemu", 0x1b06, "mps2-an385 with Cortex-M3")
+    m0 = flash.target_of("qemu", 0x306, "microbit with nRF51")
+    unix = flash.target_of("linux", 0xb06, "linux [GCC 12.2.0] version")
+    assert (m3["profile"], m3["mpy"], m3["native"]) == ("cortex-m3", "6.3", "armv7em")
+    assert (m0["profile"], m0["native"]) == ("cortex-m0", None)
+    assert unix["native"] == "x64"
+    for t, board in ((m3, "cortex-m3"), (m0, "cortex-m0"), (unix, "unix")):
+        assert flash.mismatch(t, _bundle(board, board != "cortex-m0")) is None
+    why = flash.mismatch(m3, _bundle("cortex-m0", False))
+    assert "the board is cortex-m3" in why and "armv7em" in why
+    assert "--board cortex-m0 builds .mpy v6.3 for armv6m" in why
+    assert "flash it with --board cortex-m3" in why
+    why = flash.mismatch(unix, _bundle("rp2"))
+    assert "the board is unix (sys.platform linux" in why and "for armv6m" in why
+    # a board ffrt.boards does not know: judged by what its MicroPython loads
+    other = flash.target_of("teensy", 0x306, "Teensy 4.0 (no native)")
+    assert other["profile"] is None
+    assert "viper code, which it cannot load" in flash.mismatch(other, _bundle("rp2"))
+    assert flash.mismatch(other, _bundle("cortex-m0", False)) is None
+    old = flash.target_of("teensy", 0x1405, "old")           # .mpy v5
+    assert "use the mpy-cross of the board's MicroPython" in flash.mismatch(
+        old, _bundle("cortex-m0", False))
+    thumb2 = flash.target_of("teensy", 0x1b06, "M7")         # armv7em: runs armv6m code
+    assert flash.mismatch(thumb2, _bundle("rp2")) is None
+    assert "does not load there" in flash.mismatch(thumb2, _bundle("stm32"))  # armv7emsp
+    assert "no sys.implementation._mpy" in flash.mismatch(
+        flash.target_of("teensy", -1, "?"), _bundle("rp2"))
 
 
 # ---- flashing a virtual board ---------------------------------------------------------------
@@ -189,6 +231,14 @@ def test_flash_tolerates_a_board_at_the_repl_and_names_errors(tmp_path, monkeypa
         assert code == 1 and "says it is 'unix'" in err and "--board unix" in err
         with connect(vb.port) as board:    # and it still serves
             assert board.info()["board"] == "unix"
+            board.repl()
+        # at the REPL no INFO says what it is: the REPL's probe does, before any change
+        before = {p: p.read_bytes() for p in d.rglob("*.mpy")}
+        code, out, err = run_main("flash", "--board", "rp2", "--port", vb.port)
+        assert code == 1, out
+        assert "the board is unix (sys.platform linux" in err and "for armv6m" in err, err
+        assert "flash it with --board unix" in err
+        assert before and {p: p.read_bytes() for p in d.rglob("*.mpy")} == before
 
         # a busy port
         with open_link(vb.port):
@@ -228,6 +278,66 @@ def test_flash_sim_url_boots_the_folder_for_the_flash(tmp_path):
     assert "booted from model.ffw" in out
     with VirtualBoard(d) as vb, connect(vb.port, hello_timeout=10) as board:
         assert board.info()["boot"] == "model.ffw"
+
+
+@pytest.mark.device
+def test_flash_the_emulated_cortex_m3_replaces_its_frozen_ffrt(qemu, tmp_path):
+    """The armv7m bundle onto the QEMU Cortex-M3's littlefs (mpremote), a soft reset, and
+    the board runs the flashed .mpy modules, not the frozen ones; other arches refused."""
+    d = tmp_path / "board"
+    d.mkdir()
+    (d / "model.ffw").write_bytes(MODEL.read_bytes())   # as `ffkit sim --model` leaves it
+    with qemu.QemuBoard(d, "cortex-m3", heap="192K") as vb:
+        def modules():
+            with connect(vb.port, hello_timeout=20) as board:
+                board.repl()
+            return mpremote_exec(vb.port, "import sys, os\nm = sys.modules\nprint(m['ffrt.net']"
+                                          ".__file__, m['ffrt.net'].default_kernels().__file__,"
+                                          " 'ffrt' in os.listdir())").split()
+
+        # the frozen firmware runs; at its REPL the probe refuses a Cortex-M0 bundle (the
+        # INFO check of step 1 would too), before anything on the board changes
+        assert modules() == ["ffrt/net.py", "ffrt/kernels_viper.py", "False"]
+        code, out, err = run_main("flash", "--board", "cortex-m0", "--port", vb.port)
+        assert code == 1, out
+        assert "the board is cortex-m3 (sys.platform qemu, mps2-an385 with Cortex-M3)" in err
+        assert "native code for armv7em" in err and "for armv6m" in err, err
+        assert "flash it with --board cortex-m3" in err
+        assert "'ffrt' in os" not in out
+        assert mpremote_exec(vb.port, "import os; print('ffrt' in os.listdir())").strip() \
+            == "False"
+
+        # the board's boot copies its host folder's model.ffw over the board's own: a
+        # flashed model would last until the next boot, so flash says so and stops
+        code, out, err = run_main("flash", "--board", "cortex-m3", "--port", vb.port,
+                                  "--model", MODEL)
+        assert code == 1, out
+        assert "boot copies model.ffw from its folder on the host" in err, err
+        (d / "model.ffw").unlink()
+
+        code, out, err = run_main("flash", "--board", "cortex-m3", "--port", vb.port,
+                                  "--model", MODEL, "--json")
+        assert code == 0, err + out
+        res = json.loads(out)
+        assert res["target"]["profile"] == "cortex-m3" and res["target"]["mpy"] == "6.3"
+        assert res["modules"] == {"ffrt.net": "ffrt/net.mpy",
+                                  "ffrt.kernels_viper": "ffrt/kernels_viper.mpy"}
+        assert res["restart"].startswith("soft reset")
+        assert (res["info"]["board"], res["info"]["boot"]) == ("cortex-m3", "model.ffw")
+        with connect(vb.port, hello_timeout=20) as board:
+            assert board.export() == MODEL.read_bytes()
+        # the serving firmware's modules are the flashed .mpy files on littlefs
+        net, kernels, has_ffrt = modules()
+        assert (net, kernels, has_ffrt) == ("ffrt/net.mpy", "ffrt/kernels_viper.mpy", "True")
+        head = mpremote_exec(vb.port, "print(open('ffrt/kernels_viper.mpy', 'rb')"
+                                      ".read(4).hex())").strip()
+        assert bytes.fromhex(head)[2] >> 2 == builds.MPY_ARCH_CODES["armv7m"]
+
+        # a power cut and a cold boot: the flash image keeps the bundle, which boots again
+        vb.restart()
+        with connect(vb.port, hello_timeout=20) as board:
+            assert board.info()["boot"] == "model.ffw"
+        assert modules()[0] == "ffrt/net.mpy"
 
 
 def test_ffkit_flash_help_runs():

@@ -35,6 +35,9 @@ from ffrt.boards import PROFILES, profile
 __all__ = [
     "BOARDS",
     "MPY_ARCH_CODES",
+    "NO_NATIVE",
+    "decode_sys_mpy",
+    "loads_native",
     "BuildError",
     "add_arguments",
     "BUNDLE_MAIN",
@@ -52,6 +55,12 @@ __all__ = [
 
 # board profile -> mpy-cross -march, from the profiles the firmware itself uses
 BOARDS = {name: profile(name)["arch"] for name in PROFILES}
+
+# boards whose MicroPython has no native-code emitter: their bundle leaves the viper
+# modules out (ffrt falls back to its pure-Python twins; a viper .mpy would not load:
+# "native code in .mpy unsupported"). The QEMU port builds the nRF51 without one, and
+# firmware/qemu/manifest.py freezes the same set.
+NO_NATIVE = frozenset(("cortex-m0",))
 
 # -march name -> MP_NATIVE_ARCH_* number stored in the .mpy header
 MPY_ARCH_CODES = {
@@ -109,10 +118,12 @@ def firmware_sources(src_dir=None) -> list[Path]:
     return files
 
 
-def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt") -> list[Path]:
+def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt",
+              native: bool = True) -> list[Path]:
     """Compile every module of ``src_dir`` (default firmware/ffrt) for ``arch``.
 
-    ``arch`` is an -march name or a board profile from BOARDS. Writes
+    ``arch`` is an -march name or a board profile from BOARDS; ``native=False`` leaves
+    the viper modules (``*_viper.py``) out, for a MicroPython without an emitter. Writes
     ``out_dir/<package>/<module>.mpy`` and returns those paths in source order. Raises
     BuildError naming the module and mpy-cross's message (e.g. its SyntaxError and line)
     when one fails; files compiled before it stay in place.
@@ -123,6 +134,8 @@ def build_mpy(arch: str, out_dir, src_dir=None, package: str = "ffrt") -> list[P
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for src in firmware_sources(src_dir):
+        if not native and src.stem.endswith("_viper"):
+            continue
         target = dest / (src.stem + ".mpy")
         # -s: tracebacks on the board name the module as it sits in the package;
         # no-source-lines: the board answers with status codes, never tracebacks, and the
@@ -152,14 +165,16 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
     """What `ffkit flash` puts on a board, written into ``out_dir`` as the board will hold it.
 
     - ``ffrt/<module>.mpy`` for every firmware module, compiled for the board's arch
-      (`build_mpy`); files in ``out_dir/ffrt`` that are not part of the build are removed,
-      since a stale ``ffrt/x.py`` would be imported before ``ffrt/x.mpy``;
+      (`build_mpy`; the viper modules left out on a board in NO_NATIVE); files in
+      ``out_dir/ffrt`` that are not part of the build are removed, since a stale
+      ``ffrt/x.py`` would be imported before ``ffrt/x.mpy``;
     - ``main.py`` as source (two lines: ``from ffrt import app; app.run()``), so a board's
       own boot sequence runs it;
     - ``model.ffw``, a copy of ``model`` (checked first with every .ffw check) when given:
       the firmware boots it when the board has no checkpoint (ffrt.app.boot).
 
-    Returns {"board", "arch", "dir", "files": [(local Path, path on the board), ...]}
+    Returns {"board", "arch", "dir", "files": [(local Path, path on the board), ...],
+    "native": whether a module holds native code, "mpy": (format version, sub-version)}
     with the modules first, in source order, then main.py and model.ffw.
 
     >>> b = build_bundle("rp2", "/tmp/bundle-rp2", model="models/digits.ffw")  # doctest: +SKIP
@@ -177,7 +192,7 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
         blob = Path(model).read_bytes()
         check_ffw(blob, what=str(model))   # FFKitError "<model> refused: <reason>"
     out = Path(out_dir)
-    paths = build_mpy(arch, out, src_dir=src_dir)
+    paths = build_mpy(arch, out, src_dir=src_dir, native=board not in NO_NATIVE)
     keep = {p.name for p in paths}
     for p in sorted((out / "ffrt").iterdir()):
         if p.name not in keep and p.is_file():
@@ -189,7 +204,11 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
     if blob is not None:
         (out / BUNDLE_MODEL).write_bytes(blob)
         files.append((out / BUNDLE_MODEL, BUNDLE_MODEL))
-    return {"board": board, "arch": arch, "dir": out, "files": files}
+    heads = [read_header(p) for p in paths]
+    native = [h for h in heads if h["arch"] is not None]
+    first = (native or heads)[0]
+    return {"board": board, "arch": arch, "dir": out, "files": files, "native": bool(native),
+            "mpy": (first["version"], first["sub_version"])}
 
 
 def read_header(path) -> dict:
@@ -206,6 +225,43 @@ def read_header(path) -> dict:
     return {"magic": h[:1], "version": h[1], "sub_version": h[2] & 3,
             "arch": names.get(code) if code else None, "arch_code": code,
             "small_int_bits": h[3]}
+
+
+def decode_sys_mpy(value: int) -> dict:
+    """A board's ``sys.implementation._mpy`` as {"version", "sub_version", "arch",
+    "arch_code"}: the .mpy files its MicroPython loads (py/persistentcode.h:
+    version | sub-version << 8 | arch << 10); arch is the -march name of the native code
+    it runs, None when it has no native-code loader.
+
+    >>> decode_sys_mpy(0x1b06)["arch"], decode_sys_mpy(0x306)["arch"]   # Cortex-M3, M0
+    ('armv7em', None)
+    """
+    feat = (value >> 8) & 0xFF
+    code = (feat >> 2) & 0x2F
+    names = {v: k for k, v in MPY_ARCH_CODES.items()}
+    return {"version": value & 0xFF, "sub_version": feat & 3,
+            "arch": names.get(code, "arch %d" % code) if code else None, "arch_code": code}
+
+
+_THUMB = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")
+
+
+def loads_native(board_arch, code_arch: str) -> bool:
+    """Whether a MicroPython whose native arch is ``board_arch`` (`decode_sys_mpy`) loads
+    native code compiled for ``code_arch``: the same arch, or on Thumb any Thumb arch up
+    to its own (MPY_FEATURE_ARCH_TEST: a Cortex-M3 build says armv7em and runs armv7m).
+
+    >>> loads_native("armv7em", "armv7m"), loads_native("armv7em", "armv7emsp")
+    (True, False)
+    >>> loads_native(None, "armv6m"), loads_native("x64", "x64")
+    (False, True)
+    """
+    if board_arch is None:
+        return False
+    if board_arch in _THUMB and code_arch in _THUMB:
+        return MPY_ARCH_CODES["armv6m"] <= MPY_ARCH_CODES[code_arch] \
+            <= MPY_ARCH_CODES[board_arch]
+    return board_arch == code_arch
 
 
 # ---- CLI -------------------------------------------------------------------------------------

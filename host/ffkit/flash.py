@@ -3,11 +3,13 @@
     ffkit flash --board rp2 --out build/rp2                   # build the bundle only
     ffkit flash --board rp2 --port /dev/ttyACM0 --model models/digits.ffw
     ffkit flash --board unix --port /dev/pts/5                # a virtual board (ffkit sim)
+    ffkit flash --board cortex-m3 --port /dev/pts/7           # an emulated one (--machine)
 
 The bundle (ffkit.builds.build_bundle): ``ffrt/<module>.mpy`` for every firmware module,
-compiled by mpy-cross for the board's arch, ``main.py`` as source, and with ``--model``
-the weight file as ``model.ffw``. ``--out DIR`` writes it into DIR as the board's
-filesystem would hold it (so ``--out`` on a virtual board's folder flashes it offline).
+compiled by mpy-cross for the board's arch (no viper modules for a board without a
+native emitter: cortex-m0), ``main.py`` as source, and with ``--model`` the weight file
+as ``model.ffw``. ``--out DIR`` writes it into DIR as the board's filesystem would hold it
+(so ``--out`` on a virtual board's folder flashes it offline).
 
 Flashing a board over ``--port`` takes five steps:
 
@@ -16,29 +18,47 @@ Flashing a board over ``--port`` takes five steps:
    that does not answer HELLO (already at the REPL, or running something else) is
    flashed anyway: mpremote interrupts whatever runs. The probing HELLO is sent with a
    sequence number whose frame holds no Ctrl-B/C/D/E (`quiet_seq`), so a REPL that gets
-   it collects junk that nothing runs, and is not soft-reset by a Ctrl-D;
-2. prepare (``mpremote connect PORT resume exec``): make ``:ffrt``, remove files in it
-   that the bundle does not have (a stale ``ffrt/x.py`` would be imported before
-   ``ffrt/x.mpy``) and, with ``--model``, the checkpoints (``ckpt_a.bin``, ``ckpt_b.bin``,
-   ``import.tmp``): a checkpoint boots before ``model.ffw``, so the flashed model would
-   never run. Export what the board has learned first if you want to keep it;
-3. copy (``mpremote connect PORT resume fs cp ...``): every file, one mpremote run;
+   it collects junk that nothing runs, and is not soft-reset by a Ctrl-D. A firmware
+   whose INFO names another board profile than ``--board`` is refused here and keeps
+   serving;
+2. probe and prepare (``mpremote connect PORT resume exec``): the REPL reports
+   ``sys.platform``, ``sys.implementation._machine`` and ``_mpy`` (the .mpy format and
+   native arch its MicroPython loads); a board whose profile (ffrt.boards.detect) has
+   another arch than ``--board``, whose MicroPython loads another .mpy version, or that
+   cannot load the bundle's viper code, is refused before anything on it changes, naming
+   both sides (a board handed back in step 1 is restarted as it was). Then make
+   ``:ffrt``, remove files in it that the bundle does not have (a stale ``ffrt/x.py``
+   would be imported before ``ffrt/x.mpy``) and, with ``--model``, the checkpoints
+   (``ckpt_a.bin``, ``ckpt_b.bin``, ``import.tmp``): a checkpoint boots before
+   ``model.ffw``, so the flashed model would never run. Export what the board has learned
+   first if you want to keep it;
+3. copy (``mpremote connect PORT resume fs cp ...``): every file, one mpremote run; then
+   a trial import at the REPL (the running firmware's modules dropped first) must load
+   ``ffrt.net`` and its default kernels from the flashed .mpy files (their ``__file__``
+   is reported), so a bundle the board cannot load, or that another module on
+   ``sys.path`` would shadow, fails here with the board's own error, not as a dead boot;
 4. restart: a real board is reset (``mpremote ... reset``: machine.reset(), after which its
    boot runs main.py). The unix port has no reset that keeps the process (its soft reset
    ends it), so a virtual board (``--board unix``) reboots in place: ``mpremote ... exec
    --no-follow`` drops ``main`` and every ``ffrt`` module from sys.modules and imports
    main again, which now finds the flashed bundle in the board's folder first. Restarting
-   the sim (``ffkit sim`` again, ``--restart`` after a power cut) boots the bundle too;
+   the sim (``ffkit sim`` again, ``--restart`` after a power cut) boots the bundle too.
+   An emulated board (``cortex-m3``, ``cortex-m0``: ffkit.qemu) gets a soft reset, a
+   Ctrl-D at its friendly REPL: the port's main loop runs the frozen ``_boot.py`` (which
+   mounts littlefs again) and the filesystem's ``main.py``, whose ``ffrt`` is the
+   flashed one since the filesystem comes before the frozen modules on sys.path; its
+   machine.reset() would end QEMU (semihosting exit);
 5. check: HELLO and INFO until the board answers (a board that resets re-enumerates
    its USB port, so the port may vanish for a while); a REPL that answers instead means
    the new firmware did not start, and ends the wait at once. With ``--model`` the board
    must report ``boot: model.ffw`` and the model's step.
 
 ``mpremote resume`` is used throughout: without it mpremote soft-resets the board first,
-which on the unix port ends the process. Errors say what failed: mpremote missing, no
-port or a busy one, a board that reports another architecture than ``--board`` (refused
-before anything is copied), a firmware that does not start after the restart (and where
-to see its traceback).
+which on the unix port ends the process (and on any port skips main.py: a soft reset from
+the raw REPL stays there). Errors say what failed: mpremote missing, no port or a busy
+one, a board of another architecture or .mpy version than ``--board`` (refused before
+anything is copied), a bundle the board cannot import, a firmware that does not start
+after the restart (and where to see its traceback).
 """
 
 import json
@@ -83,6 +103,47 @@ def _ffkit_prepare(keep, drop):
     print('FFKIT-REMOVED', ' '.join(gone))
 _ffkit_prepare(%r, %r)
 """
+
+# What the board's MicroPython is and loads (step 2), before anything on it changes; on
+# an emulated board (ffkit.qemu) also the files of its folder on the host that its boot
+# copies onto it (QEMU's -append "copy=..." and still there), which would undo a flash.
+_PROBE = """\
+import sys
+print('FFKIT-PROBE', sys.platform, getattr(sys.implementation, '_mpy', -1),
+      getattr(sys.implementation, '_machine', '?'))
+try:
+    import ffkit_board
+    for _w in ffkit_board.cmdline().split():
+        if _w.startswith('copy='):
+            print('FFKIT-COPIES', ' '.join(n for n in _w[5:].split(',')
+                                          if n and ffkit_board.host_size(n) >= 0))
+except ImportError:
+    pass
+"""
+
+# A trial import of the flashed bundle (step 3): the running firmware's modules dropped,
+# ffrt.net and its default kernels loaded from the filesystem, their files reported.
+_TRIAL = """\
+import sys
+for _k in list(sys.modules):
+    if _k == 'main' or _k == 'ffrt' or _k.startswith('ffrt.'):
+        del sys.modules[_k]
+import gc
+gc.collect()
+try:
+    from ffrt import net as _n
+    _k = _n.default_kernels()
+    print('FFKIT-LOADS', _n.__file__, _k.__name__, getattr(_k, '__file__', '?'))
+except Exception as _e:
+    print('FFKIT-FAILS', repr(_e))
+for _k in list(sys.modules):
+    if _k == 'ffrt' or _k.startswith('ffrt.'):
+        del sys.modules[_k]
+gc.collect()
+"""
+
+# boards that restart with a soft reset at the friendly REPL (step 4): ffkit.qemu's
+SOFT_RESET_BOARDS = frozenset(("cortex-m3", "cortex-m0"))
 
 # Reboots the firmware in place on the unix port (see step 4 in the module docstring).
 _REIMPORT = """\
@@ -153,8 +214,10 @@ class Flasher:
         """All five steps; returns a dict for ``--json`` (also in self.result)."""
         t0 = time.perf_counter()
         self.hand_back()
+        self.probe()
         self.prepare()
         self.copy()
+        self.trial()
         if self.restart:
             self.reboot()
             self.check()
@@ -217,6 +280,43 @@ class Flasher:
                 "--board %s" % (running, BOARDS[running], self.bundle["board"],
                                 self.bundle["arch"], running))
 
+    def probe(self):
+        """Step 2, first: what the board's MicroPython is and which .mpy files it loads;
+        FlashError (naming both sides) unless it can run the bundle. Nothing on the
+        board changes before this passes; a firmware handed back in step 1 is restarted."""
+        out = self._mpremote(["exec", _PROBE], "probe the board")
+        line = next((ln for ln in out.splitlines() if ln.startswith("FFKIT-PROBE ")), None)
+        if line is None:
+            raise FlashError("probe the board: no answer from its REPL (it printed %r)"
+                             % out.strip()[-300:])
+        _, platform, mpy, machine = (line.split(" ", 3) + ["?", "?", "?"])[:4]
+        try:
+            mpy = int(mpy)
+        except ValueError:
+            mpy = -1
+        probe = target_of(platform, mpy, machine.strip())
+        self.result["target"] = probe
+        why = mismatch(probe, self.bundle)
+        copies = set()
+        for ln in out.splitlines():
+            if ln.startswith("FFKIT-COPIES"):
+                copies.update(ln.split()[1:])
+        undone = sorted(copies & {r for _, r in self.bundle["files"]})
+        if why is None and undone:
+            why = ("the board's boot copies %s from its folder on the host (ffkit sim --dir) "
+                   "over the board's own, which would undo this flash: remove %s from the "
+                   "folder and flash again, or write the bundle into the folder with "
+                   "--out DIR (its next boot copies it)"
+                   % (", ".join(undone), "it" if len(undone) == 1 else "them"))
+        if why is not None:
+            if self.result.get("was") and self.restart:
+                try:   # leave it serving, as it was before the REPL request
+                    self.reboot(quiet=True)
+                except FlashError:
+                    pass
+            raise FlashError(why)
+        self.say("[2/5] the board: %s" % describe_target(probe))
+
     def prepare(self):
         """Step 2: make :ffrt, remove stale modules and (with a model) the checkpoints."""
         from ffkit.builds import STALE_ON_MODEL
@@ -259,16 +359,66 @@ class Flasher:
         self.result["files"] = [r for _, r in files]
         self.result["bytes"] = total
 
-    def reboot(self):
-        """Step 4: machine.reset() on a board; re-import main on the unix port."""
-        if self.bundle["board"] == "unix":
+    def trial(self):
+        """Step 3, last: the board imports ffrt.net and its kernels from the copied .mpy
+        files (FlashError with the board's own error otherwise)."""
+        out = self._mpremote(["exec", _TRIAL], "trial import of the bundle")
+        for line in out.splitlines():
+            if line.startswith("FFKIT-FAILS"):
+                raise FlashError("the board cannot import the flashed bundle: %s (the "
+                                 "files stay on it; flash a bundle it loads)"
+                                 % line.split(" ", 1)[-1])
+            if line.startswith("FFKIT-LOADS "):
+                net, kname, kfile = (line.split(" ")[1:] + ["?", "?"])[:3]
+                if not net.endswith(".mpy"):
+                    raise FlashError("the board imports ffrt.net from %s, not from the "
+                                     "flashed ffrt/net.mpy: something earlier on its "
+                                     "sys.path shadows the bundle" % net)
+                self.result["modules"] = {"ffrt.net": net, kname: kfile}
+                self.say("      the board loads them: ffrt.net from %s, kernels %s from %s"
+                         % (net, kname, kfile))
+                return
+        raise FlashError("trial import of the bundle: no answer (the board printed %r)"
+                         % out.strip()[-300:])
+
+    def reboot(self, quiet=False):
+        """Step 4: re-import main on the unix port, a soft reset at the friendly REPL on
+        an emulated board, machine.reset() on a real one."""
+        board = self.bundle["board"]
+        if board == "unix":
             self._mpremote(["exec", "--no-follow", _REIMPORT], "restart the firmware")
             how = "re-imported main in the running unix port (its soft reset would end it)"
+        elif board in SOFT_RESET_BOARDS:
+            self._soft_reset()
+            how = ("soft reset at the friendly REPL (Ctrl-D: _boot.py, then the "
+                   "filesystem's main.py; machine.reset() would end QEMU)")
         else:
             self._mpremote(["reset"], "reset the board")
             how = "reset the board (machine.reset)"
-        self.result["restart"] = how
-        self.say("[4/5] " + how)
+        if not quiet:
+            self.result["restart"] = how
+            self.say("[4/5] " + how)
+
+    def _soft_reset(self):
+        """Ctrl-D at the friendly REPL: Ctrl-C twice (stop whatever runs), Ctrl-B (leave
+        a raw REPL), then Ctrl-D on the empty line once the prompt shows."""
+        from ffkit.link import open_link
+
+        link = open_link(self.port)
+        try:
+            link.write(b"\r\x03\x03\x02")
+            got = _read_until(link, (b">>> ",), 5.0)
+            if b">>> " not in got:
+                raise FlashError("restart: no REPL prompt on %s (it printed %r)"
+                                 % (self.port, got[-200:]))
+            _read_until(link, None, 0.5, quiet=0.1)   # the rest of the banner
+            link.write(b"\x04")
+            got = _read_until(link, (b"soft reboot",), 5.0)
+            if b"soft reboot" not in got:
+                raise FlashError("restart: the REPL did not soft-reset on Ctrl-D (it "
+                                 "printed %r)" % got[-200:])
+        finally:
+            link.close()
 
     def check(self):
         """Step 5: the board answers HELLO and INFO; with a model it booted model.ffw."""
@@ -430,6 +580,58 @@ def _read_until(link, markers, timeout, quiet=None):
     return got
 
 
+# ---- is this bundle for this board? ---------------------------------------------------------
+
+def target_of(platform, mpy, machine):
+    """What the probe (step 2) says of a board: its profile (None when ffrt.boards knows
+    no such platform), platform, machine and the .mpy files it loads."""
+    from ffkit.builds import decode_sys_mpy
+    from ffrt import boards
+
+    try:
+        profile = boards.detect(platform, machine)
+    except ValueError:
+        profile = None
+    t = {"profile": profile, "platform": platform, "machine": machine, "sys_mpy": mpy}
+    if mpy >= 0:
+        d = decode_sys_mpy(mpy)
+        t.update(mpy="%d.%d" % (d["version"], d["sub_version"]), native=d["arch"])
+    else:
+        t.update(mpy=None, native=None)
+    return t
+
+
+def describe_target(t):
+    return "%s (sys.platform %s, %s): loads .mpy v%s, %s" % (
+        t["profile"] or "no known profile", t["platform"], t["machine"], t["mpy"] or "?",
+        "native code for %s" % t["native"] if t["native"] else "no native code")
+
+
+def mismatch(t, bundle):
+    """Why the bundle cannot go on the board the probe describes, or None."""
+    from ffkit.builds import BOARDS, loads_native
+
+    board, arch = bundle["board"], bundle["arch"]
+    version, sub = bundle.get("mpy") or (None, None)
+    ours = "--board %s builds .mpy v%s.%s for %s" % (board, version, sub, arch)
+    them = "the board is %s" % describe_target(t)
+    if t["profile"] is not None and BOARDS.get(t["profile"]) != arch:
+        return "%s; %s: flash it with --board %s" % (them, ours, t["profile"])
+    if t["mpy"] is None:
+        return ("%s; it does not say which .mpy files it loads (no sys.implementation._mpy: "
+                "a MicroPython older than the .mpy v%s of %s)" % (them, version, board))
+    v, s = (int(p) for p in t["mpy"].split("."))
+    if version is not None and v != version:
+        return ("%s; %s: use the mpy-cross of the board's MicroPython, or update its "
+                "MicroPython" % (them, ours))
+    if bundle.get("native", True):
+        if t["native"] is None:
+            return "%s; %s with viper code, which it cannot load" % (them, ours)
+        if not loads_native(t["native"], arch) or (sub is not None and s != sub):
+            return "%s; %s: its native code does not load there" % (them, ours)
+    return None
+
+
 # ---- the bundle on the host -----------------------------------------------------------------
 
 def write_out(board, out_dir, model=None):
@@ -539,4 +741,5 @@ def run_cli(args):
     return 0
 
 
-__all__ = ["FlashError", "Flasher", "find_mpremote", "flash", "quiet_seq", "write_out"]
+__all__ = ["FlashError", "Flasher", "find_mpremote", "flash", "mismatch", "quiet_seq",
+           "target_of", "write_out"]
