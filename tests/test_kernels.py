@@ -365,3 +365,34 @@ def test_net_head_margin_below_small_int_at_the_widest_head():
             n.head[MAX_HEAD_IN + k] = -hw
     peak, line = _net_peak(cfg, 1, saturate)
     assert peak < SMALL_INT, "line %s" % line
+
+
+def test_net_peaks_at_the_32_bit_limits_the_emulated_boards_run():
+    """The variants tests/test_qemu_limits.py runs on the emulated boards (16,000-wide
+    layers, weights at the rails, the head at +-HEAD_W_MAX, every hyperparameter at its
+    bound, each row's first rounding draw at its largest), through the instrumented
+    reference: their largest intermediate is the one the bounds name, below 2**30 (the
+    head's margin, -2 * 514 * 255 * 4095, and a 16,000-unit layer's goodness, 255**2 *
+    16,000, come close: tests/test_qemu_limits.py checks that they are reached)."""
+    import test_qemu_limits as lim
+
+    ns = lim.namespace()
+    NI = _instrumented_net()
+    peaks = {}
+    for name, fields, weights, samples in lim.variants("cortex-m3"):
+        cfg = Config(**fields)
+        net = NI.FFNet(cfg, kernels=ns["wrapped"](REF_I))
+        ns["rails"](net, weights)
+        value, label = samples[0]
+        x = [value] * cfg.n_features
+        PEAK.reset()
+        net.learn_one(x, label)
+        net.predict_one(x)
+        net.predict_head(x)
+        peaks[name] = (PEAK.value, PEAK.line)
+    # the largest: norm_target << 16 (net.py _normalize), 65,536 below 2**30
+    target = ((1 << 14) - 1) << 16
+    assert {v for v, _ in peaks.values()} == {target}, peaks
+    assert SMALL_INT - target == 1 << 16
+    assert 2 * MAX_HEAD_IN * 255 * kernels_ref.HEAD_W_MAX < target
+    assert 255 * 255 * MAX_WIDTH < target

@@ -1,7 +1,11 @@
-"""Parity tier: the same seeded learning run gives the same bits in all four runners.
+"""Parity tier: the same seeded learning run gives the same bits in every runner.
 
-CPython reference and numpy kernels, MicroPython unix port with pure and viper kernels
-(ffkit.parity). Negative controls check that a perturbed runner is caught and named.
+CPython reference, numpy and C kernels, MicroPython unix port with pure and viper kernels
+(ffkit.parity) over 500 steps; the emulated microcontrollers (QEMU Cortex-M3 with viper
+and pure kernels, Cortex-M0 pure: 32-bit words, 31-bit small ints) against the CPython
+reference over fewer steps, since their pure runners take about 0.13 s per learn step
+(skipped with one line where QEMU is missing, except under CI=true). Negative controls
+check that a perturbed runner is caught and named.
 """
 
 import argparse
@@ -31,7 +35,7 @@ def _args(**kw):
 
 def test_all_runners_identical_after_500_steps(micropython):
     t0 = time.monotonic()
-    rep = parity.run_parity(steps=500)
+    rep = parity.run_parity(steps=500, runners=parity.default_runners(qemu=False))
     elapsed = time.monotonic() - t0
     print("parity: 500 steps in 4 runners took %.1f s (%s)" % (
         elapsed, ", ".join("%s %.2f s" % (n, r["seconds"]) for n, r in rep["per_runner"].items())))
@@ -48,6 +52,36 @@ def test_all_runners_identical_after_500_steps(micropython):
         assert len(r["predict_one"]) == len(r["predict_head"]) == 100
     # The run must exercise the update kernels, not compare silent layers.
     assert all(n >= 450 for n in rep["active_steps"]), rep["active_steps"]
+
+
+QEMU_RUNNERS = ["qemu-cortex-m3-viper", "qemu-cortex-m3-pure", "qemu-cortex-m0-pure"]
+
+
+def test_the_emulated_microcontrollers_are_runners_where_qemu_is(monkeypatch):
+    from ffkit import qemu
+
+    names = [r.name for r in parity.default_runners()]
+    assert [r.name for r in parity.default_runners(qemu=False)] == names[:5]
+    assert names[5:] == (QEMU_RUNNERS if qemu.available() else [])
+    monkeypatch.setattr(qemu, "available", lambda: False)
+    assert len(parity.default_runners()) == 5 and parity.qemu_runners() == []
+
+
+def test_the_emulated_microcontrollers_are_identical_to_cpython(qemu):
+    """Thumb-2 viper code with 32-bit words, and the pure kernels with 31-bit small ints
+    on Cortex-M3 and Cortex-M0 (ffrt frozen into the image), against the reference."""
+    t0 = time.monotonic()
+    runners = [parity.CPythonRunner("cpython-reference")] + parity.qemu_runners()
+    rep = parity.run_parity(steps=160, n_test=40, runners=runners, jobs=2)
+    print("parity on the emulated boards: 160 steps in %.1f s (%s)" % (
+        time.monotonic() - t0,
+        ", ".join("%s %.1f s" % (n, r["seconds"]) for n, r in rep["per_runner"].items())))
+    assert rep["runners"] == ["cpython-reference"] + QEMU_RUNNERS
+    assert rep["messages"] == [] and rep["identical"] is True, rep["messages"]
+    assert rep["predictions_identical"] is True
+    for r in rep["per_runner"].values():
+        assert r["step"] == 160 and len(r["digests"]) == 5
+    assert all(n >= 140 for n in rep["active_steps"]), rep["active_steps"]
 
 
 def _shifted_update_module():
@@ -177,7 +211,7 @@ def test_a_recurrent_net_is_identical_in_every_runner(micropython):
     from the previous sample): learn steps, advances and predictions give the same bits,
     the state included, in CPython (reference, numpy, C) and MicroPython (pure, viper)."""
     cfg = Config(**dict(parity.default_config().as_dict(), recurrent=1))
-    rep = parity.run_parity(cfg, steps=200, n_test=40)
+    rep = parity.run_parity(cfg, steps=200, n_test=40, runners=parity.default_runners(qemu=False))
     assert rep["messages"] == [] and rep["identical"] is True, rep["messages"]
     assert rep["predictions_identical"] is True
     assert len(rep["runners"]) == 5

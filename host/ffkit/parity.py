@@ -1,8 +1,12 @@
 """Parity: one seeded learning run in every runner must give the same bits in all of them.
 
 The runners are the CPython reference kernels, the numpy kernels, the C kernels (where a C
-compiler builds ffkit.kernels_c), and the MicroPython unix port with the pure-Python
-kernels and with the viper kernels. Each runner executes the very
+compiler builds ffkit.kernels_c), the MicroPython unix port with the pure-Python kernels
+and with the viper kernels (x86-64: 63-bit small ints, 64-bit viper words) and, where
+QEMU and the ARM toolchain are installed (`ffkit.qemu.available`), MicroPython on the
+emulated microcontrollers with ffrt frozen into the image: ``qemu-cortex-m3-viper``
+(Thumb-2 viper code, 32-bit words), ``qemu-cortex-m3-pure`` and ``qemu-cortex-m0-pure``
+(31-bit small ints, Thumb-1). Each runner executes the very
 same driver source (`DRIVER`, run with ``exec`` in CPython and as a script in MicroPython),
 reads the same integer samples from one binary file, learns ``steps`` samples one at a time
 and then predicts held-out samples with `predict_one` (goodness per label) and with
@@ -112,25 +116,47 @@ else:
         return int((time.perf_counter() - t0) * 1000000)
 
 
+class Samples:
+    """Records first..first+n-1 of a sample file, read one at a time into one buffer:
+    a board's heap need not hold the data set (the Cortex-M0's 192 KB cannot hold the
+    1,797 digits as Python objects). Item i is (features, label); the features buffer is
+    reused by the next read, so a learner must copy it (FFNet._load does)."""
+
+    def __init__(self, f, nf, first, n):
+        self.f = f
+        self.nf = nf
+        self.first = first
+        self.n = n
+        self.buf = bytearray(nf + 1)
+        self.x = bytearray(nf)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        self.f.seek(10 + (self.first + i) * (self.nf + 1))
+        buf = self.buf
+        if self.f.readinto(buf) != len(buf):
+            raise ValueError("sample file ends early")
+        x = self.x
+        x[:] = buf[:self.nf]
+        return x, buf[self.nf]
+
+
 def read_samples(path):
-    """(n_features, train records, test records); a record is (features bytes, label)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    magic, nf, n_train, n_test = struct.unpack("<4sHHH", data[:10])
+    """(n_features, train Samples, test Samples) of a sample file; the file stays open."""
+    f = open(path, "rb")
+    head = f.read(10)
+    magic, nf, n_train, n_test = struct.unpack("<4sHHH", head)
     if magic != b"FFPD":
         raise ValueError("not a parity sample file: " + path)
-    rec = nf + 1
-    out = []
-    pos = 10
-    for n in (n_train, n_test):
-        recs = []
-        for _ in range(n):
-            recs.append((data[pos:pos + nf], data[pos + nf]))
-            pos += rec
-        out.append(recs)
-    if pos != len(data):
-        raise ValueError("sample file has %d bytes, expected %d" % (len(data), pos))
-    return nf, out[0], out[1]
+    size = f.seek(0, 2)
+    want = 10 + (n_train + n_test) * (nf + 1)
+    if size != want:
+        raise ValueError("sample file has %d bytes, expected %d" % (size, want))
+    return nf, Samples(f, nf, 0, n_train), Samples(f, nf, n_train, n_test)
 
 
 def state_parts(net):
@@ -187,11 +213,13 @@ def drive(kernels, cfg_dict, path, steps, every, hook=None):
     fcrc = struct.unpack("<I", ffw.encode(net)[-4:])[0]
     t0 = _now_us()
     pred, pred_head = [], []
-    for x, _ in test:
+    for i in range(len(test)):
+        x = test[i][0]
         pred.append(net.predict_one(x))
         pred_head.append(net.predict_head(x))
         net.advance()
     predict_us = _since_us(t0)
+    train.f.close()
     return {"weights_crc32": wcrc, "ffw_crc32": fcrc, "state_crc32": crc, "state": state,
             "step": net.step, "digests": digests,
             "active_steps": active,
@@ -360,9 +388,10 @@ def qemu_runners() -> list:
             QemuRunner("qemu-cortex-m0-pure", "cortex-m0", "ffrt.kernels_ref")]
 
 
-def default_runners() -> list:
-    """The reference, numpy and (where a C compiler builds them) C twins in CPython, and
-    the pure and viper twins in the MicroPython unix port."""
+def default_runners(qemu: bool = True) -> list:
+    """The reference, numpy and (where a C compiler builds them) C twins in CPython, the
+    pure and viper twins in the MicroPython unix port and, with qemu (when QEMU is here),
+    the emulated microcontrollers' runners (`qemu_runners`)."""
     from ffkit import kernels_c, kernels_np
 
     host = [CPythonRunner("cpython-reference", kernels_ref),
@@ -372,7 +401,7 @@ def default_runners() -> list:
     return host + [
         MicroPythonRunner("micropython-pure", "ffrt.kernels_ref"),
         MicroPythonRunner("micropython-viper", "ffrt.kernels_viper"),
-    ]
+    ] + (qemu_runners() if qemu else [])
 
 
 # ---- comparing -----------------------------------------------------------------------------
@@ -445,8 +474,13 @@ def _describe(d: dict) -> str:
 
 
 def run_parity(cfg: Config | None = None, steps: int = DEFAULT_STEPS, n_test: int = N_TEST,
-               runners=None, digest_every: int = DIGEST_EVERY, progress=None) -> dict:
-    """Run every runner on the same data and return the report dict (see module doc)."""
+               runners=None, digest_every: int = DIGEST_EVERY, progress=None,
+               jobs: int = 1) -> dict:
+    """Run every runner on the same data and return the report dict (see module doc).
+
+    jobs > 1 runs that many runners at once (threads: the MicroPython and QEMU runners
+    are processes of their own); the report is the same, in the runners' order.
+    """
     cfg = cfg if cfg is not None else default_config()
     _check_digits_config(cfg)
     if steps < 1:
@@ -461,12 +495,22 @@ def run_parity(cfg: Config | None = None, steps: int = DEFAULT_STEPS, n_test: in
     with tempfile.TemporaryDirectory(prefix="ffkit-parity-") as tmp:
         path = os.path.join(tmp, "samples.bin")
         write_samples(path, Xtr, ytr, Xte, yte)
-        for r in runners:
+
+        def one(r):
             if progress:
                 progress(r.name)
             t0 = time.monotonic()
             res = r.run(cfg, path, steps, digest_every)
             res["seconds"] = round(time.monotonic() - t0, 3)
+            return res
+
+        if jobs > 1 and len(runners) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                done = list(pool.map(one, runners))
+        else:
+            done = [one(r) for r in runners]
+        for r, res in zip(runners, done):
             results[r.name] = res
     base, diffs = compare(results)
     labels = [int(v) for v in yte]
@@ -558,6 +602,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the model made recurrent (each layer but the last also reads "
                              "the layer above's previous activities; advance after every "
                              "sample)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="runners run at once (default %(default)s; the emulated "
+                             "boards' pure runners take most of the time)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -571,12 +618,15 @@ def run_cli(args) -> int:
             cfg = Config(**dict((cfg or default_config()).as_dict(), recurrent=1))
         if args.steps < 1 or args.n_test < 1:
             raise ParityError("--steps and --n-test must be at least 1")
+        if getattr(args, "jobs", 1) < 1:
+            raise ParityError("--jobs must be at least 1")
     except (FFKitError, OSError) as e:
         print("ffkit: %s" % e, file=sys.stderr)
         return 2
     progress = None if args.json else (lambda n: print("running %s ..." % n, file=sys.stderr))
     try:
-        rep = run_parity(cfg, steps=args.steps, n_test=args.n_test, progress=progress)
+        rep = run_parity(cfg, steps=args.steps, n_test=args.n_test, progress=progress,
+                         jobs=getattr(args, "jobs", 1))
     except FFKitError as e:
         print("ffkit: %s" % e, file=sys.stderr)
         return 1
