@@ -131,3 +131,93 @@ def test_awake_window_figure(report):
     assert 6.0 < aw["interleaved"]["update_passes"] < 6.1
     assert 0 < aw["mac_ratio"] < 1
     assert "awake" in report["seconds"]
+
+
+# ---- emulated boards (ffkit bench --machine) ---------------------------------------------
+
+_QUICK_COUNTS = {"fc": 4, "update": 4, "fc_pure": 1, "update_pure": 1, "learn_warm": 2,
+                 "learn": 3, "predict": 3, "alloc": 5, "hapt_warm": 8, "hapt": 2,
+                 "hapt_alloc": 2}
+
+
+@pytest.fixture(scope="module")
+def m3_report(qemu):
+    """`ffkit bench --machine cortex-m3 --json --no-heap` with small counts, the counts
+    taken on two fresh boots of the emulated board."""
+    import contextlib
+    import io
+
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    args = p.parse_args(["--machine", "cortex-m3", "--json", "--no-heap", "--repeat", "2"])
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(bench.QEMU_COUNTS, "cortex-m3", _QUICK_COUNTS)
+        with contextlib.redirect_stdout(out):
+            assert bench.run_cli(args) == 0
+    return json.loads(out.getvalue())
+
+
+def test_emulated_board_counts_are_positive_and_repeat_exactly(m3_report):
+    """Instruction counts under -icount shift=0 on the Cortex-M3: every figure positive,
+    and the raw counts of two boots equal (no wall-clock figure is asserted)."""
+    r = m3_report
+    assert r["machine"] == "cortex-m3" and r["kernels"] == "ffrt.kernels_viper"
+    assert r["instr_per_tick_us"] == 1000.0
+    for key in ("instr_per_mac_forward", "instr_per_weight_update",
+                "instr_per_mac_forward_pure", "instr_per_weight_update_pure",
+                "instr_per_learn_step", "instr_per_predict_step", "instr_per_hapt_window"):
+        v = r[key]
+        assert isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, (key, v)
+    assert r["instr_repeatable"] is True and r["instr_counts"]["runs"] == 2
+    # viper against the pure kernels on the same board: far fewer instructions per MAC
+    assert r["instr_per_mac_forward"] * 10 < r["instr_per_mac_forward_pure"]
+    # a learn step makes more passes than a prediction, a learnt window more than either
+    assert r["instr_per_predict_step"] < r["instr_per_learn_step"] < r["instr_per_hapt_window"]
+    assert r["instr_counts"]["calls"] == _QUICK_COUNTS
+    (clock,) = r["at_clock"]
+    assert clock["mhz"] == 64
+    assert clock["learn_steps_per_s"] == round(64e6 / r["instr_per_learn_step"], 2)
+    assert "one instruction per cycle" in r["clock_caveat"]
+    assert r["min_heap"] == "skipped (--no-heap)" and "min_heap_kb_stream" not in r
+
+
+def test_emulated_board_hot_loops_allocate_nothing(m3_report):
+    """32-bit words and 31-bit small ints: a value of 2**30 or more in a hot loop would be
+    a heap long int; learn, predict and a HAPT window allocate nothing on the Cortex-M3."""
+    assert m3_report["alloc_bytes_per_learn_step"] == 0
+    assert m3_report["alloc_bytes_per_predict_step"] == 0
+    assert m3_report["alloc_bytes_per_hapt_window"] == 0
+    assert m3_report["alloc_bytes_per_probe_step"] > 0  # the measurement sees allocation
+
+
+def test_emulated_board_table_names_every_figure(m3_report):
+    text = bench.format_qemu_table(m3_report)
+    for key, _, meaning in bench.QEMU_FIGURES:
+        assert key in text and meaning in text
+    assert "64 MHz" in text and "heap: skipped" in text
+
+
+def test_heap_bisection_finds_the_smallest_heap_and_widens_its_bracket(monkeypatch):
+    """min_heap_k against a fake board that serves from 77 KB up: 1 KB resolution, the
+    bracket widened upwards and downwards when its ends are wrong, the reason kept."""
+    calls = []
+
+    def probe(machine, k, kind, mpy_dir, rec=None):
+        calls.append(k)
+        return None if k >= 77 else "MemoryError at %d" % k
+
+    monkeypatch.setattr(bench, "_heap_probe", probe)
+    assert bench.min_heap_k("cortex-m3", "firmware", bracket=(24, 96)) == \
+        (77, "MemoryError at 76", len(calls))
+    calls.clear()
+    k, why, n = bench.min_heap_k("cortex-m3", "firmware", bracket=(24, 40))  # hi too low
+    assert (k, why, n) == (77, "MemoryError at 76", len(calls)) and calls[0] == 40
+    calls.clear()
+    assert bench.min_heap_k("cortex-m3", "firmware", bracket=(80, 96))[0] == 77  # lo too high
+
+
+def test_machine_usage_errors(quick, capsys):
+    args = argparse.Namespace(**dict(vars(quick), machine="cortex-m3", windows=0))
+    assert bench.run_cli(args) == 2
+    assert "--windows" in capsys.readouterr().err

@@ -38,7 +38,30 @@ reports:
     {"learn_speedup_viper": 54.77, ..., "alloc_bytes_per_learn_step": 0.0, ...,
      "instructions_per_mac_forward": 28.36, ...}
 
-Ratios and allocation counts are what tests check; absolute times depend on the machine.
+On an emulated microcontroller (``ffkit bench --machine cortex-m3|cortex-m0``: the firmware
+image of ffkit.qemu, MicroPython for the board with ffrt frozen, run by QEMU):
+
+- instruction counts under ``-icount shift=0``, where QEMU's virtual clock advances 1 ns
+  per instruction, so time.ticks_us() deltas are instruction counts (times the
+  instructions a tick lasts, read from the board: 1,000 on the Cortex-M3 and on the
+  Cortex-M0 image, built for the 16 MHz at which QEMU clocks the nRF51's SysTick): per
+  MAC of fc_relu and per weight of update (128 x 128; viper on the Cortex-M3, the pure
+  kernels on the Cortex-M0, and the pure kernels on the Cortex-M3 too), per learn_one and
+  predict_one of models/digits.ffw, and per HAPT window of models/hapt.ffw with its
+  [adapt] (raw int16 samples fed to an ffrt.live.LiveLearner: features, prediction,
+  learning through the rehearsal buffer); each minus a no-op twin timed alike, from
+  `--repeat` fresh boots that must agree exactly (``instr_repeatable``), and as rates at
+  stated clocks (``at_clock``; one instruction per cycle assumed: upper bounds);
+- allocation per learn, predict and HAPT-window step (gc.mem_alloc, collection off);
+- the smallest heaps the image boots with (1 KB bisection over QemuBoard's heap) that
+  serve the firmware's requests and stream HAPT, ffrt frozen and as .mpy files in the
+  board's filesystem (``--no-heap`` skips them).
+
+    $ ffkit bench --machine cortex-m3 --json
+    {"instr_per_mac_forward": 16.21, ..., "min_heap_kb_stream": 64, ...}
+
+Ratios, allocation and instruction counts are what tests check; absolute times depend on
+the machine.
 The unix port is a 64-bit build: object headers and pointers are twice a 32-bit board's,
 so heap figures are upper bounds for boards (the net's arrays are the same size).
 """
@@ -71,8 +94,14 @@ __all__ = [
     "measure_awake",
     "measure_replay",
     "measure_speed",
+    "min_heap_k",
+    "qemu_counts",
+    "qemu_heaps",
     "run_bench",
     "run_cli",
+    "run_qemu_bench",
+    "QEMU_FIGURES",
+    "format_qemu_table",
 ]
 
 DEFAULT_STEPS = 1000
@@ -759,6 +788,668 @@ def measure_awake(windows: int = AWAKE_WINDOWS, warm: int = AWAKE_WARM) -> dict:
             "awake_window": detail}
 
 
+# ---- emulated boards (QEMU): instruction counts, allocation, smallest heaps -------------------
+#
+# `ffkit bench --machine cortex-m3|cortex-m0` measures the firmware image that ffkit.qemu
+# builds (MicroPython for the board, ffrt frozen), run by QEMU.
+#
+# Instruction counts: under ``-icount shift=0`` QEMU's virtual clock advances exactly 1 ns
+# per guest instruction, and every clock the guest can read (SysTick behind
+# time.ticks_us, the SoC's timers) runs on that virtual clock. The counts are taken with
+# time.ticks_us(); how many nanoseconds one of its microseconds lasts is read from the
+# board rather than assumed. The qemu port's ticks_us counts SysTick cycles at the rate
+# its CPU_FREQ_HZ names (SysTick's reload register holds CPU_FREQ_HZ / 1000 - 1 cycles a
+# millisecond), while QEMU clocks SysTick at the SoC's own rate: 25 MHz on mps2-an385 and
+# 16 MHz on the nRF51. The port assumes 25 MHz; ffkit's CORTEX_M0 board says 16 MHz, so a
+# tick is 1,000 instructions on both (an image built without that line would make it
+# 1,562.5, and the reload register read here would say so). Each run cross-checks the
+# rate against the SoC's own timer (CMSDK timer 0 at 25 MHz, nRF51 TIMER0 at 16 MHz)
+# read through machine.mem32.
+
+QEMU_CLOCKS = {
+    # machine: (SysTick's clock in QEMU, (hardware timer kind, base address, its clock))
+    "cortex-m3": (25_000_000, ("cmsdk", 0x40000000, 25_000_000)),
+    "cortex-m0": (16_000_000, ("nrf51", 0x40008000, 16_000_000)),
+}
+
+# Clocks at which the counts become rates (MHz, what runs at it).
+STATED_CLOCKS = {
+    "cortex-m3": ((64, "an nRF52-class Cortex-M4 part at 64 MHz"),),
+    "cortex-m0": ((16, "a micro:bit v1 (nRF51, Cortex-M0) at 16 MHz"),
+                  (125, "an RP2040 (Cortex-M0+) at 125 MHz")),
+}
+CYCLE_CAVEAT = ("the rates assume one instruction per cycle, which a real core does not "
+                "reach (Cortex-M loads take 2 cycles, taken branches 2-3, and flash adds "
+                "wait states at higher clocks): they are upper bounds")
+
+# Repetitions per machine: enough that a tick (1,000 instructions) is small
+# beside what is timed; the Cortex-M0 runs the pure-Python kernels (about 50 times as many
+# instructions per step), so it gets fewer.
+QEMU_COUNTS = {
+    "cortex-m3": {"fc": 20, "update": 20, "fc_pure": 1, "update_pure": 1, "learn_warm": 20,
+                  "learn": 200, "predict": 100, "alloc": 100, "hapt_warm": 32,
+                  "hapt": 48, "hapt_alloc": 8},
+    "cortex-m0": {"fc": 0, "update": 0, "fc_pure": 1, "update_pure": 1, "learn_warm": 2,
+                  "learn": 4, "predict": 4, "alloc": 2, "hapt_warm": 8, "hapt": 6,
+                  "hapt_alloc": 1},
+}
+QEMU_N = 128              # fc_relu / update size for the kernel counts (128 x 128)
+HAPT_SUBJECT = 16         # its first session, streamed from its first sample
+HAPT_HOP_S = 64 / 50      # a new window every 64 samples at 50 Hz: 1.28 s
+
+# MicroPython, on the emulated board: every count as raw ticks (the host turns them into
+# instructions). Loops index preloaded lists and the timed calls take their arguments
+# written out, so the timing adds no allocation of its own; a no-op twin of each timed
+# call, timed the same way, is the overhead subtracted.
+_QEMU_SCRIPT = r'''
+import gc
+import json
+import machine
+import sys
+import time
+from array import array
+
+from ffrt import ffw_ram, kernels_ref
+from ffrt.live import LiveLearner
+
+P = %(params)r
+T = time.ticks_us
+D = time.ticks_diff
+r = {"platform": "%%s, MicroPython %%s" %% (
+    sys.implementation._machine, ".".join([str(v) for v in sys.implementation.version[:3]]))}
+
+
+def hw_timer():
+    """A read() of the SoC's own timer, counting up (QEMU_CLOCKS: kind, base)."""
+    kind, base = P["timer"]
+    if kind == "cmsdk":  # a down-counter; reloads at 2**30 - 1 so reads stay small ints
+        machine.mem32[base + 8] = 0x3FFFFFFF
+        machine.mem32[base + 4] = 0x3FFFFFFF
+        machine.mem32[base] = 1
+
+        def read():
+            return 0x3FFFFFFF - machine.mem32[base + 4]
+    else:  # nRF51 TIMER: 32-bit timer mode, prescaler 0, captured into CC[0]
+        machine.mem32[base + 0x504] = 0
+        machine.mem32[base + 0x508] = 3
+        machine.mem32[base + 0x510] = 0
+        machine.mem32[base] = 1
+
+        def read():
+            machine.mem32[base + 0x40] = 1
+            return machine.mem32[base + 0x540]
+    return read
+
+
+read = hw_timer()
+c0 = read()
+t0 = T()
+for i in range(P["calib"]):
+    pass
+t1 = T()
+c1 = read()
+r["systick_reload"] = machine.mem32[0xE000E014] + 1
+r["calib_ticks"] = D(t1, t0)
+r["calib_timer"] = (c1 - c0) & 0x3FFFFFFF
+
+# ---- kernels: fc_relu and update, 128 x 128, every input and unit active -----------------
+N = P["n"]
+w = bytearray(N * N)
+x = bytearray(N)
+h0 = bytearray(N)
+h = bytearray(N)
+rng = array("H", [0x1234, 0x5678] * N)
+s = 12345
+for i in range(N * N):
+    s = (s * 1103515245 + 12345) & 0x3FFFFFFF
+    w[i] = 1 + (s >> 8) %% 255
+for i in range(N):
+    x[i] = 1 + (i * 37) %% 255
+    h0[i] = 1 + (i * 91) %% 255
+
+
+def nop_fc(w, x, h, n_in, n_out, shift):
+    pass
+
+
+def nop_update(w, x, h, n_in, n_out, coef, shift, rng, floor):
+    pass
+
+
+def t_fc(f, k):
+    gc.collect()
+    t0 = T()
+    for _ in range(k):
+        f(w, x, h, N, N, 8)
+    return D(T(), t0)
+
+
+def t_update(f, k):
+    for i in range(N):  # every unit active (fc_relu rewrites h)
+        h[i] = h0[i]
+    gc.collect()
+    t0 = T()
+    for i in range(k):
+        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
+    return D(T(), t0)
+
+
+K = P["k"]
+kv = None
+if K["fc"] or K["update"]:
+    from ffrt import kernels_viper as kv
+for name, f, twin, timer in (("fc", None, nop_fc, t_fc), ("update", None, nop_update, t_update),
+                             ("fc_pure", kernels_ref.fc_relu, nop_fc, t_fc),
+                             ("update_pure", kernels_ref.update, nop_update, t_update)):
+    k = K[name]
+    if not k:
+        continue
+    if f is None:
+        f = kv.fc_relu if name == "fc" else kv.update
+    r[name] = [timer(f, k), timer(twin, k), k]
+w = x = h = h0 = rng = None
+
+# ---- the digits model: learn_one, predict_one, their allocation --------------------------
+with open("digits.ffw", "rb") as f:
+    net = ffw_ram.load(f.read())
+r["kernels"] = net.k.__name__
+with open("samples.bin", "rb") as f:
+    data = f.read()
+nf = data[4] | data[5] << 8
+n_train = data[6] | data[7] << 8
+xs = []
+ys = []
+for i in range(n_train):
+    p = 10 + i * (nf + 1)
+    xs.append(data[p:p + nf])
+    ys.append(data[p + nf])
+data = None
+M = len(xs)
+
+
+class Nop:
+    def learn_one(self, x, y):
+        pass
+
+    def predict_one(self, x):
+        pass
+
+    def feed(self, buf, n, label):
+        pass
+
+
+def learn(net, n, off):
+    for i in range(n):
+        j = (off + i) %% M
+        net.learn_one(xs[j], ys[j])
+
+
+def predict(net, n, off):
+    for i in range(n):
+        net.predict_one(xs[(off + i) %% M])
+
+
+def probe(net, n, off):
+    for i in range(n):
+        keep = [i]  # one small list per step: shows the measurement sees allocation
+
+
+def timed(fn, obj, n, off):
+    gc.collect()
+    t0 = T()
+    fn(obj, n, off)
+    return D(T(), t0)
+
+
+def allocated(fn, obj, n, off):
+    """Bytes allocated by n steps, automatic collection off (None: the heap ran out)."""
+    gc.collect()
+    gc.disable()
+    try:
+        a0 = gc.mem_alloc()
+        fn(obj, n, off)
+        return gc.mem_alloc() - a0
+    except MemoryError:
+        return None
+    finally:
+        gc.enable()
+
+
+nop = Nop()
+learn(net, K["learn_warm"], 0)
+off = K["learn_warm"]
+r["learn"] = [timed(learn, net, K["learn"], off), timed(learn, nop, K["learn"], off), K["learn"]]
+off += K["learn"]
+r["predict"] = [timed(predict, net, K["predict"], 0), timed(predict, nop, K["predict"], 0),
+                K["predict"]]
+r["alloc_learn"] = [allocated(learn, net, K["alloc"], off), K["alloc"]]
+r["alloc_predict"] = [allocated(predict, net, K["alloc"], 0), K["alloc"]]
+r["alloc_probe"] = [allocated(probe, net, K["alloc"], 0), K["alloc"]]
+r["digits_step"] = net.step
+r["digits_crc32"] = ffw_ram.weights_crc32(net)
+net = xs = ys = None
+
+# ---- HAPT: raw samples through LiveLearner (features, prediction, rehearsal learning) -----
+with open("hapt.ffw", "rb") as f:
+    net = ffw_ram.load(f.read())
+live = LiveLearner(net, P["per_class"], P["replay"], P["head"])
+with open("hapt_labels.bin", "rb") as f:
+    labels = f.read()
+with open("hapt.bin", "rb") as f:
+    samples = array("h", f.read())
+views = []
+j = 0
+for k in range(len(labels)):  # window k: 128 samples, then 64 more each
+    n = 128 if k == 0 else 64
+    views.append(memoryview(samples)[6 * j:6 * (j + n)])
+    j += n
+
+
+def window(live, k):
+    lab = labels[k]
+    return live.feed(views[k], len(views[k]) // 6, -1 if lab == 255 else lab)
+
+
+def timed_windows(live, a, b):
+    """Ticks of windows a..b-1, learnt and unlabelled apart, and of their no-op twins."""
+    learnt = [0, 0]
+    other = [0, 0]
+    over = 0
+    gc.collect()
+    for k in range(a, b):
+        lab = labels[k]
+        mv = views[k]
+        t0 = T()
+        done = live.feed(mv, len(mv) // 6, -1 if lab == 255 else lab)
+        dt = D(T(), t0)
+        t0 = T()
+        nop.feed(mv, len(mv) // 6, -1 if lab == 255 else lab)
+        over += D(T(), t0)
+        if done != 1:
+            raise RuntimeError("window %%d: %%d windows completed" %% (k, done))
+        c = other if lab == 255 else learnt
+        c[0] += dt
+        c[1] += 1
+    return {"learnt": learnt, "other": other, "overhead": over, "windows": b - a}
+
+
+def windows(live, n, a):
+    for k in range(a, a + n):
+        window(live, k)
+
+
+WARM = K["hapt_warm"]
+windows(live, WARM, 0)
+r["hapt"] = timed_windows(live, WARM, WARM + K["hapt"])
+r["alloc_hapt"] = [allocated(windows, live, K["hapt_alloc"], WARM + K["hapt"]), K["hapt_alloc"]]
+r["hapt_step"] = net.step
+r["hapt_crc32"] = ffw_ram.weights_crc32(net)
+print(json.dumps(r))
+'''
+
+
+def qemu_files(counts: dict) -> dict:
+    """The files the count script reads on the board, {name: bytes}: the digits model and
+    N_SAMPLES digits samples; models/hapt.ffw as `ffkit stream` starts it (its [adapt]
+    lr_shift set) and the raw int16 samples of the first windows of HAPT subject 16's
+    first session (6 a sample, windows of 128 with a hop of 64) with each window's label
+    (0..5, 255: none)."""
+    import numpy as np
+
+    from ffkit import config, hapt, stream
+
+    models = config.models_dir()
+    with tempfile.TemporaryDirectory(prefix="ffkit-bench-qemu-") as tmp:
+        path = os.path.join(tmp, "samples.bin")
+        write_bench_samples(path)
+        with open(path, "rb") as f:
+            samples = f.read()
+    adapt = config.load(models / "hapt.toml").adapt
+    n_win = counts["hapt_warm"] + counts["hapt"] + counts["hapt_alloc"]
+    sess = stream.subject_sessions(hapt.load(), HAPT_SUBJECT, limit=n_win)[0]
+    if len(sess.y) < n_win:
+        raise BenchError("HAPT subject %d's first session has %d windows, not %d"
+                         % (HAPT_SUBJECT, len(sess.y), n_win))
+    labels = np.where(sess.y >= 0, sess.y, 255).astype(np.uint8)
+    return {"digits.ffw": (models / "digits.ffw").read_bytes(),
+            "samples.bin": samples,
+            "hapt.ffw": stream.start_bytes((models / "hapt.ffw").read_bytes(), adapt.lr_shift),
+            "hapt.bin": np.ascontiguousarray(sess.samples, "<i2").tobytes(),
+            "hapt_labels.bin": labels.tobytes()}
+
+
+def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
+    """One fresh boot of the machine under -icount shift=0 running _QEMU_SCRIPT."""
+    from ffkit import config, qemu
+
+    adapt = config.load(config.models_dir() / "hapt.toml").adapt
+    kind, base, _ = QEMU_CLOCKS[machine][1]
+    params = {"timer": (kind, base), "calib": 20000, "n": QEMU_N, "k": dict(counts),
+              "per_class": adapt.per_class, "replay": adapt.replay,
+              "head": adapt.predict == "head"}
+    try:
+        return qemu.run_json(machine, _QEMU_SCRIPT % {"params": params}, files=files,
+                             icount=0, timeout=timeout)
+    except qemu.QemuError as e:
+        raise BenchError(str(e)) from None
+
+
+def _round(v, digits):
+    return None if v is None else round(v, digits)
+
+
+def ns_per_tick(machine: str, raw: dict) -> float:
+    """Nanoseconds of virtual time (instructions, under -icount shift=0) in one tick of
+    the board's time.ticks_us: SysTick's cycles per firmware millisecond over SysTick's
+    clock in QEMU, checked against the SoC timer's count over the calibration loop."""
+    systick_hz, (_, _, timer_hz) = QEMU_CLOCKS[machine]
+    ns = raw["systick_reload"] * 1e6 / systick_hz
+    by_timer = raw["calib_timer"] * 1e9 / timer_hz / raw["calib_ticks"]
+    if abs(by_timer - ns) > 0.002 * ns:
+        raise BenchError("%s: time.ticks_us advances %.1f ns a tick by the SoC's timer, "
+                         "%.1f ns by SysTick's reload register: the QEMU clocks in "
+                         "ffkit.bench.QEMU_CLOCKS are not this QEMU's" % (machine, by_timer, ns))
+    return ns
+
+
+def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
+                timeout: float = 1800, files: dict | None = None) -> dict:
+    """Instruction counts and allocation per step (the comment above QEMU_CLOCKS), from
+    `repeat` fresh boots of the machine; counts overrides QEMU_COUNTS[machine] entries.
+    ``instr_repeatable`` says whether every raw count came out the same in each boot."""
+    if machine not in QEMU_CLOCKS:
+        raise BenchError("unknown machine %r (%s)" % (machine, ", ".join(QEMU_CLOCKS)))
+    counts = dict(QEMU_COUNTS[machine], **(counts or {}))
+    files = files if files is not None else qemu_files(counts)
+    runs = [_qemu_raw(machine, counts, files, timeout) for _ in range(max(1, repeat))]
+    raw = runs[0]
+    ns = ns_per_tick(machine, raw)
+
+    def per(entry, units):
+        """Instructions per unit from [ticks, overhead ticks, calls]."""
+        if entry is None:
+            return None
+        t, t0, k = entry
+        return (t - t0) * ns / (k * units)
+
+    macs = QEMU_N * QEMU_N
+    native = "fc" in raw
+    out = {"machine": machine, "platform": raw["platform"], "kernels": raw["kernels"],
+           "instr_per_tick_us": ns}
+    fc = per(raw.get("fc"), macs)
+    fc_pure = per(raw.get("fc_pure"), macs)
+    up = per(raw.get("update"), macs)
+    up_pure = per(raw.get("update_pure"), macs)
+    out["instr_per_mac_forward"] = _round(fc if native else fc_pure, 2)
+    out["instr_per_weight_update"] = _round(up if native else up_pure, 2)
+    out["instr_per_mac_forward_pure"] = _round(fc_pure, 2)
+    out["instr_per_weight_update_pure"] = _round(up_pure, 2)
+    out["instr_per_learn_step"] = round(per(raw["learn"], 1))
+    out["instr_per_predict_step"] = round(per(raw["predict"], 1))
+    hp = raw["hapt"]
+    over = hp["overhead"] / hp["windows"]  # the timer's and a call's own cost, per window
+
+    def window_instr(c):
+        return round((c[0] / c[1] - over) * ns) if c[1] else None
+
+    out["instr_per_hapt_window"] = window_instr(hp["learnt"])
+    out["instr_per_hapt_window_unlabelled"] = window_instr(hp["other"])
+    for key, name in (("alloc_learn", "learn_step"), ("alloc_predict", "predict_step"),
+                      ("alloc_probe", "probe_step"), ("alloc_hapt", "hapt_window")):
+        b, k = raw[key]
+        out["alloc_bytes_per_" + name] = None if b is None else b / k
+    out["instr_counts"] = {
+        "method": "QEMU -icount shift=0 (1 ns of virtual time per instruction); "
+                  "time.ticks_us deltas x instr_per_tick_us, minus a no-op twin's",
+        "kernel_size": "%dx%d" % (QEMU_N, QEMU_N), "calls": counts,
+        "digits_model": "models/digits.ffw, %d learn_one after %d, predict_one x %d"
+                        % (counts["learn"], counts["learn_warm"], counts["predict"]),
+        "hapt": "models/hapt.ffw ([adapt]: rehearsal), LiveLearner.feed of raw samples, "
+                "subject %d's first session, windows %d-%d (%d learnt, %d unlabelled: "
+                "features and prediction only)" % (
+                    HAPT_SUBJECT, counts["hapt_warm"], counts["hapt_warm"] + counts["hapt"] - 1,
+                    hp["learnt"][1], hp["other"][1]),
+        "digits_crc32": "%08x" % raw["digits_crc32"], "hapt_crc32": "%08x" % raw["hapt_crc32"],
+        "runs": len(runs)}
+    out["instr_repeatable"] = all(r == raw for r in runs[1:]) if len(runs) > 1 else None
+    clocks = []
+    for mhz, name in STATED_CLOCKS[machine]:
+        hz = mhz * 1e6
+        c = {"mhz": mhz, "part": name,
+             "learn_steps_per_s": round(hz / out["instr_per_learn_step"], 2),
+             "predict_steps_per_s": round(hz / out["instr_per_predict_step"], 2),
+             "ms_per_learn_step": round(1e3 * out["instr_per_learn_step"] / hz, 1)}
+        if out["instr_per_hapt_window"]:
+            c["hapt_windows_per_s"] = round(hz / out["instr_per_hapt_window"], 3)
+            c["ms_per_hapt_window"] = round(1e3 * out["instr_per_hapt_window"] / hz, 1)
+            # the share of the core a 50 Hz stream keeps busy (a window every 1.28 s)
+            c["hapt_realtime_load"] = round(out["instr_per_hapt_window"] / (hz * HAPT_HOP_S), 3)
+        clocks.append(c)
+    out["at_clock"] = clocks
+    out["clock_caveat"] = CYCLE_CAVEAT
+    return out
+
+
+# ---- emulated boards: the smallest heaps ---------------------------------------------------
+
+HEAP_STREAM_LIMIT = 4          # windows per session in the stream probe (ffkit stream --limit)
+HEAP_STREAM_SUBJECTS = (16, 17)
+# (lo, hi) KB to bisect between: checked (lo fails, hi serves), widened when not so
+QEMU_HEAP_BRACKET = {"firmware": (24, 96), "stream": (32, 128)}
+
+
+def _digits_samples(n, cfg, seed):
+    """n random (features, label) pairs for cfg (as tests/test_server.py makes them)."""
+    import random
+    rnd = random.Random(seed)
+    return [([rnd.randrange(cfg.in_max + 1) for _ in range(cfg.n_features)],
+             rnd.randrange(cfg.n_classes)) for _ in range(n)]
+
+
+class _ProbeFailed(Exception):
+    """The board did not boot or serve the probe's requests in this heap."""
+
+
+def _hello(vb, deadline_s=60.0):
+    """A connected ffkit.client.Board once the board answers HELLO; _ProbeFailed as soon
+    as its console shows that the firmware stopped (a traceback, the REPL) or QEMU
+    exited, instead of waiting out every HELLO retry."""
+    from ffkit.client import BoardTimeout, connect
+
+    t_end = time.monotonic() + deadline_s
+    while True:
+        try:
+            return connect(vb.port, timeout=20.0, retries=0, hello_timeout=1.0)
+        except BoardTimeout:
+            con = vb.console()
+            if "Traceback" in con or ">>>" in con or not vb.running:
+                raise _ProbeFailed(con.strip()[-300:] or "QEMU exited") from None
+            if time.monotonic() > t_end:
+                raise _ProbeFailed("no HELLO within %d s" % deadline_s) from None
+
+
+def _probe_firmware(board):
+    """What tests/test_server.py's small-heap test asks of the unix port: boot from
+    model.ffw (the digits model), INFO, a 32 KB IMPORT, LEARN x 3, EXPORT (the host's
+    bits), CHECKPOINT."""
+    from ffrt import ffw
+
+    from ffkit import config
+
+    digits = (config.models_dir() / "digits.ffw").read_bytes()
+    info = board.info()
+    if info.get("boot") != "model.ffw":
+        raise _ProbeFailed("booted from %r, not model.ffw" % info.get("boot"))
+    net = ffw.load(digits)
+    for x, y in _digits_samples(2, net.cfg, 3):
+        net.learn_one(x, y)
+    board.import_weights(bytes(ffw.encode(net)))
+    for x, y in _digits_samples(3, net.cfg, 4):
+        board.learn(x, y)
+        net.learn_one(x, y)
+    if board.export() != bytes(ffw.encode(net)):
+        raise _ProbeFailed("the exported weights are not the host's")
+    board.checkpoint()
+
+
+def _probe_stream(board, rec):
+    """`ffkit stream` of HAPT (models/hapt.ffw and its [adapt]: the rehearsal buffer) for
+    two subjects, HEAP_STREAM_LIMIT windows a session: bit-identical with the host."""
+    from ffkit import config, stream
+
+    models = config.models_dir()
+    w = (models / "hapt.ffw").read_bytes()
+    adapt = config.load(models / "hapt.toml").adapt
+    r = stream.run(board, w, adapt, HEAP_STREAM_SUBJECTS, limit=HEAP_STREAM_LIMIT, rec=rec,
+                   parallel=False)
+    if not r["bit_identical"]:
+        raise _ProbeFailed("not bit-identical: %s" % (r["first_mismatch"],))
+
+
+def _heap_probe(machine, heap_k, kind, mpy_dir, rec=None):
+    """None when the machine's image, booted with a heap of heap_k KB (ffrt frozen, or
+    the .mpy files of mpy_dir/ffrt in its folder, shadowing the frozen ones), serves
+    the probe (kind: "firmware" or "stream") and prints nothing on its console; else why
+    not (a short text: a MemoryError, a timeout)."""
+    from ffkit import config
+    from ffkit.qemu import QemuBoard
+
+    model = "digits.ffw" if kind == "firmware" else "hapt.ffw"
+    with tempfile.TemporaryDirectory(prefix="fkb") as tmp:  # short: a board's paths
+        d = os.path.join(tmp, "b")
+        os.mkdir(d)
+        shutil.copy(config.models_dir() / model, os.path.join(d, "model.ffw"))
+        if mpy_dir is not None:
+            shutil.copytree(os.path.join(mpy_dir, "ffrt"), os.path.join(d, "ffrt"))
+        with QemuBoard(d, machine, heap="%dK" % heap_k) as vb:
+            try:
+                with _hello(vb) as board:
+                    if kind == "firmware":
+                        _probe_firmware(board)
+                    else:
+                        _probe_stream(board, rec)
+            except (_ProbeFailed, FFKitError, OSError) as e:
+                return (str(e) + " " + vb.console().strip()[-200:]).strip()[:400]
+            con = vb.console().strip()
+            if con:
+                return "console: " + con[-300:]
+    return None
+
+
+def min_heap_k(machine, kind, mpy_dir=None, rec=None, bracket=None, progress=None):
+    """(smallest heap in KB that serves, why the next smaller does not, probes run): a
+    bisection in 1 KB steps within the bracket, widened while its ends are wrong. A
+    probe that fails other than by a MemoryError (a timeout) is run once more."""
+    from ffkit.qemu import MACHINES
+
+    top = MACHINES[machine][2] // 1024
+    lo, hi = bracket or QEMU_HEAP_BRACKET[kind]
+    hi = min(hi, top)
+    probes = [0]
+
+    def fails(k):
+        probes[0] += 1
+        why = _heap_probe(machine, k, kind, mpy_dir, rec)
+        if why is not None and "MemoryError" not in why:  # a timeout on a busy host?
+            probes[0] += 1
+            why = _heap_probe(machine, k, kind, mpy_dir, rec)
+        if progress:
+            progress("  %s %s heap %d KB: %s" % (machine, kind, k, "fails" if why else "serves"))
+        return why
+
+    why = fails(hi)
+    while why is not None:
+        if hi >= top:
+            raise BenchError("%s: the %s probe fails even with the largest heap (%d KB): %s"
+                             % (machine, kind, top, why))
+        lo, hi = hi, min(top, hi * 2)
+        why = fails(hi)
+    why = fails(lo)
+    while why is None:
+        if lo <= 1:
+            return lo, None, probes[0]
+        hi, lo = lo, max(1, lo // 2)
+        why = fails(lo)
+    while hi - lo > 1:  # fails at lo, serves at hi
+        mid = (lo + hi) // 2
+        w = fails(mid)
+        if w is None:
+            hi = mid
+        else:
+            lo, why = mid, w
+    return hi, why, probes[0]
+
+
+def qemu_heaps(machine, progress=None):
+    """min_heap_kb_firmware and min_heap_kb_stream with ffrt frozen (the image as built)
+    and as .mpy files in the board's filesystem (ffkit.builds for the machine's arch;
+    without the viper modules where the image has no native emitter, as the frozen
+    manifest leaves them out), each with the reason the next smaller heap fails."""
+    from ffkit import hapt
+    from ffkit.qemu import MACHINES
+
+    _, _, _, native, arch = MACHINES[machine]
+    rec = hapt.load()
+    out = {}
+    detail = {}
+    with tempfile.TemporaryDirectory(prefix="ffkit-bench-mpy-") as mpy_dir:
+        try:
+            paths = builds.build_mpy(arch, mpy_dir)
+        except builds.BuildError as e:
+            raise BenchError(str(e)) from None
+        if not native:
+            for p in paths:
+                if p.stem.endswith("_viper"):
+                    p.unlink()
+        for variant, where in (("", None), ("_mpy", mpy_dir)):
+            for kind in ("firmware", "stream"):
+                t0 = time.monotonic()
+                k, why, n = min_heap_k(machine, kind, where, rec, progress=progress)
+                out["min_heap_kb_%s%s" % (kind, variant)] = k
+                detail["%s%s" % (kind, variant)] = {
+                    "fails_at_kb": k - 1, "because": why, "probes": n,
+                    "seconds": round(time.monotonic() - t0, 1)}
+    detail["firmware_probe"] = ("boot from model.ffw (models/digits.ffw), HELLO, INFO, a "
+                                "32 KB IMPORT, LEARN x 3, EXPORT (host's bits), CHECKPOINT")
+    detail["stream_probe"] = ("ffkit stream: models/hapt.ffw with its [adapt], subjects "
+                              "%s, --limit %d, bit-identical" % (
+                                  " and ".join(map(str, HEAP_STREAM_SUBJECTS)),
+                                  HEAP_STREAM_LIMIT))
+    out["min_heap"] = detail
+    if machine == "cortex-m3":
+        out["target_64k_stream_frozen"] = out["min_heap_kb_stream"] <= 64
+    return out
+
+
+def run_qemu_bench(machine, counts=None, heap=True, repeat=2, progress=None) -> dict:
+    """`ffkit bench --machine`: qemu_counts, then (heap) qemu_heaps; with seconds."""
+    from ffkit import qemu
+
+    say = progress or (lambda msg: None)
+    seconds = {}
+    t0 = time.monotonic()
+    say("building / finding the %s image" % machine)
+    try:
+        qemu.build(machine, progress=say)
+    except qemu.QemuError as e:
+        raise BenchError(str(e)) from None
+    seconds["build"] = round(time.monotonic() - t0, 1)
+    say("instruction counts and allocation on %s under -icount shift=0 (%d runs)"
+        % (machine, repeat))
+    t0 = time.monotonic()
+    rep = qemu_counts(machine, counts, repeat=repeat)
+    seconds["counts"] = round(time.monotonic() - t0, 1)
+    if heap:
+        say("smallest heaps on %s (bisection, 1 KB)" % machine)
+        t0 = time.monotonic()
+        rep.update(qemu_heaps(machine, progress=say))
+        seconds["heap"] = round(time.monotonic() - t0, 1)
+    else:
+        rep["min_heap"] = "skipped (--no-heap)"
+    rep["seconds"] = seconds
+    return rep
+
+
 # ---- the whole bench ---------------------------------------------------------------------------
 
 
@@ -849,32 +1540,125 @@ def format_table(rep: dict) -> str:
     return "\n".join(lines)
 
 
+# (key, unit, meaning) of `ffkit bench --machine`'s table; every key is in the JSON.
+QEMU_FIGURES = (
+    ("instr_per_mac_forward", "instr", "per multiply-accumulate, fc_relu 128x128 (the "
+                                       "machine's kernels: viper, else pure)"),
+    ("instr_per_weight_update", "instr", "per weight, update with every input and unit active"),
+    ("instr_per_mac_forward_pure", "instr", "per MAC, the pure-Python fc_relu"),
+    ("instr_per_weight_update_pure", "instr", "per weight, the pure-Python update"),
+    ("instr_per_learn_step", "instr", "one learn_one of models/digits.ffw"),
+    ("instr_per_predict_step", "instr", "one predict_one of models/digits.ffw (10 labels)"),
+    ("instr_per_hapt_window", "instr", "HAPT window: 64 raw samples in, features, "
+                                       "prediction, learning with 2 replays"),
+    ("instr_per_hapt_window_unlabelled", "instr", "HAPT window without a label: "
+                                                  "features and prediction"),
+    ("alloc_bytes_per_learn_step", "B", "heap bytes allocated per learn_one, steady state"),
+    ("alloc_bytes_per_predict_step", "B", "heap bytes allocated per predict_one"),
+    ("alloc_bytes_per_hapt_window", "B", "heap bytes allocated per HAPT window"),
+    ("alloc_bytes_per_probe_step", "B", "control: a loop that makes one small list per step"),
+    ("min_heap_kb_firmware", "KB", "smallest heap that boots and serves (ffrt frozen)"),
+    ("min_heap_kb_stream", "KB", "smallest heap that streams HAPT with rehearsal (frozen)"),
+    ("min_heap_kb_firmware_mpy", "KB", "the same, ffrt as .mpy in the filesystem"),
+    ("min_heap_kb_stream_mpy", "KB", "the same, ffrt as .mpy in the filesystem"),
+)
+
+
+def format_qemu_table(rep: dict) -> str:
+    """`ffkit bench --machine` as text: the figures, the rates at the stated clocks."""
+    lines = ["ffkit bench --machine %s: %s, kernels %s, under QEMU -icount shift=0"
+             % (rep["machine"], rep["platform"], rep["kernels"]), ""]
+    lines.append("%-33s %14s %-5s  %s" % ("figure", "value", "unit", "meaning"))
+    for key, unit, meaning in QEMU_FIGURES:
+        lines.append("%-33s %14s %-5s  %s" % (key, _fmt(rep.get(key), unit), unit, meaning))
+    lines.append("")
+    for c in rep["at_clock"]:
+        load = c.get("hapt_realtime_load")
+        lines.append("at %s: %s learn steps/s (%s ms each), %s predict steps/s, %s HAPT "
+                     "windows/s (%s ms each: %s of the core for a 50 Hz stream)" % (
+                         c["part"], c["learn_steps_per_s"], c["ms_per_learn_step"],
+                         c["predict_steps_per_s"], c.get("hapt_windows_per_s", "-"),
+                         c.get("ms_per_hapt_window", "-"),
+                         "-" if load is None else "%.0f%%" % (100 * load)))
+    lines.append(rep["clock_caveat"])
+    runs = rep["instr_counts"]["runs"]
+    lines.append("the counts of %d fresh boots are identical: %s" % (
+        runs, "yes" if rep["instr_repeatable"] else "NO")
+        if runs > 1 else "one boot (--repeat 1): repetition not checked")
+    heap = rep.get("min_heap")
+    if isinstance(heap, dict):
+        for k in ("firmware", "stream", "firmware_mpy", "stream_mpy"):
+            lines.append("heap %s: %d KB fails: %s" % (k, heap[k]["fails_at_kb"],
+                                                       heap[k]["because"]))
+        if "target_64k_stream_frozen" in rep:
+            lines.append("firmware + HAPT streaming in a 64 KB heap, ffrt frozen: %s"
+                         % ("holds" if rep["target_64k_stream_frozen"] else "does not hold"))
+    else:
+        lines.append("heap: %s" % heap)
+    lines.append("seconds: %s" % ", ".join("%s %.1f" % kv for kv in rep["seconds"].items()))
+    return "\n".join(lines)
+
+
 # ---- CLI -----------------------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                        help="viper learn and predict steps timed (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="viper learn and predict steps timed (default %d; with "
+                             "--machine: learn_one and predict_one steps counted, default %s)"
+                             % (DEFAULT_STEPS, ", ".join("%d on %s" % (c["learn"], m)
+                                                         for m, c in QEMU_COUNTS.items())))
     parser.add_argument("--pure-steps", type=int, default=DEFAULT_PURE_STEPS,
                         help="steps timed with the pure-Python kernels (default %(default)s)")
     parser.add_argument("--no-callgrind", action="store_true",
                         help="skip the valgrind instruction counts")
+    parser.add_argument("--machine", choices=sorted(QEMU_CLOCKS),
+                        help="measure on an emulated board instead (ffkit.qemu: the image "
+                             "with ffrt frozen, QEMU -icount shift=0): instruction counts, "
+                             "allocation per step, smallest heaps")
+    parser.add_argument("--windows", type=int, default=None,
+                        help="with --machine: HAPT windows counted (default %s)"
+                             % ", ".join("%d on %s" % (c["hapt"], m)
+                                         for m, c in QEMU_COUNTS.items()))
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="with --machine: boots that count the same instructions, to "
+                             "show that they repeat exactly (default %(default)s)")
+    parser.add_argument("--no-heap", action="store_true",
+                        help="with --machine: skip the smallest-heap bisections (minutes)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_cli(args) -> int:
     """Exit code 0 when every benchmark ran, 1 when one failed, 2 on bad usage."""
-    if args.steps < 1 or args.pure_steps < 1:
-        print("ffkit: --steps and --pure-steps must be at least 1", file=sys.stderr)
+    machine = getattr(args, "machine", None)
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS
+    windows = getattr(args, "windows", None)
+    repeat = getattr(args, "repeat", 2)
+    if steps < 1 or args.pure_steps < 1 or (windows is not None and windows < 1) \
+            or repeat < 1:
+        print("ffkit: --steps, --pure-steps, --windows and --repeat must be at least 1",
+              file=sys.stderr)
         return 2
     progress = None if args.json else (lambda m: print(m + " ...", file=sys.stderr))
     try:
-        rep = run_bench(args.steps, args.pure_steps, callgrind=not args.no_callgrind,
-                        progress=progress)
+        if machine is not None:
+            counts = {}
+            if args.steps is not None:
+                counts.update(learn=args.steps, predict=args.steps)
+            if windows is not None:
+                counts["hapt"] = windows
+            rep = run_qemu_bench(machine, counts, heap=not args.no_heap, repeat=repeat,
+                                 progress=progress)
+        else:
+            rep = run_bench(steps, args.pure_steps, callgrind=not args.no_callgrind,
+                            progress=progress)
     except FFKitError as e:
         print("ffkit: %s" % e, file=sys.stderr)
         return 1
-    print(json.dumps(rep) if args.json else format_table(rep))
+    if args.json:
+        print(json.dumps(rep))
+    else:
+        print(format_qemu_table(rep) if machine is not None else format_table(rep))
     return 0
 
 

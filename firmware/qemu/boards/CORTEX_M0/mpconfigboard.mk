@@ -10,6 +10,8 @@ QEMU_ARGS += -global nrf51-soc.flash-size=1048576 -global nrf51-soc.sram-size=26
 CFLAGS += -mthumb -mcpu=cortex-m0 -mfloat-abi=soft
 CFLAGS += -DQEMU_SOC_NRF51
 CFLAGS += -DMICROPY_HW_MCU_NAME='"nRF51"'
+# QEMU clocks the nRF51's SysTick at 16 MHz; the port's ticks.c assumes 25 MHz unless told
+CFLAGS += -DCPU_FREQ_HZ=16000000
 
 LDSCRIPT = mcu/arm/nrf51.ld
 
