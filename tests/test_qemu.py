@@ -155,3 +155,12 @@ def test_sim_machine_prints_the_port_and_refuses_a_heap_too_large(qemu, tmp_path
     r = qemu.run_json("cortex-m3", "import json, sys\nfrom ffrt import boards\n"
                       "print(json.dumps([boards.detect(), sys.implementation._machine]))\n")
     assert r[0] == "cortex-m3" and "Cortex-M3" in r[1]
+
+
+def test_a_sim_url_boots_an_emulated_board_for_one_command(qemu, tmp_path):
+    code, out, err = _cli("info", "--port", "sim://%s?machine=cortex-m3&heap=96K"
+                          % (tmp_path / "b"), "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["board"] == "cortex-m3" and info["mem_free"] < 96 * 1024
+    assert (tmp_path / "b" / "flash.bin").is_file()

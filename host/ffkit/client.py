@@ -490,8 +490,9 @@ class Board:
             diff = signature_diff(cfg, model) if isinstance(model, dict) else None
             if diff:
                 raise IncompatibleModel(
-                    "model signature differs: %s is %r in the file, %r on the board"
-                    % diff)
+                    "model signature differs: %s is %r in the file, %r on the board (a board "
+                    "runs the shape it booted: flash the model with `ffkit flash --model "
+                    "FILE`, or start a virtual board with `ffkit sim --model FILE`)" % diff)
         self.request(proto.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
         off = 0
         while off < len(data):
