@@ -380,9 +380,9 @@ def test_reference_kernels_stay_below_small_int_at_the_importers_limits():
 # ---- refusals -------------------------------------------------------------------------------
 
 def _simple(op=None, in_type=tg.INT8, quant=True, wzp=0, wshape=(8, 16), act=0, bias_scale=1.0,
-            weight=1, n_in=16):
+            weight=1, n_in=16, out_zp=0, in_zp=-128):
     g = tg.Graph()
-    q = dict(scale=0.05, zero_point=-128) if quant else {}
+    q = dict(scale=0.05, zero_point=in_zp) if quant else {}
     x = g.tensor("x", [1, n_in], in_type, **q)
     if op is not None:
         y = g.tensor("y", [1, n_in], tg.INT8, scale=0.05, zero_point=-128)
@@ -393,7 +393,7 @@ def _simple(op=None, in_type=tg.INT8, quant=True, wzp=0, wshape=(8, 16), act=0, 
     b = g.tensor("b", [wshape[0]], tg.INT32, scale=0.05 * 0.01 * bias_scale, zero_point=0,
                  data=np.zeros(wshape[0]))
     y = g.tensor("y", [1, wshape[0]], tg.INT8, scale=1e-6 if weight > 1 else 0.1,
-                 zero_point=0)
+                 zero_point=out_zp)
     g.op("FULLY_CONNECTED", [x, w, b], [y], _fc_options(g, act),
          g.s.BuiltinOptions.FullyConnectedOptions)
     return g.finish([x], [y])
@@ -411,6 +411,13 @@ def _simple(op=None, in_type=tg.INT8, quant=True, wzp=0, wshape=(8, 16), act=0, 
     ("bias scale", dict(bias_scale=1000.0), "is not input scale x weight scale"),
     ("overflow", dict(weight=127, n_in=4000, wshape=(2, 4000)), "beyond the 2**28"),
     ("too wide", dict(weight=1, n_in=5000, wshape=(2, 5000)), "at most 4096"),
+    # issue 12 item 3b: a zero point outside int8 raised struct.error in frontend.encode
+    ("output zero point", dict(out_zp=200),
+     "output tensor 'y' has zero point 200; an int8 tensor's is -128..127"),
+    ("output zero point low", dict(out_zp=-129),
+     "output tensor 'y' has zero point -129; an int8 tensor's is -128..127"),
+    ("input zero point", dict(in_zp=128),
+     "input tensor 'x' has zero point 128; an int8 tensor's is -128..127"),
 ])
 def test_unsupported_models_are_refused_naming_the_problem(tmp_path, case, kw, message):
     blob = _simple(**kw)

@@ -147,3 +147,55 @@ def test_cli_several_boards_exit_2_none_exit_1(tmp_path, monkeypatch):
         for m, s in fds:
             os.close(m)
             os.close(s)
+
+
+class _FailingSerial:
+    """A pyserial stand-in whose write and read raise as pyserial's posix port does on an
+    unplugged device: SerialException('write failed: [Errno 5] ...')."""
+    port = "/dev/ttyFAKE"
+    in_waiting = 0
+    timeout = 0
+
+    def fileno(self):
+        raise NotImplementedError
+
+    def write(self, data):
+        import serial
+        raise serial.SerialException("write failed: [Errno 5] Input/output error")
+
+    def read(self, n):
+        import serial
+        raise serial.SerialException("read failed: [Errno 5] Input/output error")
+
+    def close(self):
+        pass
+
+
+def test_write_and_read_failures_say_so_once():
+    # issue 12 item 5: "write failed: write failed: ..." repeated pyserial's own prefix
+    link = L.SerialLink(_FailingSerial())
+    with pytest.raises(L.LinkError) as e:
+        link.write(b"x")
+    assert str(e.value) == "/dev/ttyFAKE: write failed: [Errno 5] Input/output error"
+    with pytest.raises(L.LinkError) as e:
+        link.read(10, 0.01)
+    assert str(e.value) == "/dev/ttyFAKE: read failed: [Errno 5] Input/output error"
+
+
+def test_write_failure_of_a_pty_whose_other_end_closed():
+    m, s = os.openpty()
+    tty.setraw(s)
+    port = os.ttyname(s)
+    try:
+        with L.open_link(port) as link:
+            os.close(m)
+            m = None
+            with pytest.raises(L.LinkError) as e:
+                for _ in range(1000):   # until the kernel refuses it
+                    link.write(b"\x00" * 4096)
+            msg = str(e.value)
+            assert msg.count("failed") == 1 and msg.startswith(port + ": write failed: "), msg
+    finally:
+        if m is not None:
+            os.close(m)
+        os.close(s)

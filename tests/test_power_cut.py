@@ -434,3 +434,113 @@ def test_plan_hook_is_inert_without_a_plan(rig, files):
     assert board.export() == b
     assert sorted(p.name for p in Path(r.vb.dir).iterdir()) == \
         ["ckpt_a.bin", "ckpt_b.bin", "main.py"]
+
+
+# ---- the host's view: a cut during IMPORT_COMMIT on a board that restarts --------------------
+
+class RestartLink(Link):
+    """A link to a board that boots again by itself when its firmware dies, as `ffkit sim
+    --restart` does (the plan file goes first, so the boot does not cut itself again)."""
+
+    def __init__(self, inner, vb, plan):
+        self.inner = inner
+        self.vb = vb
+        self.plan = plan
+        self.name = inner.name
+
+    def write(self, data):
+        self.inner.write(data)
+
+    def read(self, n, timeout):
+        if not self.vb.running:
+            if self.plan.exists():
+                self.plan.unlink()
+            self.vb.power_cut()
+            self.vb.start()
+        return self.inner.read(n, timeout)
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize("plan, want", [
+    ({"op": "call", "name": "remove", "when": "before"}, "new"),   # committed, unanswered
+    ({"op": "write", "file": "ckpt_", "at": "total"}, "new"),
+    ({"op": "close", "file": "import.tmp"}, "old"),                # the commit had begun
+], ids=["remove-before", "slot-written", "stage-closed"])
+def test_a_cut_commit_retried_after_the_restart_says_what_the_board_holds(
+        rig, files, monkeypatch, plan, want):
+    """Issue 12 item 5: the retried IMPORT_COMMIT reaches the restarted board, which
+    answers "no import open"; the host then asks the board what it holds."""
+    from ffkit import client
+    from ffkit.client import ImportIncomplete
+
+    monkeypatch.setattr(client, "SLOW_TIMEOUT", 1.5)  # the retry comes sooner
+    a, b = files
+    r = rig(HOOK_MAIN)
+    r.board.import_weights(a)
+    plan = dict(plan)
+    if plan.get("at") == "total":
+        plan["at"] = _slot_bytes(len(a))
+    plan_path = r.vb.dir / PLAN
+    plan_path.write_text(json.dumps(plan))
+    board = Board(RestartLink(r.link.inner, r.vb, plan_path), timeout=1.5, hello_timeout=0.5)
+    boots = r.vb.boots
+    if want == "new":
+        assert board.import_weights(b) == ffw.load(b, kernels=kernels_np).step
+        assert r.vb.boots == boots + 1                 # it did restart in between
+        assert board.export() == b
+    else:
+        with pytest.raises(ImportIncomplete) as e:
+            board.import_weights(b)
+        assert r.vb.boots == boots + 1
+        assert "did not complete" in str(e.value) and "previous weights" in str(e.value)
+        assert "no import open" not in str(e.value)
+        assert board.export() == a
+
+
+@pytest.mark.parametrize("plan, want", [
+    ({"op": "call", "name": "remove", "when": "before"}, "new"),
+    ({"op": "close", "file": "import.tmp"}, "old"),
+], ids=["remove-before", "stage-closed"])
+def test_ffkit_import_across_a_restart_says_what_the_board_holds(
+        rig, files, tmp_path, monkeypatch, plan, want):
+    """`ffkit import` against a board that restarts by itself (`ffkit sim --restart`) when
+    the power is cut during IMPORT_COMMIT: "imported" when the new weights are in, else
+    exit 1 saying the import did not complete, never "no import open"."""
+    from ffkit import client
+    from test_cli import run_main
+
+    monkeypatch.setattr(client, "SLOW_TIMEOUT", 1.5)
+    a, b = files
+    r = rig(HOOK_MAIN)
+    r.board.import_weights(a)
+    r.link.close()                      # the CLI opens the port itself
+    plan_path = r.vb.dir / PLAN
+    plan_path.write_text(json.dumps(plan))
+    f = tmp_path / "new.ffw"
+    f.write_bytes(b)
+    boots = r.vb.boots
+    stop = threading.Event()
+
+    def restarter():                    # what `ffkit sim --restart` does
+        while not stop.wait(0.01):
+            if not r.vb.running:
+                plan_path.unlink()
+                r.vb.power_cut()
+                r.vb.start()
+    t = threading.Thread(target=restarter, daemon=True)
+    t.start()
+    try:
+        code, out, err = run_main("import", str(f), "--port", r.vb.port, "--no-progress")
+    finally:
+        stop.set()
+        t.join()
+    assert r.vb.boots == boots + 1
+    assert "no import open" not in err and "Traceback" not in err, err
+    if want == "new":
+        assert code == 0 and "imported %s" % f in out, (code, out, err)
+    else:
+        assert code == 1 and "the import did not complete" in err, (code, out, err)
+    with Board(open_link(r.vb.port), hello_timeout=0.5) as board:
+        assert board.export() == (b if want == "new" else a)

@@ -219,3 +219,70 @@ def test_a_recurrent_model_is_refused_by_name():
     net = FFNet(Config(layers=(16, 8), recurrent=1))
     with pytest.raises(TFLiteError, match="a recurrent model carries a state"):
         tflite_export.export(net)
+
+
+# ---- what was exported: the weight digest in the model's metadata (issue 12 item 3b) ----------
+
+def _layer0_offset(digits):
+    """Where layer 0's int8 weights start in the exported file."""
+    net = digits["net"]
+    W = np.frombuffer(bytes(net.weights[0]), np.uint8).reshape(128, 74).astype(int) - 128
+    at = digits["blob"].find(W[:, :64].astype(np.int8).tobytes())
+    assert at > 0
+    return at
+
+
+def _without_metadata(blob):
+    """The model as an export from before the digest: no metadata at all."""
+    import flatbuffers
+    m = tg.read_model(blob, "m.tflite")
+    keep = len(m.buffers) - len(m.metadata)   # the metadata buffers come last
+    m.metadata = None
+    m.buffers = m.buffers[:keep]
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=tg.FILE_IDENTIFIER)
+    return bytes(fb.Output())
+
+
+def test_export_records_the_ffw_crc_and_a_digest_of_its_weight_buffers(digits):
+    m = tg.read_model(digits["blob"], "digits.tflite")
+    meta = json.loads(tg.metadata(m, "ffkit"))
+    data = DIGITS.read_bytes()
+    assert meta["ffw_crc32"] == "%08x" % int.from_bytes(data[-4:], "little")
+    assert meta["weights_sha256"] == tg.weights_sha256(m)
+    assert len(meta["weights_sha256"]) == 64
+
+
+def test_a_weight_byte_changed_after_export_fails_the_check(digits, tmp_path):
+    blob = bytearray(digits["blob"])
+    at = _layer0_offset(digits) + 100
+    blob[at] ^= 0x01                      # one weight, one bit: the runtimes agree anyway
+    path = _write(tmp_path, "changed.tflite", bytes(blob))
+    d = digits["data"]
+    with pytest.raises(tg.TFLiteError, match="changed after export"):
+        tflite.check(digits["net"], bytes(blob), d.X_test[:5], d.y_test[:5], name=str(path))
+    code, out, err = run_main("tflite", "check", "--weights", str(DIGITS), "--model",
+                              str(path), "--dataset", "digits", "--limit", "20")
+    assert code == 1 and out == "", (code, out)
+    assert err.startswith("ffkit: %s: " % path) and "changed after export" in err, err
+    assert "weights_sha256" in err and "Traceback" not in err
+
+
+def test_an_export_without_a_digest_is_checked_with_a_note(digits, tmp_path):
+    old = _without_metadata(digits["blob"])
+    assert tg.read_model(old, "old.tflite").metadata is None
+    path = _write(tmp_path, "old.tflite", old)
+    code, out, err = run_main("tflite", "check", "--weights", str(DIGITS), "--model",
+                              str(path), "--dataset", "digits", "--runtime", "tflm",
+                              "--limit", "20")
+    assert code == 0, err
+    assert "carries no weight digest" in out, out
+    code, out, err = run_main("tflite", "check", "--weights", str(DIGITS), "--model",
+                              str(path), "--dataset", "digits", "--runtime", "tflm",
+                              "--limit", "20", "--json")
+    assert code == 0 and json.loads(out)["weights_digest"] == "absent"
+    path = _write(tmp_path, "new.tflite", digits["blob"])
+    code, out, err = run_main("tflite", "check", "--weights", str(DIGITS), "--model",
+                              str(path), "--dataset", "digits", "--runtime", "tflm",
+                              "--limit", "20", "--json")
+    assert code == 0 and json.loads(out)["weights_digest"] == "verified"

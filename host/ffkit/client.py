@@ -78,6 +78,11 @@ class IncompatibleModel(FFKitError):
     """A weight file whose model signature is not the board's."""
 
 
+class ImportIncomplete(FFKitError):
+    """An import the board lost before committing it (it restarted: a power cut, a reset);
+    the board holds its previous weights."""
+
+
 def _name(ftype):
     return proto.NAMES.get(ftype, "request 0x%02x" % ftype)
 
@@ -481,7 +486,9 @@ class Board:
 
         The file is checked on the host first (every ffrt.ffw check) and its model signature
         compared with the board's (from INFO), naming the first differing field. Returns
-        the step of the committed weights.
+        the step of the committed weights. When the board restarted around the commit (its
+        answer lost; the retry finds "no import open"), its export tells whether the new
+        weights are in: if not, ImportIncomplete (it holds its previous weights).
         """
         data = bytes(data)
         cfg = check_ffw(data, what="the weight file")
@@ -509,8 +516,31 @@ class Board:
             off = staged
             if progress is not None:
                 progress(off, len(data))
-        reply = self.request(proto.IMPORT_COMMIT, timeout=max(self.timeout, SLOW_TIMEOUT))
+        try:
+            reply = self.request(proto.IMPORT_COMMIT, timeout=max(self.timeout, SLOW_TIMEOUT))
+        except DeviceError as e:
+            if e.status != proto.E_BAD_STATE:
+                raise
+            return self._commit_outcome(data, e)
         return _u32(reply, "IMPORT_COMMIT")
+
+    def _commit_outcome(self, data, err):
+        """IMPORT_COMMIT answered "no import open": the board restarted after the last
+        chunk (a power cut, a reset; `ffkit sim --restart`), before or while it committed,
+        and its answer went with it. Whether the commit happened is in the board's weights:
+        the step of the file when they are the file's, else ImportIncomplete."""
+        try:
+            held = self.export()
+        except FFKitError as e:
+            raise FFKitError("the import's outcome is unknown: the board lost it (%s) and "
+                             "its weights could not be read back to tell: %s"
+                             % (err.message, e)) from None
+        if held == data:
+            return self.info()["step"]   # committed: the step of the file's weights
+        raise ImportIncomplete(
+            "the import did not complete: the board restarted (a power cut or a reset?) "
+            "before it committed the new weights, and it holds its previous weights (those "
+            "of its last checkpoint); send the file again")
 
     def checkpoint(self):
         """Write a checkpoint now: (checkpoint sequence number, slot)."""

@@ -9,9 +9,10 @@ FULLY_CONNECTED ops (int8 weights, symmetric, per tensor or per output channel; 
 optional int32 bias; no fused activation, or RELU, RELU6, RELU_N1_TO_1: a clamp) and RELU
 ops, every activation int8 with per-tensor quantisation. Anything else is refused with a
 message naming it: another op (by its TFLite name), a float or int16 tensor, a tensor
-without quantisation, weights with a zero point, shapes that do not chain, a bias whose
-scale is not input scale x weight scale, a layer wider than 4096 inputs, or one whose
-accumulator could reach 2**28 (the small-int bound of ffrt.frontend_ref).
+without quantisation, an activation zero point outside -128..127, weights with a zero
+point, shapes that do not chain, a bias whose scale is not input scale x weight scale, a
+layer wider than 4096 inputs, or one whose accumulator could reach 2**28 (the small-int
+bound of ffrt.frontend_ref).
 
 How TFLite Micro's arithmetic is carried over (checked against its interpreter by
 tests/test_frontend.py on random models and every test sample):
@@ -106,6 +107,9 @@ def _act_tensor(model, index, name, what):
         raise TFLiteError("%s is quantised per channel; activations need one scale" % tname)
     if not scales[0] > 0:
         raise TFLiteError("%s has scale %r" % (tname, scales[0]))
+    if not -128 <= zps[0] <= 127:
+        raise TFLiteError("%s has zero point %d; an int8 tensor's is -128..127"
+                          % (tname, zps[0]))
     return t, scales[0], zps[0]
 
 

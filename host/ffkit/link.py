@@ -78,6 +78,15 @@ class Link:
         return "<%s %s>" % (type(self).__name__, self.name)
 
 
+def _reason(e, what):
+    """str(e) without the "write failed: " (what) pyserial's posix port already puts in
+    front of the OS error: the LinkError says it once."""
+    msg = str(e)
+    while msg.startswith(what):
+        msg = msg[len(what):].lstrip(": ")
+    return msg or type(e).__name__
+
+
 class SerialLink(Link):
     """A Link over a pyserial object (a device, ``loop://``, ``socket://`` ...).
 
@@ -105,7 +114,8 @@ class SerialLink(Link):
         try:
             self._ser.write(data)
         except (serial.SerialException, OSError) as e:
-            raise LinkError("%s: write failed: %s" % (self.name, e)) from None
+            why = _reason(e, "write failed")
+            raise LinkError("%s: write failed: %s" % (self.name, why)) from None
 
     def read(self, n, timeout):
         import serial
@@ -132,7 +142,8 @@ class SerialLink(Link):
                                 % self.name)
             return ser.read(min(n, avail))
         except (serial.SerialException, OSError) as e:
-            raise LinkError("%s: read failed: %s" % (self.name, e)) from None
+            why = _reason(e, "read failed")
+            raise LinkError("%s: read failed: %s" % (self.name, why)) from None
 
     def close(self):
         try:

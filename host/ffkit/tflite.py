@@ -19,7 +19,11 @@ ffkit.frontend_import) that runs on a board ahead of the FF layers; ``ffkit trai
 --frontend FRONT.ffe`` trains FF layers behind it.
 
 A file that is not a TFLite model, a truncated one, and a model with an op ffkit does not
-read are refused with a message that names the problem (exit 1).
+read are refused with a message that names the problem (exit 1). TFLite files carry no
+checksum: ``export`` records a SHA-256 of the model's constant tensors (and the .ffw's
+CRCs) in its metadata, and ``check`` refuses a model whose weights no longer match it
+(exit 1); a model without that record (an older export) is checked with a note saying so
+(``weights_digest``: "verified" or "absent").
 """
 
 import json
@@ -151,6 +155,8 @@ def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
     model = tg.read_model(blob, name)
     cfg = net.cfg
     check_model(model, cfg, name)
+    meta = _export_meta(model, name)
+    digest = verify_weights(model, meta, name)
     sg = model.subgraphs[0]
     out_scale, out_zp = tg.quant(sg.tensors[sg.outputs[0]])
     if len(out_scale) != 1:
@@ -167,7 +173,9 @@ def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
         "score_lsb": out_scale[0],
         "max_abs_score_ffkit": int(np.abs(ref_scores).max()) if len(y) else 0,
         "weights_crc32": "%08x" % ffw.weights_crc32(net),
-        "exported_from_crc32": _exported_crc(model),
+        "exported_from_crc32": meta.get("weights_crc32"),
+        "exported_from_ffw_crc32": meta.get("ffw_crc32"),
+        "weights_digest": digest,
         "runtimes": {},
     }
     for rt in runtimes:
@@ -188,14 +196,35 @@ def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
     return result
 
 
-def _exported_crc(model):
-    meta = tg.metadata(model, "ffkit")
-    if meta is None:
-        return None
+def _export_meta(model, name):
+    """The "ffkit" metadata of an export (a dict; {} when there is none)."""
+    raw = tg.metadata(model, "ffkit")
+    if raw is None:
+        return {}
     try:
-        return json.loads(meta.decode()).get("weights_crc32")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        return None
+        meta = json.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise tg.TFLiteError("%s: its ffkit metadata is damaged (not a JSON object): the file "
+                             "was changed after export" % name)
+    return meta
+
+
+def verify_weights(model, meta, name):
+    """"verified" when the model's constant tensors are the ones its export recorded
+    (metadata weights_sha256), "absent" when it records none (an export by an ffkit before
+    the digest, or not an ffkit export); TFLiteError when they differ."""
+    want = meta.get("weights_sha256")
+    if want is None:
+        return "absent"
+    got = tg.weights_sha256(model)
+    if got != want:
+        raise tg.TFLiteError(
+            "%s: its weights were changed after export: the export recorded weights_sha256 "
+            "%s, its constant tensors now give %s (a .tflite carries no checksum of its own; "
+            "export it again: ffkit tflite export)" % (name, want, got))
+    return "verified"
 
 
 # ---- the CLI ----------------------------------------------------------------------------------
@@ -294,6 +323,10 @@ def _cmd_check(args):
                                                  data.split),
              "ffkit predict_head accuracy %.4f; its largest |score| %d head-score units"
              % (res["accuracy_ffkit"], res["max_abs_score_ffkit"])]
+    if res["weights_digest"] == "absent":
+        lines.append("note: %s carries no weight digest (an export by an older ffkit): a "
+                     "weight changed after its export cannot be detected; export it again "
+                     "to add one" % args.model)
     if res["exported_from_crc32"] not in (None, res["weights_crc32"]):
         lines.append("note: the model was exported from weights crc32 %s, %s has %s"
                      % (res["exported_from_crc32"], args.weights, res["weights_crc32"]))

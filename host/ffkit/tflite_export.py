@@ -54,6 +54,7 @@ predict_head on a data set's held-out split (digits: every one of 450 equal).
 """
 
 import json
+import struct
 
 import numpy as np
 
@@ -116,7 +117,12 @@ def score_bound(net):
 
 
 def export(net, weights_crc32=None):
-    """The .tflite bytes of `net`'s predict_head path (see the module docstring)."""
+    """The .tflite bytes of `net`'s predict_head path (see the module docstring).
+
+    Its metadata "ffkit" (JSON) records what was exported: the .ffw's CRC (``ffw_crc32``,
+    the file's own trailing CRC-32), its tensor section's (``weights_crc32``) and a SHA-256
+    of the model's constant tensors as written (``weights_sha256``,
+    ffkit.tflite_graph.weights_sha256), which ``ffkit tflite check`` verifies."""
     cfg = net.cfg
     if cfg.recurrent:  # its first layer also reads the previous window's activities
         raise tg.TFLiteError("a recurrent model carries a state from one sample to the next; "
@@ -173,10 +179,12 @@ def export(net, weights_crc32=None):
     g.fully_connected(a16, wh, None, scores)
     if weights_crc32 is None:
         weights_crc32 = ffw.weights_crc32(net)
+    ffw_crc32 = struct.unpack("<I", bytes(ffw.encode(net))[-4:])[0]
     g.metadata.append(("ffkit", json.dumps({
         "format": FORMAT, "version": FORMAT_VERSION, "ffkit": ffrt.__version__,
         "shape": shape, "n_features": nf, "n_classes": nc, "in_max": cfg.in_max,
         "in_scale": cfg.in_scale, "weights_crc32": "%08x" % weights_crc32,
+        "ffw_crc32": "%08x" % ffw_crc32, "weights_sha256": g.weights_sha256(),
         "score_scale": s_score, "outputs": ["scores"],
     }, sort_keys=True).encode()))
     return g.finish([x], [scores])

@@ -162,6 +162,11 @@ class Graph:
     def relu(self, x, y):
         self.op("RELU", [x], [y])
 
+    def weights_sha256(self):
+        """SHA-256 (hex) of the constant tensors added so far, as `weights_sha256` computes
+        it on the finished model."""
+        return _weights_sha256(self.tensors, self.buffers)
+
     def finish(self, inputs, outputs):
         """The model as .tflite bytes (schema version 3, file identifier TFL3)."""
         s = self.s
@@ -328,6 +333,41 @@ def quant(t):
         return None, None
     zps = list(q.zeroPoint) if q.zeroPoint is not None else [0] * len(q.scale)
     return [float(v) for v in q.scale], [int(v) for v in zps]
+
+
+WEIGHTS_DIGEST = b"ffkit weights sha256 v1"
+
+
+def _weights_sha256(tensors, buffers):
+    """SHA-256 (hex) of a subgraph's constant tensors: for each tensor with data, in tensor
+    order, its index, type, shape, scales (as f32) and zero points, and its buffer's bytes.
+    TFLite files carry no checksum; ffkit's export records this in its metadata and ``ffkit
+    tflite check`` recomputes it, so a weight changed after export does not pass."""
+    import hashlib
+
+    h = hashlib.sha256(WEIGHTS_DIGEST)
+    for i, t in enumerate(tensors):
+        if not 0 <= t.buffer < len(buffers):
+            continue
+        d = buffers[t.buffer].data
+        if d is None or len(d) == 0:
+            continue
+        data = bytes(np.asarray(d, dtype=np.uint8))
+        shape = [int(v) for v in (t.shape if t.shape is not None else [])]
+        scales, zps = quant(t)
+        scales, zps = scales or [], zps or []
+        h.update(struct.pack("<IBI%di" % len(shape), i, t.type, len(shape), *shape))
+        h.update(struct.pack("<I%df" % len(scales), len(scales), *scales))
+        h.update(struct.pack("<I%dq" % len(zps), len(zps), *zps))
+        h.update(struct.pack("<I", len(data)))
+        h.update(data)
+    return h.hexdigest()
+
+
+def weights_sha256(model):
+    """The digest of `model`'s (a ModelT from read_model) constant tensors; see
+    `Graph.weights_sha256`."""
+    return _weights_sha256(model.subgraphs[0].tensors or [], model.buffers or [])
 
 
 def metadata(model, name):
