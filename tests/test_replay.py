@@ -392,3 +392,20 @@ def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     res = replay.run(log, start, out=tmp_path / "end.ffw")
     assert res["identical"], res.get("first_divergence")
     assert (tmp_path / "end.ffw").read_bytes() == bytes(ffw.encode(net))
+
+
+def test_a_version_that_is_not_text_is_a_log_error(tmp_path):
+    """A header whose firmware version bytes are not UTF-8 (its CRC recomputed) is an
+    FFLError naming the byte, and `ffkit replay` says so (issue 12, item 3a)."""
+    data = ffl.header(b"0.1\xff\xfe", b"\x01", 7, 0, 3, (0, 1)) + \
+        ffl.record(ffl.DIGEST, 0, bytes(12))
+    with pytest.raises(ffl.FFLError, match="byte 9: the firmware version is not text"):
+        ffl.parse_header(data)
+    p = tmp_path / "v.ffl"
+    p.write_bytes(data)
+    with pytest.raises(FFKitError, match="firmware version is not text"):
+        replay.run(p, DIGITS_W)
+    cp = subprocess.run([sys.executable, "-m", "ffkit.cli", "replay", str(p), "--weights",
+                         str(DIGITS_W)], capture_output=True, text=True)
+    assert cp.returncode != 0 and "not text" in cp.stderr + cp.stdout
+    assert "Traceback" not in cp.stderr

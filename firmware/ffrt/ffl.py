@@ -38,7 +38,8 @@ Layout, little-endian:
 `parse` checks a whole log before anything uses it and raises FFLError naming the byte
 offset and the record: bad magic or version, a damaged header, a truncated record, a
 CRC that does not match, an index out of order (a record missing, repeated or moved), an
-unknown type, a body too short for its type. An empty file is refused too.
+unknown type, a body too short for its type, a firmware version that is not text. An
+empty file is refused too.
 
 The board's writer, `Ring`, keeps the log bounded on its filesystem: two segment files
 (log_0.bin, log_1.bin) of at most `segment` bytes each; when the one being written is
@@ -131,7 +132,12 @@ def parse_header(data):
     sig = bytes(data[o + 2:o + 2 + s])
     o += 2 + s
     state, ckpt, step, r0, r1 = struct.unpack_from("<IIIHH", data, o)
-    return {"version": bytes(data[9:9 + v]).decode(), "signature": sig,
+    try:
+        version = bytes(data[9:9 + v]).decode()
+    except UnicodeError:  # a UnicodeDecodeError is one
+        raise FFLError("byte 9: the firmware version is not text (%r)"
+                       % bytes(data[9:9 + v])) from None
+    return {"version": version, "signature": sig,
             "state_crc": state, "checkpoint_crc": ckpt, "step": step,
             "rng": (r0, r1)}, hl
 
@@ -283,9 +289,11 @@ class Ring:
         with open(self.path(HEAD_FILE), "rb") as f:
             return f.read()
 
-    def read(self, index, out):
+    def read(self, index, out, skip=-1):
         """Whole records from `index` on into out (as many as fit); returns the bytes
-        written. FFLError if index is older than `first` (overwritten) or past `next`."""
+        written. FFLError if index is older than `first` (overwritten) or past `next`.
+        skip >= 0: the bytes of record `index` alone, from its byte `skip` on (as many as
+        fit): a record larger than out is read in parts."""
         if index < self.first or index > self.next:
             raise FFLError("records from %d asked; the ring holds %d .. %d"
                            % (index, self.first, self.next - 1))
@@ -308,6 +316,12 @@ class Ring:
                         f.seek(n + 4, 1)
                         i += 1
                         continue
+                    if skip >= 0:  # a part of this record
+                        k = min(cap, size - skip)
+                        if k <= 0:
+                            return 0
+                        f.seek(skip - REC_HEAD, 1)
+                        return f.readinto(memoryview(out)[:k])
                     if w + size > cap:
                         return w
                     out[w:w + REC_HEAD] = head

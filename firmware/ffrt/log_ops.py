@@ -17,6 +17,10 @@ LOG   u8 op, then by op:
       1 STOP    -> u32 next index             logging off; the log stays readable
       2 HEADER  -> the header bytes
       3 READ    u32 from index, u16 most bytes -> u32 first held, u32 next, records
+                [u32 skip]                    whole records (none when the first does
+                                              not fit); with skip: the bytes of record
+                                              `from` alone from its byte skip on, so a
+                                              record of any size is read in parts
       4 DIGEST  -> u32 index                  a DIGEST record now
       5 STATUS  -> u8 on, u32 first, u32 next, u32 records lost to write errors
 """
@@ -190,11 +194,15 @@ def _log(srv, body):
         out[:len(h)] = h
         return len(h)
     if op == READ:
-        srv.need(body, 7)
+        skip = -1
+        if len(body) == 11:
+            skip = struct.unpack_from("<I", body, 7)[0]
+        else:
+            srv.need(body, 7)
         frm, most = struct.unpack_from("<IH", body, 1)
         most = min(most, P.MAX_BODY - 8)
         try:
-            n = ring.read(frm, memoryview(out)[8:8 + most])
+            n = ring.read(frm, memoryview(out)[8:8 + most], skip)
         except ffl.FFLError as e:
             raise Reply(P.E_BAD_STATE, str(e))
         struct.pack_into("<II", out, 0, ring.first, ring.next)

@@ -33,6 +33,13 @@ port (tools/serve_bench.py), holding ops and transfer together costs about 7 KB 
 the peak of an import, which is what sets the smallest heap the firmware runs in;
 dropping ops while samples stream (and live_ops at each RESET) takes 3 KB off the heap
 streaming needs (tests/test_stream.py).
+
+A full heap never wedges the board (tests/test_wedge.py): after a MemoryError the server
+frees what it can (`Server.free`: the open export or import is dropped, a running log
+stops, the request modules are unloaded, and what a failed import left), so INFO and RESET
+answer again. A request module is not loaded without the free heap it takes (`_UNIT`),
+since an import that runs out of heap half-way keeps some of what it built. An export or
+import left alone for _SESSION_S is dropped with its code.
 """
 
 import gc
@@ -54,6 +61,12 @@ BUSY = 1
 LEAVE = 2
 _READ = 128          # bytes per poll: frames are answered between learn steps
 _SESSION_S = 30      # an export or import left alone this long (seconds) is dropped
+# Loading a request's module from .mpy takes about 1.5 times its file size of free heap on
+# x64 (the `need` of each in Server._handler: units of 64 words, 512 bytes there), and an
+# import that runs out half-way keeps some of what it had built (measured in the unix
+# port, up to 10 KB): it is not tried without that room. Frozen modules (whose __file__
+# names their .py source) take little heap to load: no check.
+_UNIT = struct.calcsize("P") << 6 if globals().get("__file__", "").endswith(".mpy") else 0
 
 
 def unload(name):
@@ -106,10 +119,7 @@ class Server:
         """Answer whatever has arrived; IDLE, BUSY or LEAVE (see the module docstring)."""
         self.leave = False
         if (self.export or self.import_) and time() - self._touched > _SESSION_S:
-            self.export = None
-            if self.import_ is not None:
-                self.import_.close(True)
-                self.import_ = None
+            self.free(False)
         try:
             n = self.port.readinto(self._rbuf)
             if not n:
@@ -125,20 +135,48 @@ class Server:
             return LEAVE
         return BUSY
 
+    def free(self, full=True):
+        """Drop the open export or import and unload its code (an expired session); full
+        (after a MemoryError): also stop a running log (it stays readable), unload the
+        other request modules and what a failed import may have left (the log's and the
+        live learner's unless one holds them), so the next request has the heap it had
+        after boot."""
+        self.export = None
+        if self.import_ is not None:
+            self.import_.close(True)
+            self.import_ = None
+        unload("transfer")
+        if full:
+            lg = getattr(self, "log", None)
+            if lg:
+                lg.on = False
+            else:
+                unload("log_ops")
+                unload("ffl")
+            if getattr(self, "live", None) is None:
+                unload("live")
+                unload("features")
+                unload("rehearsal")
+            unload("ops")
+            unload("live_ops")
+            unload("sleep_ops")
+            unload("ffw_write")
+            gc.collect()
+
     def _handler(self, t):
         """The function that answers request type t, loading its module (docstring)."""
         if t == P.HELLO or t == P.REPL:
             return _hello if t == P.HELLO else _repl
         if P.EXPORT_BEGIN <= t <= P.IMPORT_COMMIT:
-            name, others = "transfer", ("ops", "live_ops")
+            name, others, need = "transfer", ("ops", "live_ops"), 8
         elif P.INFO <= t <= P.RESET:
-            name, others = "ops", ("transfer", "live_ops")
+            name, others, need = "ops", ("transfer", "live_ops"), 12
         elif P.SAMPLES <= t <= P.ADAPT:
-            name, others = "live_ops", ("transfer", "ops")
+            name, others, need = "live_ops", ("transfer", "ops"), 16
         elif t == P.LOG:
-            name, others = "log_ops", ()
+            name, others, need = "log_ops", (), 28
         elif t == P.SLEEP:
-            name, others = "sleep_ops", ("transfer", "ops")
+            name, others, need = "sleep_ops", ("transfer", "ops"), 2
         else:
             return None
         if name != "transfer" and (self.export or self.import_):
@@ -149,6 +187,10 @@ class Server:
                 unload(other)
             if others:
                 unload("ffw_write")  # an import never needs the writer
+            if _UNIT:  # an import that fails half-way leaks heap: not tried without room
+                gc.collect()
+                if gc.mem_free() < need * _UNIT:
+                    raise MemoryError("too little heap to load its code")
             mod = __import__("ffrt." + name, None, None, ("HANDLERS",))
         return mod.HANDLERS.get(t)
 
@@ -173,6 +215,8 @@ class Server:
                 lg.log(self, t, dec.body(), n)
             wire = self.enc.frame(t | P.RESPONSE, seq, n)
         except Exception as e:  # whatever happened, the answer is a status and a message
+            if isinstance(e, MemoryError):
+                self.free()
             st = getattr(e, "status", None)
             if st is None:
                 ffw = sys.modules.get("ffrt.ffw")  # an FFWError needs ffw loaded

@@ -46,14 +46,14 @@ class Recorder:
         while True:
             try:
                 first, nxt, data = self.board.log_read(self.next)
+                if self.next >= nxt:
+                    return
+                if not data:  # a record larger than a reply
+                    data = _read_parts(self.board, self.next)
             except DeviceError as e:
                 raise FFKitError("the board's log lost records before they were read (%s); "
                                  "drain more often or give it larger segments"
                                  % e.message) from None
-            if self.next >= nxt:
-                return
-            if not data:
-                raise FFKitError("record %d does not fit a LOG READ reply" % self.next)
             self._f.write(data)
             self.bytes += len(data)
             n = _count(data)
@@ -81,6 +81,35 @@ def _count(data):
     return n
 
 
+def _read_parts(board, index):
+    """Record `index`, too large for one LOG READ reply, read in parts (LOG READ with a
+    byte offset into the record: ffrt.log_ops)."""
+    import struct
+
+    from ffrt import proto
+
+    from ffkit.client import P_LOG_READ, DeviceError
+    rec = b""
+    size = None
+    while size is None or len(rec) < size:
+        try:
+            r = board.request(proto.LOG, struct.pack("<BIHI", 3, index, P_LOG_READ, len(rec)))
+        except DeviceError as e:
+            if e.status == proto.E_BAD_LENGTH:  # firmware older than parts
+                raise FFKitError("record %d does not fit a LOG READ reply, and the board's "
+                                 "firmware reads no record in parts (update it)"
+                                 % index) from None
+            raise
+        part = bytes(r[8:])
+        if not part:
+            raise FFKitError("record %d: LOG READ at byte %d of it returned nothing"
+                             % (index, len(rec)))
+        rec += part
+        if size is None and len(rec) >= 3:
+            size = 7 + (rec[1] | (rec[2] << 8)) + 4
+    return rec[:size]
+
+
 def download(board, path):
     """Write the board's whole log (header and every record it holds) to path."""
     st = board.log_status()
@@ -96,8 +125,8 @@ def download(board, path):
             first, end, data = board.log_read(nxt)
             if nxt >= end:
                 break
-            if not data:
-                raise FFKitError("record %d does not fit a LOG READ reply" % nxt)
+            if not data:  # a record larger than a reply
+                data = _read_parts(board, nxt)
             f.write(data)
             total += len(data)
             nxt += _count(data)
