@@ -133,7 +133,7 @@ class FakeBoard:
             return struct.pack("<I", net.step) + bytes(preds)
         if t == proto.EXPORT_BEGIN:
             self.export = bytes(ffw.encode(net))
-            return struct.pack("<II", len(self.export), crc32(self.export))
+            return struct.pack("<II", len(self.export), crc32(self.export[:-4]))
         if t == proto.EXPORT_CHUNK:
             if self.export is None:
                 raise BoardError(proto.E_BAD_STATE, "no export")

@@ -31,7 +31,7 @@ Bodies (little-endian; "x" is n_features values as int16 each):
     LEARN           u8 label, x               -> u32 step, L x i32 goodness pos, L x i32 neg
     STREAM          u8 count, count x (i8 label or -1, x)
                                               -> u32 step, count x u8 predicted label
-    EXPORT_BEGIN    -                         -> u32 size, u32 crc32 of the whole file
+    EXPORT_BEGIN    -                         -> u32 size, u32 the CRC the file stores
     EXPORT_CHUNK    u32 offset, u16 length    -> u32 offset, data
     EXPORT_END      -                         -> -
     IMPORT_BEGIN    u32 size, u32 crc32       -> -

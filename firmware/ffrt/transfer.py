@@ -88,11 +88,13 @@ class Import:
 def _export_begin(srv, body):
     srv.need(body, 0)
     from ffrt import ffw_write  # the writer: an import never loads it
-    stored, crc = ffw_write.stream_crc(srv.net)
+    stored = ffw_write.stream_crc(srv.net)[0]
     size = ffw.file_size(srv.net.cfg)
     srv.export = (size, stored)  # the open export: the file's size and its stored CRC
     srv.touch()
-    struct.pack_into("<II", srv.enc.body, 0, size, crc)
+    # the CRC the file stores (of every byte before it), which names these weights; the
+    # CRC of the whole file would be CRC-32's residue, the same for every valid file
+    struct.pack_into("<II", srv.enc.body, 0, size, stored)
     return 8
 
 

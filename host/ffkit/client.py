@@ -54,6 +54,9 @@ RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
               "fresh": proto.RESET_FRESH}
 
 
+# CRC-32 of any data followed by its own CRC (little-endian): what older boards sent
+_CRC32_RESIDUE = 0x2144DF1C
+
 class DeviceError(FFKitError):
     """The board answered ERROR: ``status`` (proto.E_*), ``status_name``, ``message``."""
 
@@ -436,9 +439,9 @@ class Board:
     def export(self, progress=None):
         """The board's weights as a .ffw file (bytes), checked on the host before return.
 
-        EXPORT_BEGIN snapshots the weights on the board; chunks of up to proto.CHUNK bytes
-        follow, each retried on its own and sized to the line (`_chunk_done`); EXPORT_END is
-        always sent. The file's CRC (from BEGIN) and
+        EXPORT_BEGIN snapshots the weights on the board and names them by the CRC the file
+        stores; chunks of up to proto.CHUNK bytes follow, each retried on its own and sized
+        to the line (`_chunk_done`); EXPORT_END is always sent. That CRC and
         every .ffw check (ffrt.ffw) must pass. progress(done, total) is called per chunk.
         """
         body = self.request(proto.EXPORT_BEGIN)
@@ -473,8 +476,10 @@ class Board:
                 if ok:
                     raise
                 # the transfer already failed: report that error, not this one
-        got = crc32(buf)
-        if got != crc:
+        # the CRC the file stores, over every byte before it (older firmware sent the whole
+        # file's CRC, which is CRC-32's residue for every valid file: still accepted)
+        got = crc32(memoryview(buf)[:-4]) if size >= 4 else crc32(buf)
+        if got != crc and not (crc == _CRC32_RESIDUE and crc32(buf) == crc):
             raise FFKitError("export CRC mismatch: the board says 0x%08x, received data "
                              "gives 0x%08x" % (crc, got))
         data = bytes(buf)
