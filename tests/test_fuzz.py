@@ -28,13 +28,14 @@ status and message (a bad label, features out of range, a chunk without BEGIN...
 
 import json
 import os
-import random
 import struct
 import time
 
 import pytest
 
+from ffkit import fuzz
 from ffkit.client import Board, DeviceError
+from ffkit.fuzz import ANSWER_S, BATCH, BATCH_BYTES, Fuzzer, Raw, Target
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
@@ -46,22 +47,11 @@ pytestmark = pytest.mark.device
 
 FRAMES = 50000          # frames in CI (about 6 s)
 SLOW_FRAMES = 1000000   # with --runslow
-BATCH = 1000            # frames between two HELLO checks
-BATCH_BYTES = 24000     # and at most this many bytes (the sim's relay holds 64 KB)
-ANSWER_S = 20.0         # the longest silence accepted while answers are due
 
 CFG = Config()          # the board boots fresh: this shape
 NF, NC, IN_MAX = CFG.n_features, CFG.n_classes, CFG.in_max
 FILE_SIZE = ffw.file_size(CFG)
-KNOWN = set(range(P.HELLO, P.SLEEP + 1))
-# SET bodies a board must refuse (E_BAD_VALUE) whatever state it is in
-BAD_SETS = [b"[1, 2]", b'"learning"', b"3", b"null", b"true", b'{"bogus": 1}',
-            b'{"seed": 3}', b'{"layers": [10]}', b'{"lr_shift": 99}', b'{"lr_shift": 0}',
-            b'{"lr": true}', b'{"lr": 1.5}', b'{"theta": [1, 2, 3]}', b'{"theta": "x"}',
-            b'{"learning": 1}', b'{"ff_learning": "yes"}', b'{"act_shift": 25}',
-            b'{"learning": true, "bogus": 0}', b'{"lr_shift": 9, "grad_floor": 300}',
-            b'{"lr": 1e999}', b"{", b'{"lr": 3', b"{}}"]
-NOT_JSON_START = b"#}]:,;=\x01\x02\x7f\x80\xff<>!@%&*()"
+TARGET = Target(CFG)
 
 
 def fuzz_frames(request):
@@ -75,310 +65,8 @@ def _x(vals):
     return struct.pack("<%dh" % len(vals), *vals)
 
 
-def _feats_ok(body, o, n=NF):
-    for j in range(n):
-        v = struct.unpack_from("<h", body, o + 2 * j)[0]
-        if not 0 <= v <= IN_MAX:
-            return False
-    return True
-
-
 def expected_status(t, body):
-    """The ERROR status a freshly booted digits board (no export or import open, learning
-    on) must answer request (t, body) with; None when it might carry it out."""
-    n = len(body)
-    if t not in KNOWN:
-        return P.E_UNKNOWN_TYPE
-    if t in (P.HELLO, P.INFO, P.STATS, P.REPL, P.CHECKPOINT, P.EXPORT_BEGIN, P.EXPORT_END):
-        return P.E_BAD_LENGTH if n else None
-    if t == P.PREDICT:
-        if n != 2 * NF:
-            return P.E_BAD_LENGTH
-        return None if _feats_ok(body, 0) else P.E_BAD_VALUE
-    if t == P.LEARN:
-        if n != 1 + 2 * NF:
-            return P.E_BAD_LENGTH
-        return None if _feats_ok(body, 1) and body[0] < NC else P.E_BAD_VALUE
-    if t == P.STREAM:
-        k = body[0] if n else 0
-        per = 1 + 2 * NF
-        if n != 1 + k * per:
-            return P.E_BAD_LENGTH
-        for i in range(k):
-            y = body[1 + i * per]
-            if (y != 0xFF and y >= NC) or not _feats_ok(body, 2 + i * per):
-                return P.E_BAD_VALUE
-        return None
-    if t == P.EXPORT_CHUNK:
-        return P.E_BAD_LENGTH if n != 6 else P.E_BAD_STATE
-    if t == P.IMPORT_BEGIN:
-        if n != 8:
-            return P.E_BAD_LENGTH
-        return P.E_REFUSED if struct.unpack("<I", body[:4])[0] > FILE_SIZE else None
-    if t == P.IMPORT_CHUNK:
-        return P.E_BAD_STATE
-    if t == P.IMPORT_COMMIT:
-        return P.E_BAD_LENGTH if n else P.E_BAD_STATE
-    if t == P.RESET:
-        if n != 1:
-            return P.E_BAD_LENGTH
-        return None if body[0] in (0, 1, 2) else P.E_BAD_VALUE
-    if t == P.SET:
-        if body in BAD_SETS or (n and body[0] in NOT_JSON_START):
-            return P.E_BAD_VALUE
-        return None  # might be a valid setting
-    if t == P.SAMPLES:  # the digits net is not a window-features model
-        return P.E_BAD_STATE
-    if t == P.ADAPT:
-        # 3 bytes and optional JSON schedules; the digits net does not fit
-        return None if n == 0 else P.E_BAD_LENGTH if n < 3 else P.E_BAD_STATE
-    if t == P.LOG:  # no valid START is ever sent: every other op finds no log
-        if n == 0:
-            return P.E_BAD_LENGTH
-        if body[0] != 0:
-            return P.E_BAD_STATE
-        if n != 7:
-            return P.E_BAD_LENGTH
-        seg = struct.unpack_from("<I", body, 1)[0]
-        return None if 1024 <= seg <= 1 << 24 else P.E_BAD_VALUE
-    return None
-
-
-class Fuzzer:
-    """Makes units (bytes ending in 0x00) of one kind each and classifies them with the
-    reference decoder: (kind, wire, [(seq, status, t, body) per good frame], bad frames)."""
-
-    KINDS = (("bad_crc", 10), ("flip_bits", 10), ("truncated", 8), ("drop_bytes", 6),
-             ("insert_bytes", 6), ("merged", 4), ("too_long", 3), ("too_short", 3),
-             ("random_bytes", 8), ("unknown_type", 8), ("bad_length", 14), ("bad_value", 14),
-             ("bad_state", 6))
-
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-        self.ref = P.Decoder()
-        self.seq = 0
-        self.last = None     # (type, seq) of the last request the board executed
-        self.kinds = [k for k, _ in self.KINDS]
-        self.weights = [w for _, w in self.KINDS]
-        self.sent = {k: 0 for k in self.kinds}
-        self.rejected = 0    # units made but not sent (they might have been carried out)
-
-    # ---- the pieces -------------------------------------------------------------------
-
-    def next_seq(self, t):
-        self.seq = (self.seq + 1) & 0xFF
-        if (t, self.seq) == self.last:
-            self.seq = (self.seq + 1) & 0xFF
-        return self.seq
-
-    def feats(self, bad=False):
-        r = self.rng
-        x = [r.randrange(IN_MAX + 1) for _ in range(NF)]
-        if bad:
-            for _ in range(r.randrange(1, 4)):
-                x[r.randrange(NF)] = r.choice([-1, -32768, IN_MAX + 1, 255, 32767,
-                                               r.randrange(-32768, 0),
-                                               r.randrange(IN_MAX + 1, 32768)])
-        return _x(x)
-
-    def rbytes(self, n, nonzero=False):
-        r = self.rng
-        lo = 1 if nonzero else 0
-        return bytes(r.randrange(lo, 256) for _ in range(n))
-
-    def valid_request(self):
-        """A well-formed request of any type (only ever sent mutated)."""
-        r = self.rng
-        t = r.choice(sorted(KNOWN))
-        body = {P.PREDICT: lambda: self.feats(),
-                P.LEARN: lambda: bytes([r.randrange(NC)]) + self.feats(),
-                P.STREAM: lambda: bytes([2]) + bytes([r.randrange(NC)]) + self.feats()
-                + b"\xff" + self.feats(),
-                P.EXPORT_CHUNK: lambda: struct.pack("<IH", 512 * r.randrange(63), 512),
-                P.IMPORT_BEGIN: lambda: struct.pack("<II", FILE_SIZE, r.getrandbits(32)),
-                P.IMPORT_CHUNK: lambda: struct.pack("<I", 0) + self.rbytes(r.randrange(512)),
-                P.SET: lambda: b'{"lr_shift": 12}',
-                P.RESET: lambda: bytes([r.randrange(3)])}.get(t, lambda: b"")()
-        return t, body
-
-    def refused_request(self, kind):
-        """(type, body) of a good-CRC request the board must refuse."""
-        r = self.rng
-        if kind == "unknown_type":
-            t = r.choice([0, r.randrange(P.SLEEP + 1, 256), P.ERROR,
-                          r.randrange(1, P.REPL + 1) | P.RESPONSE])
-            return t, self.rbytes(r.choice([0, 1, 8, r.randrange(P.MAX_BODY + 1)]))
-        if kind == "bad_length":
-            t = r.choice(sorted(KNOWN - {P.IMPORT_CHUNK, P.SET}))
-            right = {P.PREDICT: 2 * NF, P.LEARN: 1 + 2 * NF, P.EXPORT_CHUNK: 6,
-                     P.IMPORT_BEGIN: 8, P.RESET: 1, P.SLEEP: 2}.get(t, 0)
-            if t == P.STREAM:  # a count that does not match the samples sent
-                n = r.choice([0, 1, 2, 1 + 2 * NF, 1 + (1 + 2 * NF) + 1,
-                              r.randrange(P.MAX_BODY + 1)])
-                body = bytearray(self.rbytes(n))
-                if n:
-                    body[0] = r.randrange(5)
-                    if n == 1 + body[0] * (1 + 2 * NF):
-                        body[0] += 1
-                return t, bytes(body)
-            if t == P.ADAPT:  # 0 (a query) and 3 or more (settings) are right
-                return t, self.rbytes(r.choice([1, 2]))
-            if t == P.LOG:  # no op byte, or a START that is not 7 bytes
-                return t, r.choice([b"", b"\x00" + self.rbytes(r.choice([0, 1, 5, 7, 30]))])
-            n = right
-            while n == right:
-                n = r.choice([0, 1, right - 1, right + 1, r.randrange(P.MAX_BODY + 1)])
-                n = max(0, n)
-            return t, self.rbytes(n)
-        if kind == "bad_value":
-            which = r.randrange(6)
-            if which == 0:   # LEARN: a label out of range, or a feature
-                if r.random() < 0.5:
-                    return P.LEARN, bytes([r.randrange(NC, 256)]) + self.feats()
-                return P.LEARN, bytes([r.randrange(256)]) + self.feats(bad=True)
-            if which == 1:
-                return P.PREDICT, self.feats(bad=True)
-            if which == 2:   # STREAM: one bad sample spoils the batch
-                k = r.randrange(1, 5)
-                bad = r.randrange(k)
-                body = bytearray([k])
-                for i in range(k):
-                    if i == bad and r.random() < 0.5:
-                        body += bytes([r.randrange(NC, 255)]) + self.feats()
-                    else:
-                        body += bytes([r.choice([0xFF, r.randrange(NC)])]) \
-                            + self.feats(bad=i == bad)
-                return P.STREAM, bytes(body)
-            if which == 3:
-                return P.RESET, bytes([r.randrange(3, 256)])
-            if which == 4:   # SET: refused settings, or bytes that are not JSON
-                if r.random() < 0.5:
-                    return P.SET, r.choice(BAD_SETS)
-                return P.SET, bytes([r.choice(NOT_JSON_START)]) + self.rbytes(r.randrange(80))
-            return P.IMPORT_BEGIN, struct.pack("<II", r.randrange(FILE_SIZE + 1, 1 << 32),
-                                               r.getrandbits(32))
-        # bad_state: transfer requests without their session
-        t = r.choice([P.EXPORT_CHUNK, P.IMPORT_CHUNK, P.IMPORT_COMMIT])
-        if t == P.EXPORT_CHUNK:
-            return t, struct.pack("<IH", r.randrange(FILE_SIZE), r.randrange(1, 513))
-        if t == P.IMPORT_CHUNK:
-            return t, struct.pack("<I", r.choice([0, r.randrange(FILE_SIZE)])) \
-                + self.rbytes(r.randrange(513))
-        return t, b""
-
-    def raw_wire(self, raw):
-        out = bytearray(len(raw) + len(raw) // 254 + 2)
-        return bytes(out[:P.cobs_encode_into(raw, len(raw), out)])
-
-    def make(self, kind):
-        r = self.rng
-        if kind in ("unknown_type", "bad_length", "bad_value", "bad_state"):
-            t, body = self.refused_request(kind)
-            return P.encode_frame(t, self.next_seq(t), body)
-        if kind == "bad_crc":
-            t, body = self.valid_request() if r.random() < 0.5 else \
-                self.refused_request("bad_length")
-            raw = bytearray([t, r.randrange(256)]) + body
-            raw += struct.pack("<I", crc32(raw) ^ r.randrange(1, 1 << 32))
-            return self.raw_wire(raw)
-        if kind == "too_long":
-            if r.random() < 0.5:  # a good CRC, but more than MAX_BODY
-                t, body = self.valid_request()
-                body = body + self.rbytes(P.MAX_BODY + 1 - len(body) + r.randrange(300))
-                return P.encode_frame(t, r.randrange(256), body)
-            return self.rbytes(P.MAX_RAW + r.randrange(1, 400), nonzero=True) + b"\x00"
-        if kind == "too_short":
-            return self.raw_wire(self.rbytes(r.randrange(1, 6)))
-        if kind == "random_bytes":
-            return self.rbytes(r.randrange(1, 300)) + b"\x00"
-        wire = bytearray(P.encode_frame(*self._base()))
-        body = wire[:-1]
-        if kind == "flip_bits":
-            for _ in range(r.randrange(1, 4)):
-                body[r.randrange(len(body))] ^= 1 << r.randrange(8)
-        elif kind == "truncated":
-            body = body[:r.randrange(1, len(body))]
-        elif kind == "drop_bytes":
-            for _ in range(min(r.randrange(1, 4), len(body) - 1)):
-                del body[r.randrange(len(body))]
-        elif kind == "insert_bytes":
-            for _ in range(r.randrange(1, 4)):
-                body.insert(r.randrange(len(body) + 1), r.randrange(256))
-        elif kind == "merged":  # a lost delimiter: two frames run together
-            body += P.encode_frame(*self._base())[:-1]
-        return bytes(body) + b"\x00"
-
-    def _base(self):
-        r = self.rng
-        t, body = self.valid_request() if r.random() < 0.6 else \
-            self.refused_request(r.choice(["bad_length", "bad_value", "bad_state"]))
-        return t, r.randrange(256), body
-
-    def unit(self):
-        """One unit that is safe to send, classified (see the class docstring)."""
-        while True:
-            kind = self.rng.choices(self.kinds, self.weights)[0]
-            wire = self.make(kind)
-            good = []
-            bad = 0
-            last = self.last
-            ok = True
-            for b in wire:
-                st = self.ref.feed(b)
-                if st is None:
-                    continue
-                if st != P.FRAME_OK:
-                    bad += 1
-                    continue
-                t, seq, body = self.ref.type, self.ref.seq, bytes(self.ref.body())
-                want = expected_status(t, body)
-                if want is None or (t, seq) == last:
-                    ok = False   # might be carried out, or answered from the cache
-                    continue
-                good.append((seq, want, t, body))
-                last = (t, seq)
-            assert wire[-1] == 0  # a unit ends its last frame: the next starts afresh
-            if ok:
-                self.last = last
-                self.sent[kind] += 1
-                return kind, wire, good, bad
-            self.rejected += 1
-
-
-class Raw:
-    """Frames on a link, answers collected in order (no client in the way)."""
-
-    def __init__(self, link, fuzzer):
-        self.link = link
-        self.fz = fuzzer
-        self.dec = P.Decoder()
-        self.buf = b""
-        self.pos = 0
-
-    def next_frame(self, timeout):
-        deadline = time.monotonic() + timeout
-        feed = self.dec.feed
-        while True:
-            buf = self.buf
-            for i in range(self.pos, len(buf)):
-                if feed(buf[i]) == P.FRAME_OK:
-                    self.pos = i + 1
-                    return self.dec.type, self.dec.seq, bytes(self.dec.body())
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.buf, self.pos = b"", 0
-                return None
-            self.buf, self.pos = self.link.read(65536, left), 0
-
-    def request(self, t, body=b""):
-        """A request that must succeed (HELLO, STATS); returns its body."""
-        seq = self.fz.next_seq(t)
-        self.fz.last = (t, seq)
-        self.link.write(P.encode_frame(t, seq, body))
-        got = self.next_frame(ANSWER_S)
-        assert got is not None, "no answer to %s" % P.NAMES[t]
-        assert got[:2] == (t | P.RESPONSE, seq), got
-        return got[2]
+    return fuzz.expected_status(t, body, TARGET)
 
 
 def _files(d):
@@ -576,3 +264,68 @@ def test_valid_frames_refused_one_by_one_change_nothing(vb):
         for k in ("learn_steps", "predictions", "labelled", "bad_frames"):
             assert s1[k] == s0[k], k
         assert _files(vb.dir) == files   # no import.tmp left behind either
+
+
+# ---- ffkit fuzz: the same fuzzer as a verb, at the firmware's smallest heap ------------------
+
+def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root, tmp_path):
+    """`ffkit fuzz` against the flashed .mpy firmware at the heap tests/test_server.py pins
+    (102K): fuzzed batches with an abandoned-session episode after each (IMPORT_BEGIN,
+    IMPORT_CHUNK, SAMPLES, LOG STATUS: the sequence that once left every later INFO
+    answering MemoryError), and at the end the same weights, settings and step."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from ffkit import builds
+
+    board = tempfile.mkdtemp(prefix="vb")   # a short folder, as in tests/test_server.py
+    try:
+        builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
+        r = subprocess.run([sys.executable, "-m", "ffkit.cli", "fuzz", "--port",
+                            "sim://%s?heap=102K" % board, "--frames", "4000",
+                            "--episodes-every", "1", "--json"],
+                           capture_output=True, text=True, timeout=600)
+    finally:
+        import shutil
+        shutil.rmtree(board, ignore_errors=True)
+    assert r.returncode in (0, 1), r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["frames"] == 4000 and rep["episodes"] >= 4, rep
+    assert {k: rep[k] for k in ("crashes", "hangs", "unexpected_answers",
+                                "state_changes_unexpected", "wedged")} == {
+        "crashes": 0, "hangs": 0, "unexpected_answers": 0, "state_changes_unexpected": 0,
+        "wedged": 0}, rep["failures"]
+    assert r.returncode == 0 and rep["ok"] is True
+
+
+def test_ffkit_fuzz_reports_a_board_that_changes_state(tmp_path, monkeypatch):
+    """A negative control: a fuzzer that (wrongly) lets a valid LEARN through must see the
+    board change, and say so (state_changes_unexpected, exit 1)."""
+    from ffkit.client import connect
+
+    real = fuzz.expected_status
+
+    def lax(t, body, tg):
+        if t == P.LEARN and len(body) == 1 + 2 * tg.nf and body[0] < tg.nc:
+            return P.E_BAD_VALUE    # claims a refusal: the board learns instead
+        return real(t, body, tg)
+
+    refused = fuzz.Fuzzer.refused_request
+
+    def with_valid_learns(self, kind):
+        if kind == "bad_value" and self.rng.random() < 0.2:
+            return P.LEARN, bytes([self.rng.randrange(self.tg.nc)]) + self.feats()
+        return refused(self, kind)
+
+    monkeypatch.setattr(fuzz, "expected_status", lax)
+    monkeypatch.setattr(fuzz.Fuzzer, "refused_request", with_valid_learns)
+    with VirtualBoard(tmp_path / "b") as vb:
+        board = connect(vb.port)
+        try:
+            rep = fuzz.run_fuzz(board.link, 3000, seed=3, episodes=0)
+        finally:
+            board.close()
+    assert rep["state_changes_unexpected"] >= 1 and rep["ok"] is False, rep
+    assert rep["unexpected_answers"] >= 1
+    assert any("learn_steps" in f or "weights" in f for f in rep["failures"]), rep["failures"]

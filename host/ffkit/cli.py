@@ -611,6 +611,14 @@ def cmd_bench(args):
     return _delegate("bench").run_cli(args)
 
 
+def add_fuzz_parser(sub):
+    return _add_delegated_parser(sub, "fuzz")
+
+
+def cmd_fuzz(args):
+    return _delegate("fuzz").run_cli(args)
+
+
 def add_tflite_parser(sub):
     return _add_delegated_parser(sub, "tflite")
 
@@ -1187,6 +1195,8 @@ VERBS = (
     Verb("stream", "raw HAPT samples to a board that predicts and learns; checked bit for bit",
          add_stream_parser, cmd_stream),
     Verb("log", "download a board's session log (.ffl)", add_log_parser, cmd_log),
+    Verb("fuzz", "hostile frames at a board; reports crashes, hangs, state changes, wedges",
+         add_fuzz_parser, cmd_fuzz),
     Verb("replay", "replay a session log on the host and report the first difference",
          add_replay_parser, cmd_replay),
     Verb("tflite", "TFLite interop: a .ffw as an int8 .tflite (checked in LiteRT and TFLite "
