@@ -62,3 +62,25 @@ def test_changed_at_is_value_at_counted_up():
     assert got == [schedule.value_at(s, t, 1) for t in range(7)] == [5, 5, 5, 7, 9, 9, 9]
     with pytest.raises(ValueError, match="ascending"):
         schedule.check([[3, 1], [1, 2]], int)
+
+
+def test_adapt_json_is_read_strictly():
+    """ADAPT's JSON (ffrt.schedule.parse) goes through ffrt.strictjson: malformed text is
+    refused, naming the byte, where MicroPython's json.loads took it (issue 12)."""
+    cfg = Config(**MODEL)
+    body = (b'{"lr_shift_schedule": [[0, 21], [50, 23]], "theta_schedule": [[10, [1800, 1400]]],'
+            b' "guard": [64, 3, 128, 0], "sleep": [2, 3, 1]}')
+    assert schedule.parse(body, cfg) == (((0, 21), (50, 23)), ((10, (1800, 1400)),),
+                                         (64, 3, 128, 0), (2, 3, 1))
+    assert schedule.parse(b'{"guard": null}', cfg) == ((), (), None, None)
+    for bad, words in [(b'{"lr_shift_schedule" [[0, 21]]}', "byte 21: ':' expected"),
+                       (b'{"lr_shift_schedule": [[0, 21]]}\x00', "the end expected"),
+                       (b'{"lr_shift_schedule": [[0, 21]] "sleep": [2, 3, 1]}', "',' or '}'"),
+                       (b'{"sleep": [2, 3, 1], "sleep": [2, 3, 0]}', "a key is repeated"),
+                       (b'{"lr_shift_schedule": [[0, 21.0]]}', "no floats"),
+                       (b'{"theta_schedule": [[0, [[1800, 1400]]]]}', "deeper than 4"),
+                       (b'{"theta_schedule": ' + b'[' * 500, "deeper than 4"),
+                       (b'{"lr_shift_schedule": [[0, 25]]', "JSON object with")]:
+        with pytest.raises(ValueError) as e:
+            schedule.parse(bad, cfg)
+        assert "JSON object with" in str(e.value) and words in str(e.value), (bad, str(e.value))

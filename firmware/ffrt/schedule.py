@@ -73,18 +73,24 @@ def parse(text, cfg):
     "sleep": [every, steps, positives]}``, each key optional; up to 16 schedule entries
     each, values within ffrt.model's limits for ``cfg`` (a Config); guard (ffrt.guard.Guard's
     settings) and sleep (ffrt.sleep's: SLEEP_LIMITS) None when absent. Raises ValueError
-    naming the fault."""
-    import json
+    naming the fault. The JSON is read by ffrt.strictjson (loaded for it, dropped after)."""
+    from ffrt import strictjson
+    from ffrt.server import unload
 
     try:
-        req = json.loads(text)
-    except ValueError:
+        req = strictjson.loads(text)
+        bad = ""
+    except ValueError as e:
         req = None
-    if not isinstance(req, dict) or \
+        bad = " (%s)" % e
+    finally:
+        del strictjson  # the last reference: unload frees its code
+        unload("strictjson")
+    if req is None or \
             any(k not in ("lr_shift_schedule", "theta_schedule", "guard", "sleep")
                 for k in req):
         raise ValueError("ADAPT's settings are a JSON object with lr_shift_schedule, "
-                         "theta_schedule, guard and sleep")
+                         "theta_schedule, guard and sleep" + bad)
     d = cfg.as_dict()
     cls = type(cfg)
 
