@@ -284,7 +284,7 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
         builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
         r = subprocess.run([sys.executable, "-m", "ffkit.cli", "fuzz", "--port",
                             "sim://%s?heap=102K" % board, "--frames", "4000",
-                            "--episodes-every", "1", "--json"],
+                            "--episodes-every", "1", "--imports", "--json"],
                            capture_output=True, text=True, timeout=600)
     finally:
         import shutil
@@ -292,6 +292,9 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
     assert r.returncode in (0, 1), r.stderr
     rep = json.loads(r.stdout)
     assert rep["frames"] == 4000 and rep["episodes"] >= 4, rep
+    # valid imports of the board's own weights ran between the episodes, and some of them
+    # went through even at this heap (the rest were refused for want of it)
+    assert rep["imports"] >= 1, rep
     assert {k: rep[k] for k in ("crashes", "hangs", "unexpected_answers",
                                 "state_changes_unexpected", "wedged")} == {
         "crashes": 0, "hangs": 0, "unexpected_answers": 0, "state_changes_unexpected": 0,

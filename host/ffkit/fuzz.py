@@ -27,9 +27,12 @@ for want of heap (E_INTERNAL "MemoryError: ...") is allowed and counted as
 episodes and the end check that it recovers and that nothing changed. Exit 0 when the
 five counts are 0, else 1; 2 for a usage error or no board.
 
-The board is left as it was: nothing sent can change it, and the fuzzer checks that
+With ``--imports`` each episode also imports the board's own weights back, chunk by chunk
+(a valid import: it must succeed or be refused for want of heap, and the end check holds
+the weights to what they were). The board is left as it was: nothing else sent can change
+it (``--imports`` writes checkpoints of the same weights), and the fuzzer checks that
 nothing did. Its heap is the board's own: fuzz a virtual board at its smallest heap with
-``--port sim://DIR?heap=98K``.
+``--port 'sim://DIR?heap=102K'``.
 """
 
 import argparse
@@ -402,6 +405,9 @@ _STATE_COUNTERS = ("learn_steps", "predictions", "labelled")
 _MAX_NOTES = 3
 
 
+_END_TRIES = 3   # tries of each end-check request refused for want of heap
+
+
 def _settings(board):
     return board.set()  # SET {}: changes nothing, answers every setting in force
 
@@ -412,6 +418,7 @@ class _Report:
                        "state_changes_unexpected": 0, "wedged": 0}
         self.notes = []
         self.out_of_memory = 0
+        self.imports = 0
 
     def fail(self, what, text):
         self.counts[what] += 1
@@ -467,11 +474,50 @@ def _episode(raw, tg, rng, rep, where):
     return True
 
 
-def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, console=None):
+def _reimport(raw, data, rep, where):
+    """A valid import of the board's own weights (IMPORT_BEGIN, chunks, COMMIT): it must
+    succeed or be refused for want of heap; the end check finds any change. Returns
+    False when the board is gone."""
+    fz = raw.fz
+
+    def call(t, body):
+        seq = fz.next_seq(t)
+        fz.last = (t, seq)
+        raw.link.write(P.encode_frame(t, seq, body))
+        got = raw.next_frame(ANSWER_S)
+        if got is None:
+            rep.fail("hangs", "%s: no answer to %s (a valid import)" % (where, P.NAMES[t]))
+            return None
+        if got[:2] == (t | P.RESPONSE, seq):
+            return True
+        if got[:2] == (P.ERROR, seq) and got[2][0] == P.E_INTERNAL \
+                and bytes(got[2][1:13]) == b"MemoryError:":
+            rep.out_of_memory += 1
+            return False
+        rep.fail("unexpected_answers", "%s: %s of a valid import answered %r %r"
+                 % (where, P.NAMES[t], got[:2], bytes(got[2][:60])))
+        return False
+
+    ok = call(P.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
+    off = 0
+    while ok and off < len(data):
+        ok = call(P.IMPORT_CHUNK, struct.pack("<I", off) + data[off:off + P.CHUNK])
+        off += P.CHUNK
+    if ok:
+        ok = call(P.IMPORT_COMMIT, b"")
+        if ok:
+            rep.imports += 1
+    return ok is not None
+
+
+def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, console=None,
+             imports=False):
     """Fuzz the board on link with `frames` frames (module docstring); returns the report.
 
-    episodes: batches between two abandoned-session episodes (0: none). console: a
-    callable giving the board's console output for messages (virtual boards).
+    episodes: batches between two abandoned-session episodes (0: none). imports: each
+    episode also imports the board's own weights back (valid, changing nothing but the
+    board's checkpoint files). console: a callable giving the board's console output for
+    messages (virtual boards).
     """
     from ffkit.client import Board
 
@@ -541,27 +587,42 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
         if alive and episodes and batches % episodes == 0:
             n_episodes += 1
             alive = _episode(raw, tg, rng, rep, where)
+            if alive and imports:
+                alive = _reimport(raw, before, rep, where)
         if progress:
             progress(sent, frames)
     seconds = time.monotonic() - t0
     changed = []
+
+    def settled(fn):
+        # A request refused for want of heap at the end is retried: the board must
+        # recover from it (wedged when it does not), and it is counted like any other.
+        for attempt in range(_END_TRIES):
+            try:
+                return fn()
+            except FFKitError as e:
+                if "MemoryError" not in str(e) or attempt == _END_TRIES - 1:
+                    raise
+                rep.out_of_memory += 1
+
     if alive:
         try:
-            s1 = json.loads(raw.request(P.STATS))
+            s1 = json.loads(settled(lambda: raw.request(P.STATS)))
             if s1["bad_frames"] - s0["bad_frames"] != bad:
                 changed.append("STATS bad_frames grew by %d, %d bad frames were sent"
                                % (s1["bad_frames"] - s0["bad_frames"], bad))
             changed += ["STATS %s %s -> %s" % (k, s0[k], s1[k])
                         for k in _STATE_COUNTERS if s1[k] != s0[k]]
             board = Board(link)
-            if board.export() != before:
+            if settled(board.export) != before:
                 changed.append("the weights")
-            if _settings(board) != settings:
+            if settled(lambda: _settings(board)) != settings:
                 changed.append("the settings")
-            if board.info()["step"] != info["step"]:
+            if settled(board.info)["step"] != info["step"]:
                 changed.append("the step")
         except (FFKitError, OSError) as e:
-            rep.fail("crashes", "after the run: %s" % e)
+            rep.fail("wedged" if "MemoryError" in str(e) else "crashes",
+                     "after the run: %s" % e)
     for c in changed:
         rep.fail("state_changes_unexpected", c)
     out = {"frames": sent, "seed": seed, "seconds": round(seconds, 1),
@@ -570,6 +631,7 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
            "model": {"n_features": tg.nf, "n_classes": tg.nc, "in_max": tg.in_max}}
     out.update(rep.counts)
     out["out_of_memory"] = rep.out_of_memory
+    out["imports"] = rep.imports
     out["failures"] = rep.notes
     out["ok"] = not any(rep.counts.values())
     return out
@@ -593,6 +655,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes-every", type=int, default=EPISODE_EVERY, metavar="N",
                         help="an abandoned-session episode after every N batches of %d "
                              "frames (default %%(default)s; 0: none)" % BATCH)
+    parser.add_argument("--imports", action="store_true",
+                        help="each episode also imports the board's own weights back (a "
+                             "valid import: the board writes a checkpoint)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -611,7 +676,8 @@ def run_cli(args) -> int:
         board = connect(args.port, timeout=args.timeout)
         try:
             rep = run_fuzz(board.link, args.frames, seed=args.seed,
-                           episodes=args.episodes_every, progress=progress)
+                           episodes=args.episodes_every, progress=progress,
+                           imports=args.imports)
         finally:
             board.close()
     except (FFKitError, OSError) as e:
