@@ -64,3 +64,37 @@ def test_the_board_recovers_from_a_memory_error_at_its_smallest_heap(repo_root, 
             assert not vb.console(), vb.console()  # it never stopped serving
     finally:
         shutil.rmtree(board, ignore_errors=True)
+
+
+@pytest.mark.parametrize("heap", [_HEAP, "98K"])
+def test_info_answers_after_set_found_no_heap_for_its_json_reader(repo_root, mpy_firmware,
+                                                                   heap):
+    """SET loads its JSON reader (ffrt.strictjson) beside ops. At 98K there is not the
+    heap for it, and loading it anyway ran out half-way and kept about 2 KB of what it had
+    built: every INFO after was refused for want of heap (12 in a row, and after a RESET).
+    The reader is now loaded only with the room it takes (ffrt.server.room), like the
+    request modules, so SET is refused cleanly and INFO answers; at the firmware's
+    smallest heap SET is never refused."""
+    from ffkit.client import DeviceError, connect
+    from ffkit.sim import VirtualBoard
+
+    board = Path(tempfile.mkdtemp(prefix="vb"))
+    try:
+        shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")
+        shutil.copy(mpy_firmware / "main.py", board / "main.py")
+        shutil.copy(repo_root / "models" / "digits.ffw", board / "model.ffw")
+        with VirtualBoard(board, heap=heap) as vb, connect(vb.port, timeout=10.0) as b:
+            step = b.info()["step"]
+            refused = []
+            for _ in range(3):
+                try:
+                    b.set()   # SET {}: changes nothing; may be refused for want of heap
+                except DeviceError as e:
+                    assert "MemoryError" in str(e), e
+                    refused.append(e)
+                assert b.info()["step"] == step, refused   # at once, every time
+            if heap == _HEAP:
+                assert not refused
+            assert not vb.console(), vb.console()
+    finally:
+        shutil.rmtree(board, ignore_errors=True)

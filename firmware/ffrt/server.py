@@ -66,7 +66,18 @@ _SESSION_S = 30      # an export or import left alone this long (seconds) is dro
 # import that runs out half-way keeps some of what it had built (measured in the unix
 # port, up to 10 KB): it is not tried without that room. Frozen modules (whose __file__
 # names their .py source) take little heap to load: no check.
+STRICTJSON_NEED = 6  # ffrt.strictjson, loaded for a SET or ADAPT body (units of _UNIT)
 _UNIT = struct.calcsize("P") << 6 if globals().get("__file__", "").endswith(".mpy") else 0
+
+
+def room(need):
+    """Refuse (MemoryError) to load code that takes `need` units (_UNIT) of free heap when
+    there is less: an import that fails half-way keeps some of what it had built, and a
+    board that tried could be left without the heap to answer INFO."""
+    if _UNIT:
+        gc.collect()
+        if gc.mem_free() < need * _UNIT:
+            raise MemoryError("too little heap to load its code")
 
 
 def unload(name):
@@ -187,10 +198,7 @@ class Server:
                 unload(other)
             if others:
                 unload("ffw_write")  # an import never needs the writer
-            if _UNIT:  # an import that fails half-way leaks heap: not tried without room
-                gc.collect()
-                if gc.mem_free() < need * _UNIT:
-                    raise MemoryError("too little heap to load its code")
+            room(need)
             mod = __import__("ffrt." + name, None, None, ("HANDLERS",))
         return mod.HANDLERS.get(t)
 

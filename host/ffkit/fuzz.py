@@ -1,7 +1,7 @@
 """ffkit fuzz: hostile frames at a board's protocol server, and what they changed.
 
     ffkit fuzz --port /dev/pts/5 --frames 100000 --json
-    ffkit fuzz --port sim://board1?heap=98K --frames 20000
+    ffkit fuzz --port 'sim://board1?heap=102K' --frames 20000
 
 The fuzzer (`Fuzzer`) makes frames that are invalid by construction: bad CRCs, flipped,
 dropped and inserted bytes, truncated and merged frames, frames too long or too short,
@@ -405,7 +405,20 @@ _STATE_COUNTERS = ("learn_steps", "predictions", "labelled")
 _MAX_NOTES = 3
 
 
-_END_TRIES = 3   # tries of each end-check request refused for want of heap
+_END_TRIES = 3   # tries of a state-check request refused for want of heap
+
+
+def _settled(fn, rep):
+    """fn() retried when the board refuses it for want of heap: the board must recover
+    from a MemoryError (the end check calls it wedged when it does not); each refusal
+    is counted like any other."""
+    for attempt in range(_END_TRIES):
+        try:
+            return fn()
+        except FFKitError as e:
+            if "MemoryError" not in str(e) or attempt == _END_TRIES - 1:
+                raise
+            rep.out_of_memory += 1
 
 
 def _settings(board):
@@ -522,13 +535,26 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
     from ffkit.client import Board
 
     board = Board(link)
-    before = board.export()
+    rep = _Report()
+    try:
+        before = _settled(board.export, rep)
+    except FFKitError as e:
+        if "MemoryError" in str(e):
+            raise FFKitError("the board cannot export its weights at this heap (%s); the "
+                             "fuzzer compares them before and after: give it more heap"
+                             % e) from None
+        raise
     tg = Target(_cfg_of(before))
-    settings = _settings(board)
-    info = board.info()
+    try:
+        settings = _settled(lambda: _settings(board), rep)
+    except FFKitError as e:
+        if "MemoryError" not in str(e):
+            raise
+        settings = None   # SET's parser does not fit this heap: the weights file holds
+        #                   the learning settings, the export comparison covers them
+    info = _settled(board.info, rep)
     fz = Fuzzer(seed, tg)
     raw = Raw(link, fz)
-    rep = _Report()
     s0 = json.loads(raw.request(P.STATS))
     rng = random.Random(seed ^ 0x5EED)
     t0 = time.monotonic()
@@ -595,15 +621,7 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
     changed = []
 
     def settled(fn):
-        # A request refused for want of heap at the end is retried: the board must
-        # recover from it (wedged when it does not), and it is counted like any other.
-        for attempt in range(_END_TRIES):
-            try:
-                return fn()
-            except FFKitError as e:
-                if "MemoryError" not in str(e) or attempt == _END_TRIES - 1:
-                    raise
-                rep.out_of_memory += 1
+        return _settled(fn, rep)
 
     if alive:
         try:
@@ -616,7 +634,7 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
             board = Board(link)
             if settled(board.export) != before:
                 changed.append("the weights")
-            if settled(lambda: _settings(board)) != settings:
+            if settings is not None and settled(lambda: _settings(board)) != settings:
                 changed.append("the settings")
             if settled(board.info)["step"] != info["step"]:
                 changed.append("the step")
@@ -632,6 +650,7 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
     out.update(rep.counts)
     out["out_of_memory"] = rep.out_of_memory
     out["imports"] = rep.imports
+    out["settings_checked"] = settings is not None
     out["failures"] = rep.notes
     out["ok"] = not any(rep.counts.values())
     return out
