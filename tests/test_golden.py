@@ -3,8 +3,8 @@
 - Every tests/replay/*.ffl replays identically on the host (ffkit.replay.run: numpy, and
   MicroPython's unix port), from starting weights found among models/*.ffw, and learns on
   the way (a golden log whose net never changes would check little).
-- tests/replay/README.md and the repo's README state each log's records and bytes as
-  they are; the README's changed-rounding example diverges where the README says.
+- tests/replay/README.md and docs/streaming.md state each log's records and bytes as
+  they are; the docs' changed-rounding example diverges where the docs say.
 - tools/golden.py run again into another folder writes the same bytes: the recording is
   deterministic, so `make golden` after a change of behaviour shows that change, and only
   it, as a diff.
@@ -51,7 +51,7 @@ def test_golden_log_replays_identically(request, log, runner):
 
 def test_readmes_state_each_log_as_it_is():
     text = (GOLDEN / "README.md").read_text()
-    top = (REPO_ROOT / "README.md").read_text()
+    top = (REPO_ROOT / "docs" / "streaming.md").read_text()
     for log in LOGS:
         _, recs = ffl.parse(log.read_bytes())
         row = re.search(r"^\| %s \| (\S+) \| (\d+) \| (\d+) \|" % re.escape(log.name), text,
@@ -60,7 +60,7 @@ def test_readmes_state_each_log_as_it_is():
         assert (REPO_ROOT / row.group(1)).is_file()
         assert int(row.group(2)) == len(recs)
         assert int(row.group(3)) == log.stat().st_size
-        # the figures table of the repo's README: "hapt.ffl 192 / 57,987"
+        # the figures table of docs/streaming.md: "hapt.ffl 192 / 57,987"
         assert "%s %d / %s" % (log.name, len(recs), format(log.stat().st_size, ",")) in top
 
 
@@ -77,18 +77,18 @@ def test_recording_again_gives_the_same_bytes(micropython, tmp_path):
             "make golden and review the diff" % (name, name))
 
 
-def test_readme_divergence_example(monkeypatch, capsys):
-    """The README's changed-rounding example prints what the README shows (but the time)."""
+def test_docs_divergence_example(monkeypatch, capsys):
+    """The docs' changed-rounding example prints what the docs show (but the time)."""
     from ffkit import kernels_np
 
-    text = (REPO_ROOT / "README.md").read_text()
+    text = (REPO_ROOT / "docs" / "streaming.md").read_text()
     m = [m for m in re.finditer(r"```python\n((?:(?!```).)*)```\n\n```\n(.*?)```", text, re.S)
          if "xs32_successors" in m.group(1)]
-    assert len(m) == 1, "README lost its divergence example"
+    assert len(m) == 1, "docs/streaming.md lost its divergence example"
     m = m[0]
     monkeypatch.setattr(kernels_np, "xs32_successors", kernels_np.xs32_successors)  # undone
     monkeypatch.chdir(REPO_ROOT)
-    exec(compile(m.group(1), "README.md", "exec"), {})
+    exec(compile(m.group(1), "docs/streaming.md", "exec"), {})
 
     def untimed(s):
         return re.sub(r"in [\d.]+ s", "in _ s", s).strip()
