@@ -16,6 +16,8 @@ import struct
 import sys
 
 from ffrt import ffw, proto
+from ffrt import proto_host
+from ffrt import ffw_ram
 from ffrt.crc32 import crc32
 from ffrt.model import Config
 from ffrt.net import FFNet
@@ -70,7 +72,7 @@ class FakeBoard:
             except BoardError as e:
                 rtype = proto.ERROR
                 rbody = bytes([e.status]) + e.message.encode()
-            resp = proto.encode_frame(rtype, seq, rbody)
+            resp = proto_host.encode_frame(rtype, seq, rbody)
             self.last_key, self.last_resp = key, resp
         if self.drop_responses:
             self.drop_responses -= 1
@@ -132,7 +134,7 @@ class FakeBoard:
                     net.learn_one(x, y)
             return struct.pack("<I", net.step) + bytes(preds)
         if t == proto.EXPORT_BEGIN:
-            self.export = bytes(ffw.encode(net))
+            self.export = bytes(ffw_ram.encode(net))
             return struct.pack("<II", len(self.export), crc32(self.export[:-4]))
         if t == proto.EXPORT_CHUNK:
             if self.export is None:
@@ -164,7 +166,7 @@ class FakeBoard:
             if len(data) != size or crc32(data) != crc:
                 raise BoardError(proto.E_REFUSED, "size or CRC mismatch")
             try:
-                ffw.load_into(net, data)
+                ffw_ram.load_into(net, data)
             except ffw.FFWError as e:
                 raise BoardError(proto.E_REFUSED, str(e))
             return struct.pack("<I", net.step)

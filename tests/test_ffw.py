@@ -12,6 +12,8 @@ import zlib
 import pytest
 
 from ffrt import ffw
+from ffrt import ffw_write
+from ffrt import ffw_ram
 from ffrt.crc32_py import crc32 as crc32_py
 from ffrt.ffw import FFWError
 from ffrt.model import FIELDS, Config
@@ -51,10 +53,10 @@ def state_offset(cfg):
 
 def test_round_trip_small():
     net = small_net()
-    data = ffw.encode(net)
+    data = ffw_ram.encode(net)
     assert len(data) == ffw.file_size(net.cfg) == 826
-    other = ffw.load(data)
-    assert ffw.encode(other) == data
+    other = ffw_ram.load(data)
+    assert ffw_ram.encode(other) == data
     assert snapshot(other) == snapshot(net)
     assert other.cfg == net.cfg
     assert ([other.predict_one(x) for x, _ in SAMPLES] == [net.predict_one(x) for x, _ in SAMPLES]
@@ -63,14 +65,14 @@ def test_round_trip_small():
     # learning goes on identically from the loaded state
     for n in (net, other):
         n.learn_one([15, 0, 15, 0], 1)
-    assert ffw.encode(other) == ffw.encode(net)
+    assert ffw_ram.encode(other) == ffw_ram.encode(net)
 
 
 def test_load_into_replaces_state():
     net = small_net()
     target = small_net(steps=0)
     assert snapshot(target) != snapshot(net)
-    ffw.load_into(target, ffw.encode(net))
+    ffw_ram.load_into(target, ffw_ram.encode(net))
     assert snapshot(target) == snapshot(net)
 
 
@@ -78,10 +80,10 @@ def test_round_trip_digits_shape():
     net = FFNet(Config())  # 74-128-128, 10 classes: the digits model
     x = [(7 * j) % 17 for j in range(64)]
     net.learn_one(x, 3)
-    data = ffw.encode(net)
+    data = ffw_ram.encode(net)
     assert len(data) == 32138
-    other = ffw.load(data)
-    assert ffw.encode(other) == data
+    other = ffw_ram.load(data)
+    assert ffw_ram.encode(other) == data
     assert snapshot(other) == snapshot(net)
     assert other.predict_head(x) == net.predict_head(x)
     assert list(other.goodness_per_label(x)) == list(net.goodness_per_label(x))
@@ -89,24 +91,24 @@ def test_round_trip_digits_shape():
 
 def test_inputs_as_memoryview_and_bytes_are_left_alone():
     net = small_net()
-    data = bytes(ffw.encode(net))
+    data = bytes(ffw_ram.encode(net))
     kept = bytes(data)
-    assert ffw.encode(ffw.load(memoryview(data))) == data
-    ffw.load_into(small_net(steps=0), memoryview(data))
+    assert ffw_ram.encode(ffw_ram.load(memoryview(data))) == data
+    ffw_ram.load_into(small_net(steps=0), memoryview(data))
     assert data == kept
 
 
 def test_write_and_encode_into_give_the_same_bytes():
     net = small_net()
-    data = ffw.encode(net)
+    data = ffw_ram.encode(net)
     f = io.BytesIO()
-    assert ffw.write(net, f) == len(data)
+    assert ffw_write.write(net, f) == len(data)
     assert f.getvalue() == data
     buf = bytearray(len(data) + 7)
-    assert ffw.encode_into(net, buf) == len(data)
+    assert ffw_ram.encode_into(net, buf) == len(data)
     assert buf[:len(data)] == data
     with pytest.raises(FFWError, match="size mismatch: the buffer holds"):
-        ffw.encode_into(net, bytearray(len(data) - 1))
+        ffw_ram.encode_into(net, bytearray(len(data) - 1))
 
 
 # ---- the layout, read back with struct alone ---------------------------------------------
@@ -114,7 +116,7 @@ def test_write_and_encode_into_give_the_same_bytes():
 def test_layout_read_independently():
     net = small_net()
     cfg = net.cfg
-    data = bytes(ffw.encode(net))
+    data = bytes(ffw_ram.encode(net))
     magic, version, length, dtypes, n_fields = struct.unpack_from("<4sHI3sB", data, 0)
     assert (magic, version, length, dtypes, n_fields) == (b"FFKW", 1, len(data), b"bHh",
                                                           len(FIELDS))
@@ -151,11 +153,11 @@ def test_layout_read_independently():
 
 def test_weights_crc32_is_the_tensor_section():
     net = small_net()
-    data = bytes(ffw.encode(net))
+    data = bytes(ffw_ram.encode(net))
     start = state_offset(net.cfg) + 12
-    assert ffw.weights_crc32(net) == zlib.crc32(data[start:-4])
+    assert ffw_ram.weights_crc32(net) == zlib.crc32(data[start:-4])
     net.learn_one([1, 2, 3, 4], 0)
-    assert ffw.weights_crc32(net) != zlib.crc32(data[start:-4])
+    assert ffw_ram.weights_crc32(net) != zlib.crc32(data[start:-4])
 
 
 def test_head_w_max_matches_the_kernels():
@@ -167,14 +169,14 @@ def test_head_w_max_matches_the_kernels():
 
 def test_decode_config_reads_the_header_alone():
     net = small_net()
-    data = ffw.encode(net)
+    data = ffw_ram.encode(net)
     s = state_offset(net.cfg)
-    assert ffw.decode_config(data) == net.cfg
-    assert ffw.decode_config(data[:s]) == net.cfg
+    assert ffw_ram.decode_config(data) == net.cfg
+    assert ffw_ram.decode_config(data[:s]) == net.cfg
     with pytest.raises(FFWError, match="truncated: %d bytes, header says %d" % (s - 1, len(data))):
-        ffw.decode_config(data[:s - 1])
+        ffw_ram.decode_config(data[:s - 1])
     with pytest.raises(FFWError, match="bad magic"):
-        ffw.decode_config(b"NOPE" + bytes(data[4:]))
+        ffw_ram.decode_config(b"NOPE" + bytes(data[4:]))
 
 
 @pytest.mark.parametrize("field, value, words", [
@@ -191,11 +193,11 @@ def test_decode_config_names_an_out_of_range_field(field, value, words):
             break
         v = getattr(net.cfg, name)
         off += 4 if not isinstance(v, tuple) else 1 + (2 if name == "layers" else 4) * len(v)
-    data = bytearray(ffw.encode(net))
+    data = bytearray(ffw_ram.encode(net))
     struct.pack_into("<i", data, off, value)
     data = reseal(data)
     before = snapshot(net)
-    for f in (ffw.decode_config, ffw.load, lambda d: ffw.load_into(net, d)):
+    for f in (ffw_ram.decode_config, ffw_ram.load, lambda d: ffw_ram.load_into(net, d)):
         with pytest.raises(FFWError, match="bad model signature: .*" + words.replace("*", r"\*")):
             f(data)
     assert snapshot(net) == before
@@ -204,7 +206,7 @@ def test_decode_config_names_an_out_of_range_field(field, value, words):
 # ---- refusals: each named, each leaving the target net untouched --------------------------
 
 def _good():
-    return bytes(ffw.encode(small_net()))
+    return bytes(ffw_ram.encode(small_net()))
 
 
 def _set(fmt, at, value, seal=True):
@@ -218,7 +220,7 @@ def _set(fmt, at, value, seal=True):
 
 
 def _other(**over):
-    return lambda: bytes(ffw.encode(small_net(steps=1, **over)))
+    return lambda: bytes(ffw_ram.encode(small_net(steps=1, **over)))
 
 
 # offsets in a SMALL file (callables of a Config, for _set)
@@ -321,12 +323,12 @@ def test_fault_is_named_and_net_untouched(name, make, words):
     before = snapshot(target)
     cfg_before = target.cfg.as_dict()
     with pytest.raises(FFWError, match=words):
-        ffw.load_into(target, bad)
+        ffw_ram.load_into(target, bad)
     assert snapshot(target) == before
     assert target.cfg.as_dict() == cfg_before
     if "in the model" not in words and "in the file" not in words:  # a file fault: load too
         with pytest.raises(FFWError, match=words):
-            ffw.load(bad)
+            ffw_ram.load(bad)
 
 
 def test_faults_are_value_errors():
@@ -337,7 +339,7 @@ def test_step_beyond_u32_is_refused():
     net = small_net(steps=0)
     net.step = 1 << 32
     with pytest.raises(FFWError, match="step"):
-        ffw.encode(net)
+        ffw_ram.encode(net)
 
 
 # ---- CRC-32 -----------------------------------------------------------------------------
@@ -366,31 +368,33 @@ import json, io, binascii
 from ffrt.model import Config
 from ffrt.net import FFNet
 from ffrt import ffw
+from ffrt import ffw_write
+from ffrt import ffw_ram
 from ffrt.crc32_py import crc32 as crc32_py
 net = FFNet(Config(**%(kw)r))
 for _ in range(%(steps)d):
     for x, y in %(samples)r:
         net.learn_one(x, y)
-data = ffw.encode(net)
+data = ffw_ram.encode(net)
 f = io.BytesIO()
-ffw.write(net, f)
+ffw_write.write(net, f)
 host = binascii.unhexlify(%(host_hex)r)
 other = FFNet(Config(**%(kw)r))
-ffw.load_into(other, host)
+ffw_ram.load_into(other, host)
 bad = bytearray(host)
 bad[len(bad) // 2] ^= 1
 try:
-    ffw.load_into(other, bad)
+    ffw_ram.load_into(other, bad)
     fault = None
 except ffw.FFWError as e:
     fault = str(e)
 print(json.dumps({
     "hex": binascii.hexlify(data).decode(),
     "write_same": f.getvalue() == data,
-    "crc": ffw.weights_crc32(net),
+    "crc": ffw_ram.weights_crc32(net),
     "crc_py": crc32_py(data),
     "crc_c": ffw.crc32(data),
-    "reencoded_hex": binascii.hexlify(ffw.encode(other)).decode(),
+    "reencoded_hex": binascii.hexlify(ffw_ram.encode(other)).decode(),
     "fault": fault,
     "kernels": net.k.__name__,
 }))
@@ -407,22 +411,22 @@ def test_micropython_writes_and_reads_the_same_bytes(micropython, steps):
     for _ in range(steps):
         for x, y in SAMPLES:
             host_net.learn_one(x, y)
-    host = bytes(ffw.encode(host_net))
+    host = bytes(ffw_ram.encode(host_net))
     # a different state to send the other way: one more step on the host
     sent = FFNet(Config(**kw))
-    ffw.load_into(sent, host)
+    ffw_ram.load_into(sent, host)
     sent.learn_one([3, 1, 4, 1], 2)
-    sent_bytes = bytes(ffw.encode(sent))
+    sent_bytes = bytes(ffw_ram.encode(sent))
     out = mpy.run_json(_MPY_SCRIPT % dict(kw=kw, steps=steps, samples=SAMPLES,
                                            host_hex=sent_bytes.hex()))
     board = bytes.fromhex(out["hex"])
     assert board == host
     assert out["write_same"]
-    assert out["crc"] == ffw.weights_crc32(host_net)
+    assert out["crc"] == ffw_ram.weights_crc32(host_net)
     assert out["crc_py"] == out["crc_c"] == zlib.crc32(board)
     assert bytes.fromhex(out["reencoded_hex"]) == sent_bytes
     assert out["fault"].startswith("CRC mismatch")
-    assert ffw.encode(ffw.load(board)) == board
+    assert ffw_ram.encode(ffw_ram.load(board)) == board
 
 
 @pytest.mark.device
@@ -433,17 +437,17 @@ def test_micropython_without_binascii_crc32_uses_the_fallback(micropython):
         "import sys, json\n"
         "class NoCrc:\n    pass\n"
         "sys.modules['binascii'] = NoCrc()  # as on a port built without binascii.crc32\n"
-        "from ffrt import crc32, ffw\n"
+        "from ffrt import crc32, ffw_ram\n"
         "from ffrt.model import Config\n"
         "from ffrt.net import FFNet\n"
         "net = FFNet(Config(**%r))\n"
-        "data = ffw.encode(net)\n"
+        "data = ffw_ram.encode(net)\n"
         "from ffrt import crc32_py\n"
-        "print(json.dumps([crc32.crc32 is crc32_py.crc32, ffw.encode(ffw.load(data)) == data,"
+        "print(json.dumps([crc32.crc32 is crc32_py.crc32, ffw_ram.encode(ffw_ram.load(data)) == data,"
         " crc32.crc32(data)]))\n" % SMALL)
     fallback, round_trip, crc = mpy.run_json(script)
     assert fallback and round_trip
-    assert crc == zlib.crc32(bytes(ffw.encode(FFNet(Config(**SMALL)))))
+    assert crc == zlib.crc32(bytes(ffw_ram.encode(FFNet(Config(**SMALL)))))
 
 
 # ---- files of the first release (21 signature fields) --------------------------------------
@@ -454,7 +458,7 @@ def _drop_last_fields(data, k):
     data = bytes(data)
     n_fields = data[13]
     cut = 4 * k  # the fields appended after the first release are scalars (i32)
-    off = state_offset(ffw.decode_config(data))
+    off = state_offset(ffw_ram.decode_config(data))
     body = bytearray(data[:off - cut] + data[off:-4])
     body[13] = n_fields - k
     struct.pack_into("<I", body, 6, len(body) + 4)
@@ -465,28 +469,28 @@ def test_a_first_release_file_loads_with_the_new_fields_at_their_defaults():
     net = small_net()
     for _ in range(3):
         net.learn_one([1, 2, 3, 4], 1)
-    old = _drop_last_fields(ffw.encode(net), len(FIELDS) - 21)
-    assert old[13] == 21 and len(old) == len(ffw.encode(net)) - 4 * (len(FIELDS) - 21)
-    back = ffw.load(old)
+    old = _drop_last_fields(ffw_ram.encode(net), len(FIELDS) - 21)
+    assert old[13] == 21 and len(old) == len(ffw_ram.encode(net)) - 4 * (len(FIELDS) - 21)
+    back = ffw_ram.load(old)
     assert back.cfg == net.cfg and back.cfg.recurrent == 0
     assert back.weights == net.weights and back.head == net.head and back.step == net.step
     f = io.BytesIO(old)
     assert ffw.check_stream(f, net.cfg) == (net.cfg, len(old))
     # written again, it carries every field (and so equals the new file)
-    assert bytes(ffw.encode(back)) == bytes(ffw.encode(net))
+    assert bytes(ffw_ram.encode(back)) == bytes(ffw_ram.encode(net))
     assert ffw.signature_config(old[13:state_offset(net.cfg) - 4 * (len(FIELDS) - 21)]) == net.cfg
 
 
 def test_too_few_or_too_many_fields_are_refused_by_count():
     net = small_net()
-    data = ffw.encode(net)
+    data = ffw_ram.encode(net)
     for k in (20, len(FIELDS) + 1):
         bad = bytearray(data)
         bad[13] = k
         struct.pack_into("<I", bad, len(bad) - 4, zlib.crc32(bytes(bad[:-4])))
         with pytest.raises(FFWError, match="the file has %d fields, this reader knows %d"
                            % (k, len(FIELDS))):
-            ffw.load(bytes(bad))
+            ffw_ram.load(bytes(bad))
 
 
 def test_a_recurrent_model_round_trips():
@@ -495,8 +499,8 @@ def test_a_recurrent_model_round_trips():
     net = FFNet(cfg)
     net.learn_one([1, 2, 3, 4], 2)
     net.advance()
-    data = ffw.encode(net)
-    back = ffw.load(data)
+    data = ffw_ram.encode(net)
+    back = ffw_ram.load(data)
     assert back.cfg == cfg and back.weights == net.weights
     with pytest.raises(FFWError, match="recurrent is 1 in the file, 0 in the model"):
-        ffw.load_into(FFNet(Config(**SMALL)), data)
+        ffw_ram.load_into(FFNet(Config(**SMALL)), data)

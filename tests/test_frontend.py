@@ -224,13 +224,14 @@ def test_micropython_twins_match_and_allocate_nothing(fronts, micropython, tmp_p
 BOARD_MAIN = """
 import gc, json
 from ffrt import ffw, frontend
+from ffrt import ffw_ram
 
 
 def main():
     # locals only: a new module-level name would grow the globals dict, an allocation
     # of this script, not of the front end or the net
     fe = frontend.load(open("front.ffe", "rb").read())
-    net = ffw.load(open("behind.ffw", "rb").read())
+    net = ffw_ram.load(open("behind.ffw", "rb").read())
     inputs = open("inputs.bin", "rb").read()
     n = fe.n_in
     x = bytearray(n)
@@ -320,6 +321,7 @@ def test_train_and_eval_behind_a_front_end(behind):
 @pytest.mark.device
 def test_virtual_board_runs_front_end_and_net_as_cpython_does(behind, tmp_path):
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     d = behind["dir"]
     f = behind["front"]
@@ -343,7 +345,7 @@ def test_virtual_board_runs_front_end_and_net_as_cpython_does(behind, tmp_path):
     preds = list((board / "preds.bin").read_bytes())
     # CPython, reference kernels, same files
     fe = F.load((d / "front.ffe").read_bytes(), kernels=frontend_ref)
-    net = ffw.load((d / "behind.ffw").read_bytes())
+    net = ffw_ram.load((d / "behind.ffw").read_bytes())
     host_feats = np.array([bytearray(fe.run(bytes(u))) for u in U])
     host_preds = [net.predict_one(list(r)) for r in host_feats]
     assert np.array_equal(feats, host_feats)

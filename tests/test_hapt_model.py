@@ -4,6 +4,7 @@ the full baseline comparison behind --runslow (about 2 and 4 minutes)."""
 
 import pytest
 from ffrt import ffw
+from ffrt import ffw_ram
 
 from ffkit import baselines, config, hapt, protocols
 
@@ -20,7 +21,7 @@ def spec():
 
 def test_personalisation_reaches_the_bar(rec, spec):
     data = (config.models_dir() / "hapt.ffw").read_bytes()
-    assert ffw.decode_config(data) == spec.model.__class__(**dict(
+    assert ffw_ram.decode_config(data) == spec.model.__class__(**dict(
         spec.model.as_dict(), lr_shift=spec.lr_shift_schedule[-1][1]))
     r = protocols.personalise(protocols.adapt_factory(data, spec.adapt), rec)
     # the README's figures, exactly (every step is integer and seeded)
@@ -46,7 +47,7 @@ def test_ffkit_train_rebuilds_the_committed_model(spec):
     d = datasets.load("hapt")
     net = FFNet(spec.model, kernels=kernels_np)
     train_spec(net, spec, d.X_train, d.y_train, progress=False)
-    assert bytes(ffw.encode(net)) == (config.models_dir() / "hapt.ffw").read_bytes()
+    assert bytes(ffw_ram.encode(net)) == (config.models_dir() / "hapt.ffw").read_bytes()
 
 
 @pytest.mark.slow

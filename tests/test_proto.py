@@ -14,6 +14,7 @@ import pytest
 
 from ffkit import mpy
 from ffrt import proto as P
+from ffrt import proto_host
 
 # name -> (raw bytes, COBS encoding with the 0x00 delimiter): the examples on Wikipedia's
 # "Consistent Overhead Byte Stuffing" page and the block-boundary cases around 254 bytes.
@@ -75,7 +76,7 @@ def test_cobs_vectors(name):
 @pytest.mark.parametrize("name", COBS)
 def test_cobs_vectors_as_bodies_decode_whole_and_byte_by_byte(name):
     body = COBS[name][0]
-    wire = P.encode_frame(P.IMPORT_CHUNK, 3, body)
+    wire = proto_host.encode_frame(P.IMPORT_CHUNK, 3, body)
     assert _decode(wire) == (P.IMPORT_CHUNK, 3, body)
     dec = P.Decoder()  # two frames back to back
     assert _feed_all(dec, wire + wire) == [P.FRAME_OK, P.FRAME_OK]
@@ -85,7 +86,7 @@ def test_cobs_vectors_as_bodies_decode_whole_and_byte_by_byte(name):
 @pytest.mark.parametrize("name", FRAMES)
 def test_frame_vectors(name):
     t, seq, body, wire = FRAMES[name]
-    assert P.encode_frame(t, seq, body).hex() == wire
+    assert proto_host.encode_frame(t, seq, body).hex() == wire
     assert _decode(bytes.fromhex(wire)) == (t, seq, body)
 
 
@@ -114,7 +115,7 @@ def test_frame_layout_is_type_seq_body_crc(name):
 @pytest.mark.parametrize("name", BIG_BODIES)
 def test_large_bodies_round_trip(name):
     body = BIG_BODIES[name]
-    wire = P.encode_frame(P.EXPORT_CHUNK | P.RESPONSE, 9, body)
+    wire = proto_host.encode_frame(P.EXPORT_CHUNK | P.RESPONSE, 9, body)
     assert len(wire) <= P.MAX_WIRE and 0 not in wire[:-1]
     assert _decode(wire) == (P.EXPORT_CHUNK | P.RESPONSE, 9, body)
 
@@ -127,7 +128,7 @@ def test_decoder_accepts_canonical_cobs():
     head = bytes([P.LEARN, seq]) + body
     raw = head + struct.pack("<I", zlib.crc32(head))
     assert len(raw) == 254
-    ours = P.encode_frame(P.LEARN, seq, body)
+    ours = proto_host.encode_frame(P.LEARN, seq, body)
     assert ours == b"\xff" + raw + b"\x01\x00"
     for wire in (ours, b"\xff" + raw + b"\x00"):
         assert _decode(wire) == (P.LEARN, seq, body)
@@ -147,7 +148,7 @@ STATUS = {
     "bad crc": (_bad_crc(), P.FRAME_BAD_CRC),
     "bad cobs": (b"\x05\x01\x02\x00", P.FRAME_BAD_COBS),
     "too short": (_cobs(b"\x01\x02\x03\x04\x05"), P.FRAME_TOO_SHORT),
-    "too long": (P.encode_frame(P.STREAM, 1, bytes([1]) * (P.MAX_BODY + 1)), P.FRAME_TOO_LONG),
+    "too long": (proto_host.encode_frame(P.STREAM, 1, bytes([1]) * (P.MAX_BODY + 1)), P.FRAME_TOO_LONG),
 }
 
 
@@ -155,7 +156,7 @@ STATUS = {
 def test_bad_frames_get_a_status_and_are_counted(name):
     wire, status = STATUS[name]
     dec = P.Decoder()
-    good = P.encode_frame(P.HELLO, 1, b"")
+    good = proto_host.encode_frame(P.HELLO, 1, b"")
     assert _feed_all(dec, wire + good) == [status, P.FRAME_OK]
     assert dec.errors == 1 and dec.frames == 1
     assert (dec.type, dec.seq) == (P.HELLO, 1)
@@ -164,7 +165,7 @@ def test_bad_frames_get_a_status_and_are_counted(name):
 def test_empty_frames_are_ignored_and_a_flipped_byte_is_caught():
     dec = P.Decoder()
     assert _feed_all(dec, b"\x00\x00\x00") == [] and dec.errors == 0
-    wire = bytearray(P.encode_frame(P.LEARN, 4, bytes(range(1, 40))))
+    wire = bytearray(proto_host.encode_frame(P.LEARN, 4, bytes(range(1, 40))))
     for i in range(len(wire) - 1):
         bad = bytearray(wire)
         bad[i] ^= 0x01 if bad[i] != 0x01 else 0x02
@@ -180,12 +181,13 @@ def test_encoder_buffers_equal_encode_frame(name):
     assert bytes(enc.frame(t, seq, len(body))).hex() == wire
     for big in BIG_BODIES.values():
         enc.body[:len(big)] = big
-        assert bytes(enc.frame(t, seq, len(big))) == P.encode_frame(t, seq, big)
+        assert bytes(enc.frame(t, seq, len(big))) == proto_host.encode_frame(t, seq, big)
 
 
 _MPY_SCRIPT = """
 import json
 from ffrt import proto as P
+from ffrt import proto_host
 frames = json.loads(%r)
 out = []
 enc = P.Encoder()
@@ -193,7 +195,7 @@ for t, seq, body in frames:
     body = bytes.fromhex(body)
     enc.body[:len(body)] = body
     wire = bytes(enc.frame(t, seq, len(body)))
-    assert wire == P.encode_frame(t, seq, body)
+    assert wire == proto_host.encode_frame(t, seq, body)
     dec = P.Decoder()
     st = [s for s in (dec.feed(b) for b in wire) if s is not None]
     out.append([wire.hex(), st, dec.type, dec.seq, bytes(dec.body()).hex()])
@@ -214,6 +216,6 @@ def test_same_vectors_in_micropython(micropython):
     bad = json.dumps([w.hex() for w, _ in STATUS.values()])
     out, statuses = mpy.run_json(_MPY_SCRIPT % (js, bad))
     for (t, s, b), (wire, st, dt, ds, db) in zip(frames, out):
-        assert wire == P.encode_frame(t, s, b).hex()
+        assert wire == proto_host.encode_frame(t, s, b).hex()
         assert st == [P.FRAME_OK] and (dt, ds, db) == (t, s, b.hex())
     assert statuses == [[status] for _, status in STATUS.values()]

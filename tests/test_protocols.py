@@ -208,11 +208,12 @@ def test_ff_factory_gives_fresh_copies():
     from ffrt.model import Config
     from ffrt.net import FFNet
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffkit import kernels_np
 
     net = FFNet(Config(n_features=4, n_classes=2, in_max=15, layers=(8,), lr_shift=22),
                 kernels=kernels_np)
-    data = bytes(ffw.encode(net))
+    data = bytes(ffw_ram.encode(net))
     for per_class in (None, 2):
         fresh = protocols.ff_factory(data, per_class=per_class, replay=1)
         a = fresh()

@@ -11,6 +11,7 @@ from river import checks, evaluate, metrics, stream
 
 from ffkit.river_model import FFClassifier
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.model import Config
 
 X, Y = load_digits(return_X_y=True)
@@ -81,7 +82,7 @@ def _trained(n=200, **kw):
 def test_pickle_round_trip_gives_the_same_predictions_and_state():
     model = _trained()
     clone = pickle.loads(pickle.dumps(model))
-    assert bytes(ffw.encode(clone.net)) == bytes(ffw.encode(model.net))
+    assert bytes(ffw_ram.encode(clone.net)) == bytes(ffw_ram.encode(model.net))
     for x, _ in digits_stream(50, start=300):
         assert clone.predict_one(x) == model.predict_one(x)
         assert clone.predict_proba_one(x) == model.predict_proba_one(x)
@@ -89,7 +90,7 @@ def test_pickle_round_trip_gives_the_same_predictions_and_state():
     for x, y in digits_stream(30, start=400):
         model.learn_one(x, y)
         clone.learn_one(x, y)
-    assert bytes(ffw.encode(clone.net)) == bytes(ffw.encode(model.net))
+    assert bytes(ffw_ram.encode(clone.net)) == bytes(ffw_ram.encode(model.net))
     assert clone.classes_ == model.classes_ and clone.feature_names_ == model.feature_names_
 
 
@@ -98,20 +99,20 @@ def test_clone_is_fresh_with_the_same_params():
     fresh = model.clone()
     assert fresh._get_params() == model._get_params()
     assert fresh.net.step == 0
-    assert bytes(ffw.encode(fresh.net)) == bytes(ffw.encode(FFClassifier(
+    assert bytes(ffw_ram.encode(fresh.net)) == bytes(ffw_ram.encode(FFClassifier(
         config=Config(**SMALL)).net))
     deep = model.clone(include_attributes=True)
-    assert bytes(ffw.encode(deep.net)) == bytes(ffw.encode(model.net))
+    assert bytes(ffw_ram.encode(deep.net)) == bytes(ffw_ram.encode(model.net))
     assert deep.net is not model.net
 
 
 def test_same_seed_same_model_other_seed_other_model():
     a, b = _trained(100), _trained(100)
-    assert bytes(ffw.encode(a.net)) == bytes(ffw.encode(b.net))
+    assert bytes(ffw_ram.encode(a.net)) == bytes(ffw_ram.encode(b.net))
     c = FFClassifier(config=Config(**dict(SMALL, seed=2)))
     for x, y in digits_stream(100):
         c.learn_one(x, y)
-    assert ffw.weights_crc32(c.net) != ffw.weights_crc32(a.net)
+    assert ffw_ram.weights_crc32(c.net) != ffw_ram.weights_crc32(a.net)
 
 
 def test_learn_one_and_predict_leave_their_input_alone():
@@ -130,7 +131,7 @@ def test_numpy_and_reference_kernels_learn_the_same_bits():
     for x, y in digits_stream(15):
         a.learn_one(x, y)
         b.learn_one(x, y)
-    assert bytes(ffw.encode(a.net)) == bytes(ffw.encode(b.net))
+    assert bytes(ffw_ram.encode(a.net)) == bytes(ffw_ram.encode(b.net))
 
 
 def test_proba_is_a_distribution_over_known_labels_and_agrees_with_predict_one():
@@ -157,14 +158,14 @@ def test_proba_is_a_distribution_over_known_labels_and_agrees_with_predict_one()
 ])
 def test_bad_feature_values_are_refused_before_anything_changes(value, message):
     model = _trained(20)
-    state = bytes(ffw.encode(model.net))
+    state = bytes(ffw_ram.encode(model.net))
     x = dict(enumerate(X[0].tolist()))
     x[5] = value
     with pytest.raises(ValueError, match=message):
         model.learn_one(x, 1)
     with pytest.raises(ValueError, match=message):
         model.predict_one(x)
-    assert bytes(ffw.encode(model.net)) == state
+    assert bytes(ffw_ram.encode(model.net)) == state
 
 
 def test_integral_floats_missing_and_extra_features():

@@ -13,6 +13,7 @@ from ffkit import datasets, kernels_np, tflite
 from ffkit import tflite_export as te
 from ffkit import tflite_graph as tg
 from ffrt import ffw
+from ffrt import ffw_ram
 from test_cli import run_main
 
 DIGITS = REPO_ROOT / "models" / "digits.ffw"
@@ -20,7 +21,7 @@ DIGITS = REPO_ROOT / "models" / "digits.ffw"
 
 @pytest.fixture(scope="module")
 def digits():
-    net = ffw.load(DIGITS.read_bytes(), kernels=kernels_np)
+    net = ffw_ram.load(DIGITS.read_bytes(), kernels=kernels_np)
     return {"net": net, "blob": te.export(net), "data": datasets.load("digits")}
 
 
@@ -60,7 +61,7 @@ def test_export_is_the_documented_graph(digits):
     want = W[:, 64:].sum(1) * (255 // 10) + te.round_offset(net.cfg.act_shift[0])
     assert np.array_equal(tg.const(m, bias), want)
     assert json.loads(tg.metadata(m, "ffkit"))["weights_crc32"] == "%08x" % \
-        ffw.weights_crc32(net)
+        ffw_ram.weights_crc32(net)
 
 
 @pytest.mark.parametrize("layers, goodness_from, norm_target", [
@@ -149,7 +150,7 @@ def test_bad_models_are_refused_naming_the_problem(digits, tmp_path, case, messa
         "random": np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes(),
         "short": b"\x00\x01",
         "unsupported op": _tanh_model(),
-        "wrong input": te.export(ffw.load((REPO_ROOT / "models" / "hapt.ffw").read_bytes())),
+        "wrong input": te.export(ffw_ram.load((REPO_ROOT / "models" / "hapt.ffw").read_bytes())),
     }[case]
     path = _write(tmp_path, "bad.tflite", data)
     with pytest.raises(tg.TFLiteError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -31,6 +31,7 @@ import sys
 import time
 
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.net import FFNet
 
 from ffkit import baselines, config, hapt, protocols
@@ -57,7 +58,7 @@ def bootstrap(spec, subjects, rec):
     else:
         w = hapt.windows(subjects=subjects, recording=rec)
         train_spec(net, spec, w["X"], w["y"], progress=False)
-    return bytes(ffw.encode(net))
+    return bytes(ffw_ram.encode(net))
 
 
 def _row(r):

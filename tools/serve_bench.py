@@ -42,6 +42,7 @@ sys.path[:0] = [str(ROOT / "host"), str(ROOT / "firmware")]
 
 from ffkit import builds, mpy  # noqa: E402
 from ffrt import proto as P  # noqa: E402
+from ffrt import proto_host
 
 DIGITS = (ROOT / "models" / "digits.ffw").read_bytes()
 
@@ -78,7 +79,7 @@ class Board:
 
     def frame(self, t, body=b""):
         self.seq = (self.seq + 1) & 0xFF
-        return P.encode_frame(t, self.seq, body)
+        return proto_host.encode_frame(t, self.seq, body)
 
     def receive(self, timeout=20):
         end = time.monotonic() + timeout

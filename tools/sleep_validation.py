@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.net import FFNet
 
 from ffkit import config, hapt, kernels_np, protocols
@@ -87,7 +88,7 @@ def evaluate(weights, adapt, rec, subjects):
     frozen = protocols.adapt_factory(weights, adapt)()   # its predictions are not counted
     r = protocols.personalise(fresh, rec, subjects, frozen_learner=frozen)
     # personalise also predicts the test session with each adapted learner: take it out
-    cfg = ffw.decode_config(weights)
+    cfg = ffw_ram.decode_config(weights)
     net = FFNet(cfg, init=False)
     one = sum(a * b for a, b in zip(net.n_in, cfg.layers))
     n_test = sum(v["n_test"] for v in r["subjects"].values())
@@ -117,7 +118,7 @@ def bootstrap(path, say):
     net = FFNet(spec.model, kernels=kernels_np)
     say("bootstrapping models/hapt.toml on subjects 1-10 (%d windows) ..." % len(tr["y"]))
     train_spec(net, spec, tr["X"], tr["y"], progress=False)
-    data = bytes(ffw.encode(net))
+    data = bytes(ffw_ram.encode(net))
     if path is not None:
         Path(path).write_bytes(data)
     return data

@@ -42,8 +42,8 @@ file-like object in 256-byte chunks, and `load_stream` checks (pass 1), seeks ba
 copies (pass 2). `load_stream` asks only that the file fit the net (_SHAPE: the buffers
 and the input pipeline); the file's hyperparameters come with its weights.
 
-Two modules build on it, and their functions are reached here too (`ffw.write`,
-`ffw.encode` ...: loaded on first use): ffrt.ffw_write, the streaming writer (`write`
+Two modules build on it, each imported by name where it is used: ffrt.ffw_write, the
+streaming writer (`write`
 streams a net's file through a 256-byte scratch, `encode_range` encodes any byte range
 of it on demand and `stream_crc` its CRC, for checkpoints and chunked exports), and
 ffrt.ffw_ram, the host's whole-file helpers (`encode`, `encode_into`, `load`,
@@ -388,17 +388,3 @@ def _copy(net, f, cfg, m):
     net.step = step
     if cfg != net.cfg:  # the same settings: the net keeps its Config object
         net.cfg = cfg
-
-
-def __getattr__(name):
-    # the writer (ffrt.ffw_write) and the host's whole-file helpers (ffrt.ffw_ram), loaded
-    # on first use: ffw.write(...) works everywhere, and a board that only reads never
-    # holds the writer's code
-    if name in ("write", "stream_crc", "encode_range"):
-        from ffrt import ffw_write
-        return getattr(ffw_write, name)
-    if name in ("encode", "encode_into", "load", "load_into", "weights_crc32",
-                "decode_config", "BytesReader"):
-        from ffrt import ffw_ram
-        return getattr(ffw_ram, name)
-    raise AttributeError(name)

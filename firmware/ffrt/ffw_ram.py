@@ -11,7 +11,7 @@
 Each one is the streaming writer or reader over a buffer (ffw_write.write,
 ffw_write.encode_range, ffw.check_stream): the layout and the checks live in ffrt.ffw. They run on a board
 too, where RAM allows; the firmware never loads this module (it streams), and the host
-reaches these functions as ffw.encode, ffw.load and so on. A refused file raises
+imports it by name (`from ffrt import ffw_ram`). A refused file raises
 ffw.FFWError and leaves the target net untouched.
 
 >>> from ffrt import ffw, ffw_write

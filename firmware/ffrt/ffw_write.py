@@ -7,7 +7,7 @@
     stream_crc(net)      (the CRC stored at the file's end, the CRC-32 of the whole file)
 
 The layout, its constants and its checks are ffrt.ffw's; this module only writes them.
-A board loads it for a checkpoint or an export (ffw.write and so on reach it too), so
+A board loads it for a checkpoint or an export (imported by name where used), so
 booting and importing, which only read, never hold its code.
 
 >>> import io

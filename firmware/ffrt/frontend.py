@@ -6,9 +6,9 @@ offset-binary (u = q + 128, 0..255) in bytearrays, so its outputs are FF input f
 0..255 as they are (a net behind it has in_max 255 and in_scale 1). It never learns: FF
 learns behind a stage it cannot differentiate, and needs nothing from it but features.
 
-    from ffrt import ffw, frontend
+    from ffrt import ffw_ram, frontend
     fe = frontend.load(open("front.ffe", "rb").read())   # checks magic, version, CRC, shapes
-    net = ffw.load(open("model.ffw", "rb").read())       # trained with --frontend front.ffe
+    net = ffw_ram.load(open("model.ffw", "rb").read())   # trained with --frontend front.ffe
     label = net.predict_one(fe.run(x))                   # x: fe.n_in bytes, q + 128
 
 run() allocates nothing: every stage's output buffer is made by load(). The kernels are

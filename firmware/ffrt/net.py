@@ -83,7 +83,7 @@ class FFNet:
         # board's twins leave it to the loop in goodness_per_label
         self._all_labels = getattr(self.k, "goodness_labels", None)
         self._g_all = None if self._all_labels is None else array("i", [0] * cfg.n_classes)
-        if init:  # init=False: the caller loads every tensor (ffw.load) and skips the draws
+        if init:  # init=False: the caller loads every tensor (ffw_ram.load, ffw.load_stream) and skips the draws
             self.reset()
 
     # ---- state -------------------------------------------------------------------------

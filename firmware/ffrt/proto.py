@@ -140,15 +140,6 @@ class Reply(Exception):
         self.status = status
 
 
-def __getattr__(name):
-    # the host's helpers (encode_frame, NAMES, STATUS_NAMES) live in ffrt.proto_host,
-    # loaded on first use: a board never holds them
-    if name in ("encode_frame", "NAMES", "STATUS_NAMES"):
-        from ffrt import proto_host
-        return getattr(proto_host, name)
-    raise AttributeError(name)
-
-
 def cobs_encode_into(src, n, out):
     """COBS-encode src[0:n] into out followed by 0x00; returns the bytes written.
 

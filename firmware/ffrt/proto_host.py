@@ -1,5 +1,5 @@
-"""The host's helpers of ffrt.proto, reached as proto.encode_frame, proto.NAMES and
-proto.STATUS_NAMES (loaded on first use, so a board never holds them).
+"""The host's helpers of ffrt.proto, imported by name (`from ffrt import proto_host`), so a
+board never holds them.
 
     encode_frame(type, seq, body)   the wire bytes of one frame (a new bytes object)
     NAMES          request type -> its name ("HELLO"), from proto's own names

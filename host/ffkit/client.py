@@ -31,6 +31,7 @@ import struct
 import time
 
 from ffrt import live_ops, proto
+from ffrt import proto_host
 from ffrt.crc32 import crc32
 from ffrt.features import HOP, WINDOW
 
@@ -62,7 +63,7 @@ class DeviceError(FFKitError):
 
     def __init__(self, status, message, request=None):
         self.status = status
-        self.status_name = proto.STATUS_NAMES.get(status, "status %d" % status)
+        self.status_name = proto_host.STATUS_NAMES.get(status, "status %d" % status)
         self.message = message
         self.request = request
         where = "board refused %s: " % request if request else "board error: "
@@ -87,7 +88,7 @@ class ImportIncomplete(FFKitError):
 
 
 def _name(ftype):
-    return proto.NAMES.get(ftype, "request 0x%02x" % ftype)
+    return proto_host.NAMES.get(ftype, "request 0x%02x" % ftype)
 
 
 class Board:
@@ -151,7 +152,7 @@ class Board:
         timeout = self.timeout if timeout is None else timeout
         retries = self.retries if retries is None else retries
         seq = self._next_seq()
-        frame = proto.encode_frame(ftype, seq, body)
+        frame = proto_host.encode_frame(ftype, seq, body)
         overall = time.monotonic() + timeout * (retries + 1)
         for attempt in range(retries + 1):
             if attempt:
@@ -635,11 +636,12 @@ def check_ffw(data, what="file"):
     Raises FFKitError "<what> refused: <reason>".
     """
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffrt.net import FFNet
 
     try:
-        cfg = ffw.decode_config(data)
-        ffw.load_into(FFNet(cfg, init=False), data)
+        cfg = ffw_ram.decode_config(data)
+        ffw_ram.load_into(FFNet(cfg, init=False), data)
     except ffw.FFWError as e:
         raise FFKitError("%s refused: %s" % (what, e)) from None
     return cfg

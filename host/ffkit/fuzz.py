@@ -44,6 +44,7 @@ import time
 
 from ffrt import ffw
 from ffrt import proto as P
+from ffrt import proto_host
 from ffrt.crc32 import crc32
 from ffrt.model import Config
 
@@ -291,7 +292,7 @@ class Fuzzer:
         r = self.rng
         if kind in ("unknown_type", "bad_length", "bad_value", "bad_state"):
             t, body = self.refused_request(kind)
-            return P.encode_frame(t, self.next_seq(t), body)
+            return proto_host.encode_frame(t, self.next_seq(t), body)
         if kind == "bad_crc":
             t, body = self.valid_request() if r.random() < 0.5 else \
                 self.refused_request("bad_length")
@@ -302,13 +303,13 @@ class Fuzzer:
             if r.random() < 0.5:  # a good CRC, but more than MAX_BODY
                 t, body = self.valid_request()
                 body = body + self.rbytes(P.MAX_BODY + 1 - len(body) + r.randrange(300))
-                return P.encode_frame(t, r.randrange(256), body)
+                return proto_host.encode_frame(t, r.randrange(256), body)
             return self.rbytes(P.MAX_RAW + r.randrange(1, 400), nonzero=True) + b"\x00"
         if kind == "too_short":
             return self.raw_wire(self.rbytes(r.randrange(1, 6)))
         if kind == "random_bytes":
             return self.rbytes(r.randrange(1, 300)) + b"\x00"
-        wire = bytearray(P.encode_frame(*self._base()))
+        wire = bytearray(proto_host.encode_frame(*self._base()))
         body = wire[:-1]
         if kind == "flip_bits":
             for _ in range(r.randrange(1, 4)):
@@ -322,7 +323,7 @@ class Fuzzer:
             for _ in range(r.randrange(1, 4)):
                 body.insert(r.randrange(len(body) + 1), r.randrange(256))
         elif kind == "merged":  # a lost delimiter: two frames run together
-            body += P.encode_frame(*self._base())[:-1]
+            body += proto_host.encode_frame(*self._base())[:-1]
         return bytes(body) + b"\x00"
 
     def _base(self):
@@ -390,12 +391,12 @@ class Raw:
         """A request that must succeed (HELLO, STATS); returns its body."""
         seq = self.fz.next_seq(t)
         self.fz.last = (t, seq)
-        self.link.write(P.encode_frame(t, seq, body))
+        self.link.write(proto_host.encode_frame(t, seq, body))
         got = self.next_frame(ANSWER_S)
         if got is None:
-            raise FuzzError("no answer to %s" % P.NAMES[t])
+            raise FuzzError("no answer to %s" % proto_host.NAMES[t])
         if got[:2] != (t | P.RESPONSE, seq):
-            raise FuzzError("%s answered %r" % (P.NAMES[t], got[:2]))
+            raise FuzzError("%s answered %r" % (proto_host.NAMES[t], got[:2]))
         return got[2]
 
 
@@ -451,17 +452,17 @@ def _episode(raw, tg, rng, rep, where):
     for t, body in steps:   # any answer will do, but an answer must come
         seq = fz.next_seq(t)
         fz.last = (t, seq)
-        raw.link.write(P.encode_frame(t, seq, body))
+        raw.link.write(proto_host.encode_frame(t, seq, body))
         got = raw.next_frame(ANSWER_S)
         if got is None:
-            rep.fail("hangs", "%s: no answer to %s" % (where, P.NAMES[t]))
+            rep.fail("hangs", "%s: no answer to %s" % (where, proto_host.NAMES[t]))
             return False
     deadline = time.monotonic() + WEDGE_S
     status = None
     while True:
         seq = fz.next_seq(P.INFO)
         fz.last = (P.INFO, seq)
-        raw.link.write(P.encode_frame(P.INFO, seq, b""))
+        raw.link.write(proto_host.encode_frame(P.INFO, seq, b""))
         got = raw.next_frame(ANSWER_S)
         if got is None:
             rep.fail("hangs", "%s: no answer to INFO" % where)
@@ -476,7 +477,7 @@ def _episode(raw, tg, rng, rep, where):
         time.sleep(0.5)
     seq = fz.next_seq(P.IMPORT_COMMIT)
     fz.last = (P.IMPORT_COMMIT, seq)
-    raw.link.write(P.encode_frame(P.IMPORT_COMMIT, seq, b""))
+    raw.link.write(proto_host.encode_frame(P.IMPORT_COMMIT, seq, b""))
     got = raw.next_frame(ANSWER_S)
     if got is None:
         rep.fail("hangs", "%s: no answer to IMPORT_COMMIT" % where)
@@ -496,10 +497,10 @@ def _reimport(raw, data, rep, where):
     def call(t, body):
         seq = fz.next_seq(t)
         fz.last = (t, seq)
-        raw.link.write(P.encode_frame(t, seq, body))
+        raw.link.write(proto_host.encode_frame(t, seq, body))
         got = raw.next_frame(ANSWER_S)
         if got is None:
-            rep.fail("hangs", "%s: no answer to %s (a valid import)" % (where, P.NAMES[t]))
+            rep.fail("hangs", "%s: no answer to %s (a valid import)" % (where, proto_host.NAMES[t]))
             return None
         if got[:2] == (t | P.RESPONSE, seq):
             return True
@@ -508,7 +509,7 @@ def _reimport(raw, data, rep, where):
             rep.out_of_memory += 1
             return False
         rep.fail("unexpected_answers", "%s: %s of a valid import answered %r %r"
-                 % (where, P.NAMES[t], got[:2], bytes(got[2][:60])))
+                 % (where, proto_host.NAMES[t], got[:2], bytes(got[2][:60])))
         return False
 
     ok = call(P.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
@@ -572,7 +573,7 @@ def run_fuzz(link, frames, seed=1, episodes=EPISODE_EVERY, progress=None, consol
             k += 1
         hseq = fz.next_seq(P.HELLO)
         fz.last = (P.HELLO, hseq)
-        batch += P.encode_frame(P.HELLO, hseq, b"")
+        batch += proto_host.encode_frame(P.HELLO, hseq, b"")
         link.write(bytes(batch))
         where = "seed %d, frames %d..%d" % (seed, sent, sent + k)
         lost = False

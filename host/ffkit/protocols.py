@@ -236,13 +236,14 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
     (`FFLearner`).
     """
     from ffrt import ffw
+    from ffrt import ffw_ram
     if kernels is None:
         from ffkit.kernels import host_kernels
         kernels = host_kernels()
     data = bytes(weights_bytes)
 
     def fresh():
-        net = ffw.load(data, kernels)
+        net = ffw_ram.load(data, kernels)
         if lr_shift is not None:
             net.cfg.lr_shift = lr_shift
         reh = None
@@ -275,6 +276,7 @@ def live_factory(weights_bytes, adapt=None, kernels=None):
     set up from a model file's [adapt] (a config.AdaptSpec; None: plain learning, the
     file's lr_shift, predicting by goodness)."""
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffrt.live import LiveLearner
     if kernels is None:
         from ffkit.kernels import host_kernels
@@ -282,7 +284,7 @@ def live_factory(weights_bytes, adapt=None, kernels=None):
     data = bytes(weights_bytes)
 
     def fresh():
-        net = ffw.load(data, kernels)
+        net = ffw_ram.load(data, kernels)
         if adapt is None:
             return LiveLearner(net)
         if adapt.lr_shift is not None:

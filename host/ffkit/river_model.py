@@ -2,7 +2,7 @@
 
 It wraps an ``ffrt.net.FFNet``, the engine that runs on the board, so what it learns from
 a River stream is bit for bit what a board would learn from the same samples (the numpy
-kernels are bit-identical to the reference ones); ``ffrt.ffw.encode(model.net)`` gives
+kernels are bit-identical to the reference ones); ``ffrt.ffw_ram.encode(model.net)`` gives
 the weight file to send to a board.
 
 >>> from sklearn.datasets import load_digits
@@ -73,12 +73,14 @@ class _Engine:
 
     def __reduce__(self):
         from ffrt import ffw
-        return (_restore, (bytes(ffw.encode(self.net)), self.kernels, self.net.ff_learning))
+        from ffrt import ffw_ram
+        return (_restore, (bytes(ffw_ram.encode(self.net)), self.kernels, self.net.ff_learning))
 
 
 def _restore(data, kernels, ff_learning):
     from ffrt import ffw
-    net = ffw.load(data, kernels=_kernel_module(kernels))
+    from ffrt import ffw_ram
+    net = ffw_ram.load(data, kernels=_kernel_module(kernels))
     net.ff_learning = ff_learning
     return _Engine(net, kernels)
 
@@ -167,7 +169,7 @@ class FFClassifier(base.Classifier):
 
     @property
     def net(self):
-        """The wrapped ffrt.net.FFNet (export it with ``ffrt.ffw.encode(model.net)``)."""
+        """The wrapped ffrt.net.FFNet (export it with ``ffrt.ffw_ram.encode(model.net)``)."""
         return self._engine.net
 
     @property

@@ -452,10 +452,11 @@ def run_cli(args):
     heap = check_heap(args.heap)
     if getattr(args, "model", None) is not None:
         from ffrt import ffw
+        from ffrt import ffw_ram
         from ffkit import FFKitError
         data = Path(args.model).read_bytes()
         try:
-            ffw.decode_config(data)
+            ffw_ram.decode_config(data)
         except ffw.FFWError as e:
             raise FFKitError("%s: refused: %s" % (args.model, e)) from None
         args.dir.mkdir(parents=True, exist_ok=True)

@@ -127,11 +127,12 @@ class HostTwin:
 
     def fresh(self):
         from ffrt import ffw
+        from ffrt import ffw_ram
         from ffrt.live import LiveLearner
 
         from ffkit import kernels_np
 
-        self.net = ffw.load(self.start, kernels_np)
+        self.net = ffw_ram.load(self.start, kernels_np)
         self.live = LiveLearner(self.net, self.adapt.per_class, self.adapt.replay,
                                 self.adapt.predict == "head")
         self.live.set_schedules(self.adapt.lr_shift_schedule, self.adapt.theta_schedule)
@@ -213,23 +214,25 @@ def twin_subject(start, adapt, track, plan):
     A process, not a thread: the twin's Python would hold the GIL that the virtual board's
     relay thread needs, and the board would wait on it."""
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     t0 = time.perf_counter()
     twin = HostTwin(start, adapt, track)
     preds = twin.subject(plan)
-    return preds, twin.g_pos, twin.g_neg, bytes(ffw.encode(twin.net)), \
+    return preds, twin.g_pos, twin.g_neg, bytes(ffw_ram.encode(twin.net)), \
         time.perf_counter() - t0, twin.live.slept
 
 
 def start_bytes(weights, lr_shift):
     """The checkpoint the board reloads: W, with lr_shift set as SET sets it."""
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffrt.model import Config
 
-    net = ffw.load(bytes(weights))
+    net = ffw_ram.load(bytes(weights))
     if lr_shift is not None and lr_shift != net.cfg.lr_shift:
         net.cfg = Config(**dict(net.cfg.as_dict(), lr_shift=lr_shift))
-    return bytes(ffw.encode(net))
+    return bytes(ffw_ram.encode(net))
 
 
 def check_model(cfg):
@@ -279,6 +282,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     log_path --weights W`` replays it.
     """
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     from ffkit import hapt, protocols
 
@@ -286,7 +290,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         raise FFKitError("unknown protocol %r (%s)" % (protocol, ", ".join(PROTOCOLS)))
     if limit is not None and limit < 1:
         raise FFKitError("--limit must be at least 1 window")
-    cfg = ffw.decode_config(bytes(weights))
+    cfg = ffw_ram.decode_config(bytes(weights))
     check_model(cfg)
     if adapt.guard is not None and adapt.guard[3]:
         raise FFKitError("a guard that saves checkpoints (save_every %d) would replace the "
@@ -355,8 +359,8 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     t0 = time.perf_counter()
     exported = board.export()
     export_s = time.perf_counter() - t0
-    board_net = ffw.load(exported)
-    host_net = ffw.load(host_file)
+    board_net = ffw_ram.load(exported)
+    host_net = ffw_ram.load(host_file)
     weights_identical = exported == host_file
 
     per, hits = tally.per, tally.hits
@@ -399,8 +403,8 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
         "first_mismatch": tally.first,
         "board_step": board_net.step,
         "host_step": host_net.step,
-        "board_weights_crc32": "%08x" % ffw.weights_crc32(board_net),
-        "host_weights_crc32": "%08x" % ffw.weights_crc32(host_net),
+        "board_weights_crc32": "%08x" % ffw_ram.weights_crc32(board_net),
+        "host_weights_crc32": "%08x" % ffw_ram.weights_crc32(host_net),
         "per_subject": {str(s): per[s] for s in subjects},
         "plots": [],
         "log": log,

@@ -60,6 +60,7 @@ import numpy as np
 
 import ffrt
 from ffrt import ffw
+from ffrt import ffw_ram
 
 from ffkit import tflite_graph as tg
 
@@ -178,8 +179,8 @@ def export(net, weights_crc32=None):
     scores = g.tensor("scores", [1, nc], tg.INT16, scale=s_score, zero_point=0)
     g.fully_connected(a16, wh, None, scores)
     if weights_crc32 is None:
-        weights_crc32 = ffw.weights_crc32(net)
-    ffw_crc32 = struct.unpack("<I", bytes(ffw.encode(net))[-4:])[0]
+        weights_crc32 = ffw_ram.weights_crc32(net)
+    ffw_crc32 = struct.unpack("<I", bytes(ffw_ram.encode(net))[-4:])[0]
     g.metadata.append(("ffkit", json.dumps({
         "format": FORMAT, "version": FORMAT_VERSION, "ffkit": ffrt.__version__,
         "shape": shape, "n_features": nf, "n_classes": nc, "in_max": cfg.in_max,
