@@ -18,6 +18,7 @@ import pytest
 
 from ffkit import kernels_np
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32
 from test_server import _HEAP, mpy_firmware  # noqa: F401 (a fixture: the firmware as .mpy)
@@ -34,7 +35,7 @@ def test_the_board_recovers_from_a_memory_error_at_its_smallest_heap(repo_root, 
     from ffkit.client import DeviceError, connect
     from ffkit.sim import VirtualBoard
 
-    digits = bytes(ffw.encode(ffw.load(open(repo_root / "models" / "digits.ffw", "rb").read(),
+    digits = bytes(ffw_ram.encode(ffw_ram.load(open(repo_root / "models" / "digits.ffw", "rb").read(),
                                        kernels_np)))
     board = Path(tempfile.mkdtemp(prefix="vb"))  # a short path, as a board's (test_server)
     try:
@@ -72,7 +73,7 @@ def test_info_answers_after_set_found_no_heap_for_its_json_reader(repo_root, mpy
     """SET loads its JSON reader (ffrt.strictjson) beside ops. At 98K there is not the
     heap for it, and loading it anyway ran out half-way and kept about 2 KB of what it had
     built: every INFO after was refused for want of heap (12 in a row, and after a RESET).
-    The reader is now loaded only with the room it takes (ffrt.server.room), like the
+    The reader is now loaded only with the room it takes (ffrt.room), like the
     request modules, so SET is refused cleanly and INFO answers; at the firmware's
     smallest heap SET is never refused."""
     from ffkit.client import DeviceError, connect

@@ -97,10 +97,10 @@ def run(board=None, sensor=None, log=None):
     net, origin = boot(st)
     gc.collect()
     _load(("proto", "server"))
-    from ffrt import boards, server
+    from ffrt import boards, server, unload
     prof = boards.profile(board)
     del boards
-    server.unload("boards")  # the other profiles are not needed again
+    unload("boards")  # the other profiles are not needed again
     link = open_port(prof["port"])
     srv = server.Server(net, link, st, {"board": prof["name"], "boot": origin})
     g = globals()

@@ -163,7 +163,7 @@ def _adapt(srv, body):
         lv = srv.live = LiveLearner(srv.net, per_class, replay, head)
         lv.set_schedules(lr_sched, theta_sched)
         if n > 3 and lv.schedules is None:  # ffrt.schedule parsed the JSON: not needed now
-            from ffrt.server import unload
+            from ffrt import unload
             unload("schedule")
         if sleep is not None:
             from ffrt.sleep import setup

@@ -123,7 +123,7 @@ def _set(srv, body):
     if len(body):
         if body[0] != 0x7B and body[0] not in b" \t\n\r":  # strictjson's answer, unloaded
             raise Reply(P.E_BAD_VALUE, "SET takes a JSON object (byte 0: '{' expected)")
-        from ffrt.server import STRICTJSON_NEED, room, unload
+        from ffrt import STRICTJSON_NEED, room, unload
         room(STRICTJSON_NEED)
         from ffrt import strictjson
 

@@ -74,7 +74,7 @@ def parse(text, cfg):
     each, values within ffrt.model's limits for ``cfg`` (a Config); guard (ffrt.guard.Guard's
     settings) and sleep (ffrt.sleep's: SLEEP_LIMITS) None when absent. Raises ValueError
     naming the fault. The JSON is read by ffrt.strictjson (loaded for it, dropped after)."""
-    from ffrt.server import STRICTJSON_NEED, room, unload
+    from ffrt import STRICTJSON_NEED, room, unload
     room(STRICTJSON_NEED)
     from ffrt import strictjson
 

@@ -37,7 +37,7 @@ streaming needs (tests/test_stream.py).
 A full heap never wedges the board (tests/test_wedge.py): after a MemoryError the server
 frees what it can (`Server.free`: the open export or import is dropped, a running log
 stops, the request modules are unloaded, and what a failed import left), so INFO and RESET
-answer again. A request module is not loaded without the free heap it takes (`_UNIT`),
+answer again. A request module is not loaded without the free heap it takes (`ffrt.room`),
 since an import that runs out of heap half-way keeps some of what it built. An export or
 import left alone for _SESSION_S is dropped with its code.
 """
@@ -50,6 +50,7 @@ from time import time
 
 import ffrt
 from ffrt import proto as P
+from ffrt import room, unload
 from ffrt.proto import Reply
 
 TYPE_CHECKING = False
@@ -61,31 +62,7 @@ BUSY = 1
 LEAVE = 2
 _READ = 128          # bytes per poll: frames are answered between learn steps
 _SESSION_S = 30      # an export or import left alone this long (seconds) is dropped
-# Loading a request's module from .mpy takes about 1.5 times its file size of free heap on
-# x64 (the `need` of each in Server._handler: units of 64 words, 512 bytes there), and an
-# import that runs out half-way keeps some of what it had built (measured in the unix
-# port, up to 10 KB): it is not tried without that room. Frozen modules (whose __file__
-# names their .py source) take little heap to load: no check.
-STRICTJSON_NEED = 6  # ffrt.strictjson, loaded for a SET or ADAPT body (units of _UNIT)
-_UNIT = struct.calcsize("P") << 6 if globals().get("__file__", "").endswith(".mpy") else 0
-
-
-def room(need):
-    """Refuse (MemoryError) to load code that takes `need` units (_UNIT) of free heap when
-    there is less: an import that fails half-way keeps some of what it had built, and a
-    board that tried could be left without the heap to answer INFO."""
-    if _UNIT:
-        gc.collect()
-        if gc.mem_free() < need * _UNIT:
-            raise MemoryError("too little heap to load its code")
-
-
-def unload(name):
-    """Forget module ffrt.<name>: once nothing refers to it, its code is garbage."""
-    if sys.modules.pop("ffrt." + name, None) is not None:
-        if hasattr(ffrt, name):
-            delattr(ffrt, name)
-        gc.collect()
+# the `need` of each request module in Server._handler: units of free heap (ffrt.room)
 
 
 class Server:
