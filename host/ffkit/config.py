@@ -166,7 +166,7 @@ def parse(doc, source="<dict>"):
 
 def _input(table, model, bad):
     """[input]: (Quantiser or None, classes tuple or None)."""
-    from ffkit.datasets import QUANT_MAX, Quantiser
+    from ffkit.dataset import QUANT_MAX, Quantiser
 
     if not isinstance(table, dict):
         raise bad("[input] must be a table")

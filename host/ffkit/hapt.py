@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from ffkit import features_np, pkgdata
-from ffkit.datasets import DataError
+from ffkit.dataset import DataError
 
 __all__ = [
     "ACC_LSB_PER_G", "GYRO_LSB_PER_RAD_S", "RATE_HZ", "CHANNELS", "ACTIVITIES", "TARGETS",
@@ -475,7 +475,7 @@ def dataset(cache=None):
     splits as streams: every window in time order, -1 where there is no target (what a
     recurrent model learns from and is scored on).
     """
-    from ffkit.datasets import Dataset
+    from ffkit.dataset import Dataset
 
     rec = load(cache)
     tr = windows(subjects=range(1, 16), recording=rec)

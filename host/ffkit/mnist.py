@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ffkit import pkgdata
-from ffkit.datasets import DataError, Dataset
+from ffkit.dataset import DataError, Dataset
 
 __all__ = ["PACKAGE", "MODULE", "PICKLE_SHA256", "PARTS", "SIZES", "TRAIN_ROWS",
            "pickle_path", "read_pickle", "load", "load_all", "cache_dir", "pool2",

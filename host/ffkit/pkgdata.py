@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from ffkit.datasets import DataError
+from ffkit.dataset import DataError
 
 
 def cache_dir():
