@@ -3,10 +3,11 @@
 
     python tools/typecheck.py [--board rp2|esp32] [PATH ...]
 
-Checks `firmware/ffrt` and every `firmware/*.py` (main.py) by default, once per board,
-prints mypy's errors and exits 1 if there is any, 2 if the stubs or mypy are missing. `make test` installs the stubs (exact pins in the
-Makefile) into .stubs/rp2 and .stubs/esp32 and runs this through tests/test_typecheck.py;
-`make typecheck` runs it alone.
+Checks `firmware/ffrt`, every `firmware/*.py` (main.py) and the scripts the host runs on
+boards (`firmware/tools/*.py`) by default, once per board, prints mypy's errors and exits
+1 if there is any, 2 if the stubs or mypy are missing. `make test` installs the stubs
+(exact pins in the Makefile) into .stubs/rp2 and .stubs/esp32 and runs this through
+tests/test_typecheck.py; `make typecheck` runs it alone.
 
 Per board, the run is (mypy-firmware.ini explains each setting):
 
@@ -42,8 +43,10 @@ BOARDS = ("rp2", "esp32")  # folder names under .stubs/, and the boards' sys.pla
 
 
 def default_paths():
-    """The runtime package and the top-level board scripts (main.py, when present)."""
-    return [FIRMWARE / "ffrt"] + sorted(FIRMWARE.glob("*.py"))
+    """The runtime package, the top-level board scripts (main.py, when present) and the
+    scripts the host tools run on boards (firmware/tools/*.py: ffkit.mpy.script)."""
+    return ([FIRMWARE / "ffrt"] + sorted(FIRMWARE.glob("*.py"))
+            + sorted((FIRMWARE / "tools").glob("*.py")))
 
 
 def stubs_dir(board):
@@ -110,7 +113,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--board", choices=BOARDS, action="append",
                     help="board to check against (repeatable; default: all)")
-    ap.add_argument("paths", nargs="*", type=Path, help="default: firmware/ffrt firmware/*.py")
+    ap.add_argument("paths", nargs="*", type=Path,
+                    help="default: firmware/ffrt firmware/*.py firmware/tools/*.py")
     args = ap.parse_args(argv)
     failed = False
     for board in args.board or BOARDS:

@@ -147,6 +147,7 @@ class BenchError(FFKitError):
 
 
 def _mp_run(script: str, **kw) -> str:
+    """`mpy.run`, its errors as BenchError (the scripts: firmware/tools/bench_*.py)."""
     try:
         return mpy.run(script, **kw)
     except (mpy.MicroPythonError, FileNotFoundError) as e:
@@ -169,118 +170,7 @@ def write_bench_samples(path, n: int = N_SAMPLES) -> None:
 
 # ---- speed and allocation ------------------------------------------------------------------
 
-# MicroPython. Loops index preloaded lists, so the loop itself allocates nothing.
-_SPEED_SCRIPT = r'''
-import gc
-import json
-import struct
-import time
-
-from ffrt import kernels_ref, kernels_viper
-from ffrt.model import Config
-from ffrt.net import FFNet
-
-PATH = %(path)r
-STEPS = %(steps)d
-PURE = %(pure)d
-
-with open(PATH, "rb") as f:
-    data = f.read()
-magic, nf, n_train, n_test = struct.unpack("<4sHHH", data[:10])
-xs = []
-ys = []
-for i in range(n_train):
-    p = 10 + i * (nf + 1)
-    xs.append(data[p:p + nf])
-    ys.append(data[p + nf])
-M = len(xs)
-
-
-def learn(net, n, off):
-    t0 = time.ticks_us()
-    for i in range(n):
-        j = (off + i) %% M
-        net.learn_one(xs[j], ys[j])
-    return time.ticks_diff(time.ticks_us(), t0)
-
-
-def predict(net, n, off):
-    t0 = time.ticks_us()
-    for i in range(n):
-        net.predict_one(xs[(off + i) %% M])
-    return time.ticks_diff(time.ticks_us(), t0)
-
-
-def predict_head(net, n, off):
-    t0 = time.ticks_us()
-    for i in range(n):
-        net.predict_head(xs[(off + i) %% M])
-    return time.ticks_diff(time.ticks_us(), t0)
-
-
-def alloc_probe(net, n, off):
-    # allocates a 1-element list per step: shows that the measurement sees allocation
-    t0 = time.ticks_us()
-    for i in range(n):
-        keep = [i]
-    return time.ticks_diff(time.ticks_us(), t0)
-
-
-def timed(fn, net, n, off):
-    """Microseconds for n steps, starting on a collected heap: no phase pays for an
-    earlier one's garbage (the pure kernels make a lot: tuples from the PRNG helper)."""
-    gc.collect()
-    return fn(net, n, off)
-
-
-def measured(fn, net, n, off):
-    """(microseconds, bytes allocated) for n steps, automatic collection off."""
-    gc.collect()
-    gc.disable()
-    a0 = gc.mem_alloc()
-    us = fn(net, n, off)
-    a1 = gc.mem_alloc()
-    gc.enable()
-    return us, a1 - a0
-
-
-cfg = Config()
-r = {"model": "-".join([str(v) for v in (cfg.n_in,) + cfg.layers])}
-pure = FFNet(cfg, kernels=kernels_ref)
-viper = FFNet(cfg, kernels=kernels_viper)
-r["net_ram_bytes"] = viper.ram_bytes()
-# the same samples from the same weights: the two nets stay bit-identical
-r["learn_pure_total_us"] = timed(learn, pure, PURE, 0)
-r["learn_viper_same_us"] = timed(learn, viper, PURE, 0)
-r["nets_identical"] = (bytes(pure.weights[-1]) == bytes(viper.weights[-1])
-                       and bytes(pure.head) == bytes(viper.head))
-r["predict_pure_total_us"] = timed(predict, pure, PURE, 0)
-r["predict_viper_same_us"] = timed(predict, viper, PURE, 0)
-pure = None
-# steady state with viper, continuing the stream
-us, nb = measured(learn, viper, STEPS, PURE)
-r["learn_viper_us"] = us
-r["learn_alloc_bytes"] = nb
-us, nb = measured(predict, viper, STEPS, 0)
-r["predict_viper_us"] = us
-r["predict_alloc_bytes"] = nb
-us, nb = measured(predict_head, viper, STEPS, 0)
-r["predict_head_viper_us"] = us
-r["predict_head_alloc_bytes"] = nb
-N_PROBE = min(STEPS, 1000)
-r["probe_alloc_bytes_per_step"] = measured(alloc_probe, viper, N_PROBE, 0)[1] / N_PROBE
-# which layers still have activity to learn from, just after the timed run
-n_act = min(STEPS, 200)
-act = [0] * viper.n_layers
-for i in range(n_act):
-    j = (PURE + STEPS + i) %% M
-    viper.learn_one(xs[j], ys[j])
-    for l in range(viper.n_layers):
-        if viper.last_pos[l] or viper.last_neg[l]:
-            act[l] += 1
-r["ff_active_fraction"] = [a / n_act for a in act]
-print(json.dumps(r))
-'''
+# MicroPython: firmware/tools/bench_speed.py (what it times, its arguments).
 
 
 def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PURE_STEPS,
@@ -288,8 +178,8 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
     """Speed-ups, per-step times and allocation, from one MicroPython run (see module doc)."""
     if steps < 1 or pure_steps < 1:
         raise BenchError("steps and pure steps must be at least 1")
-    raw = _last_json(_mp_run(_SPEED_SCRIPT % {"path": str(path), "steps": steps,
-                                              "pure": pure_steps}, timeout=timeout))
+    raw = _last_json(_mp_run(mpy.script("bench_speed.py"),
+                             args=[str(path), steps, pure_steps], timeout=timeout))
     if not raw["nets_identical"]:
         raise BenchError("pure and viper nets differ after the same samples: run ffkit parity")
     return {
@@ -317,54 +207,18 @@ def _ratio(a, b):
 
 # ---- heap --------------------------------------------------------------------------------------
 
-# MicroPython: build the digits net, learn and predict streaming samples through one
-# 65-byte record buffer; track the highest gc.mem_alloc() between steps.
-_HEAP_SCRIPT = r'''
-import gc
-gc.collect()
-_peak = gc.mem_alloc()
+# MicroPython: firmware/tools/bench_heap.py (the digits net built, learning and predicting
+# streamed samples; the highest gc.mem_alloc() between steps).
 
 
-def mark():
-    global _peak
-    a = gc.mem_alloc()
-    if a > _peak:
-        _peak = a
-
-
-from ffrt import kernels_viper
-from ffrt.model import Config
-from ffrt.net import FFNet
-
-mark()
-net = FFNet(Config(), kernels=kernels_viper)
-mark()
-f = open(%(path)r, "rb")
-f.read(10)
-rec = bytearray(net.cfg.n_features + 1)
-x = memoryview(rec)[:net.cfg.n_features]
-for i in range(%(learn)d):
-    f.readinto(rec)
-    net.learn_one(x, rec[-1])
-    mark()
-for i in range(%(predict)d):
-    f.readinto(rec)
-    net.predict_one(x)
-    net.predict_head(x)
-    mark()
-f.close()
-gc.collect()
-print("HEAP_OK %%d %%d" %% (_peak, gc.mem_alloc()))
-'''
-
-
-def _heap_run(script: str, heap_k: int, path_dir: str | None):
+def _heap_run(script: str, heap_k: int, path_dir: str | None, args=()):
     """(peak, live) when the script fits in heap_k KB, None when it runs out of memory."""
     env = None
     if path_dir is not None:
         env = {"MICROPYPATH": "%s%s.frozen" % (path_dir, os.pathsep)}
     try:
-        out = mpy.run(script, heapsize="%dK" % heap_k, env_extra=env, timeout=120)
+        out = mpy.run(script, args=args, heapsize="%dK" % heap_k, env_extra=env,
+                      timeout=120)
     except mpy.MicroPythonError as e:
         if "MemoryError" in e.tail:
             return None
@@ -376,15 +230,15 @@ def _heap_run(script: str, heap_k: int, path_dir: str | None):
 
 
 def _min_heap_k(script: str, path_dir: str | None, lo: int = HEAP_LO_K,
-                hi: int = HEAP_HI_K) -> int | None:
+                hi: int = HEAP_HI_K, args=()) -> int | None:
     """Smallest heap in KB (lo < k <= hi) in which the script succeeds, by bisection."""
-    if _heap_run(script, hi, path_dir) is None:
+    if _heap_run(script, hi, path_dir, args) is None:
         return None
-    if _heap_run(script, lo, path_dir) is not None:
+    if _heap_run(script, lo, path_dir, args) is not None:
         return lo
     while hi - lo > 1:  # invariant: fails at lo, succeeds at hi
         mid = (lo + hi) // 2
-        if _heap_run(script, mid, path_dir) is None:
+        if _heap_run(script, mid, path_dir, args) is None:
             lo = mid
         else:
             hi = mid
@@ -403,17 +257,17 @@ def _port_arch() -> str:
 
 def measure_heap(path) -> dict:
     """min_heap_bytes (.mpy), min_heap_bytes_source (.py), peak and live heap at 64 KB."""
-    script = _HEAP_SCRIPT % {"path": str(path), "learn": HEAP_LEARN_STEPS,
-                             "predict": HEAP_PREDICT_STEPS}
+    script = mpy.script("bench_heap.py")
+    args = [str(path), HEAP_LEARN_STEPS, HEAP_PREDICT_STEPS]
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-mpy-") as tmp:
         try:
             builds.build_mpy(_port_arch(), tmp)
         except builds.BuildError as e:
             raise BenchError(str(e)) from None
-        k_mpy = _min_heap_k(script, tmp)
+        k_mpy = _min_heap_k(script, tmp, args=args)
         peak_k = max(PEAK_HEAP_K, k_mpy or HEAP_HI_K)
-        peak = _heap_run(script, peak_k, tmp)
-    k_src = _min_heap_k(script, None)
+        peak = _heap_run(script, peak_k, tmp, args)
+    k_src = _min_heap_k(script, None, args=args)
     return {
         "min_heap_bytes": None if k_mpy is None else k_mpy * 1024,
         "min_heap_bytes_source": None if k_src is None else k_src * 1024,
@@ -425,34 +279,7 @@ def measure_heap(path) -> dict:
 
 # ---- instruction counts ------------------------------------------------------------------------
 
-_CG_SCRIPT = r'''
-from array import array
-
-from ffrt import kernels_ref, kernels_viper
-
-N = %(n)d
-COUNTS = %(counts)r
-w = bytearray(N * N)
-x = bytearray(N)
-h = bytearray(N)
-rng = array("H", [0x1234, 0x5678] * N)
-s = 12345
-for i in range(N * N):
-    s = (s * 1103515245 + 12345) & 0x3FFFFFFF
-    w[i] = 1 + (s >> 8) %% 255
-for i in range(N):
-    x[i] = 1 + (i * 37) %% 255
-    h[i] = 1 + (i * 91) %% 255
-f = kernels_viper.fc_relu
-for _ in range(COUNTS["fc_viper"]):
-    f(w, x, h, N, N, 8)
-f = kernels_ref.fc_relu
-for _ in range(COUNTS["fc_pure"]):
-    f(w, x, h, N, N, 8)
-f = kernels_viper.update
-for i in range(COUNTS["update_viper"]):
-    f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
-'''
+# MicroPython: firmware/tools/bench_callgrind.py (N x N kernel calls, counts in sys.argv).
 
 
 def find_valgrind() -> str | None:
@@ -464,7 +291,7 @@ def _callgrind_count(counts: dict, tmp: str, tag: str) -> int:
     exe = mpy.find_micropython()
     script = os.path.join(tmp, "cg_%s.py" % tag)
     with open(script, "w") as f:
-        f.write(_CG_SCRIPT % {"n": CG_N, "counts": counts})
+        f.write(mpy.script("bench_callgrind.py"))
     out_file = os.path.join(tmp, "callgrind.%s.out" % tag)
     argv = [find_valgrind(), "--tool=callgrind", "--callgrind-out-file=" + out_file]
     with open(exe, "rb") as f:
@@ -473,7 +300,8 @@ def _callgrind_count(counts: dict, tmp: str, tag: str) -> int:
         # the pip package's micropython is a CPython script that calls run_main() in a C
         # extension: count only MicroPython, not CPython's start-up
         argv.append("--toggle-collect=*run_main*")
-    argv += [exe, script]
+    argv += [exe, script, str(CG_N)]
+    argv += [str(counts[k]) for k in ("fc_viper", "fc_pure", "update_viper")]
     env = dict(os.environ)
     env["MICROPYPATH"] = "%s%s.frozen" % (mpy.firmware_dir(), os.pathsep)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600,
@@ -631,112 +459,7 @@ def measure_replay(repeats: int = REPLAY_REPEATS) -> dict:
 AWAKE_WARM = 96          # windows learnt before the timing (the buffer fills)
 AWAKE_WINDOWS = 100      # windows timed per learning path
 
-# MicroPython: the HAPT model through LiveLearner.window on feature rows (72 bytes and a
-# label each) from a file; per path a fresh net from the same file, AWAKE_WARM windows,
-# then AWAKE_WINDOWS timed (automatic collection off; the paths take turns), and the same
-# again with counting kernels (multiply-accumulates: forward, update).
-_AWAKE_SCRIPT = r'''
-import gc
-import json
-import time
-
-from ffrt import ffw_ram, kernels_viper
-from ffrt.live import LiveLearner
-from ffrt.sleep import setup, sleep
-
-with open(%(model)r, "rb") as f:
-    MODEL = f.read()
-with open(%(rows)r, "rb") as f:
-    data = f.read()
-xs = []
-ys = []
-for i in range(len(data) // 73):
-    xs.append(data[73 * i:73 * i + 72])
-    ys.append(data[73 * i + 72])
-WARM = %(warm)d
-K = %(k)d
-
-
-class Counting:
-    def __init__(self):
-        self.fwd = 0
-        self.upd = 0
-
-    def fc_relu(self, w, x, h, n_in, n_out, shift):
-        self.fwd += n_in * n_out
-        return kernels_viper.fc_relu(w, x, h, n_in, n_out, shift)
-
-    def normalize(self, h, out, n, recip):
-        return kernels_viper.normalize(h, out, n, recip)
-
-    def update(self, w, x, h, n_in, n_out, coef, shift, rng, floor):
-        self.upd += n_in * n_out
-        return kernels_viper.update(w, x, h, n_in, n_out, coef, shift, rng, floor)
-
-    def head_scores(self, wh, a, n_in, n_out, scores):
-        self.fwd += n_in * n_out
-        return kernels_viper.head_scores(wh, a, n_in, n_out, scores)
-
-    def head_update(self, wh, a, n_in, row, coef, shift, rng):
-        self.upd += n_in
-        return kernels_viper.head_update(wh, a, n_in, row, coef, shift, rng)
-
-
-def learner(path, kernels):
-    net = ffw_ram.load(MODEL)
-    if kernels is not None:
-        net.k = kernels
-    live = LiveLearner(net, 0 if path == "learn_last" else %(per_class)d, %(replay)d)
-    if path == "awake" or path == "sleep_step":
-        setup(live, (0, 0, False))   # awake; a sleep only when asked
-    live.learning = path != "predict"
-    for i in range(WARM):
-        live.window(xs[i], ys[i])
-    return live
-
-
-def windows(live, a, b):
-    for i in range(WARM + a, WARM + b):
-        live.window(xs[i], ys[i])
-
-
-PATHS = ("predict", "learn_last", "interleaved", "awake", "sleep_step")
-ROUNDS = 5   # the paths take turns, K / ROUNDS windows at a time: a load that drifts
-learners = {}  # during the run weighs on each path alike
-us = {}
-for path in PATHS:
-    learners[path] = learner(path, None)
-    us[path] = 0
-for r in range(ROUNDS):
-    a = K * r // ROUNDS
-    b = K * (r + 1) // ROUNDS
-    for path in PATHS:
-        live = learners[path]
-        gc.collect()
-        gc.disable()
-        t0 = time.ticks_us()
-        if path == "sleep_step":
-            sleep(live, b - a)
-        else:
-            windows(live, a, b)
-        us[path] += time.ticks_diff(time.ticks_us(), t0)
-        gc.enable()
-learners = None
-out = {}
-for path in PATHS:
-    c = Counting()
-    live = learner(path, c)
-    c.fwd = c.upd = 0
-    if path == "sleep_step":
-        sleep(live, K)
-    else:
-        windows(live, 0, K)
-    out[path] = {"us": us[path] / K, "fwd_macs": c.fwd // K, "upd_macs": c.upd // K}
-net = live.net
-out["forward_pass_macs"] = sum([a * b for a, b in zip(net.n_in, net.cfg.layers)])
-out["model"] = "-".join([str(v) for v in (net.cfg.n_in,) + net.cfg.layers])
-print(json.dumps(out))
-'''
+# MicroPython: firmware/tools/bench_awake.py (the paths it times, its arguments).
 
 
 def write_awake_rows(path, n: int) -> None:
@@ -762,10 +485,9 @@ def measure_awake(windows: int = AWAKE_WINDOWS, warm: int = AWAKE_WARM) -> dict:
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-awake-") as tmp:
         rows = os.path.join(tmp, "rows.bin")
         write_awake_rows(rows, warm + windows)
-        raw = _last_json(_mp_run(_AWAKE_SCRIPT % {
-            "model": str(config.models_dir() / "hapt.ffw"), "rows": rows, "warm": warm,
-            "k": windows, "per_class": adapt.per_class, "replay": adapt.replay},
-            timeout=1200))
+        raw = _last_json(_mp_run(mpy.script("bench_awake.py"), args=[
+            str(config.models_dir() / "hapt.ffw"), rows, warm, windows, adapt.per_class,
+            adapt.replay], timeout=1200))
     one = raw["forward_pass_macs"]
     detail = {"model": raw["model"] + " (models/hapt.ffw)",
               "adapt": "per_class %d, replay %d" % (adapt.per_class, adapt.replay),
@@ -837,255 +559,8 @@ QEMU_N = 128              # fc_relu / update size for the kernel counts (128 x 1
 HAPT_SUBJECT = 16         # its first session, streamed from its first sample
 HAPT_HOP_S = 64 / 50      # a new window every 64 samples at 50 Hz: 1.28 s
 
-# MicroPython, on the emulated board: every count as raw ticks (the host turns them into
-# instructions). Loops index preloaded lists and the timed calls take their arguments
-# written out, so the timing adds no allocation of its own; a no-op twin of each timed
-# call, timed the same way, is the overhead subtracted.
-_QEMU_SCRIPT = r'''
-import gc
-import json
-import machine
-import sys
-import time
-from array import array
-
-from ffrt import ffw_ram, kernels_ref
-from ffrt.live import LiveLearner
-
-P = %(params)r
-T = time.ticks_us
-D = time.ticks_diff
-r = {"platform": "%%s, MicroPython %%s" %% (
-    sys.implementation._machine, ".".join([str(v) for v in sys.implementation.version[:3]]))}
-
-
-def hw_timer():
-    """A read() of the SoC's own timer, counting up (QEMU_CLOCKS: kind, base)."""
-    kind, base = P["timer"]
-    if kind == "cmsdk":  # a down-counter; reloads at 2**30 - 1 so reads stay small ints
-        machine.mem32[base + 8] = 0x3FFFFFFF
-        machine.mem32[base + 4] = 0x3FFFFFFF
-        machine.mem32[base] = 1
-
-        def read():
-            return 0x3FFFFFFF - machine.mem32[base + 4]
-    else:  # nRF51 TIMER: 32-bit timer mode, prescaler 0, captured into CC[0]
-        machine.mem32[base + 0x504] = 0
-        machine.mem32[base + 0x508] = 3
-        machine.mem32[base + 0x510] = 0
-        machine.mem32[base] = 1
-
-        def read():
-            machine.mem32[base + 0x40] = 1
-            return machine.mem32[base + 0x540]
-    return read
-
-
-read = hw_timer()
-c0 = read()
-t0 = T()
-for i in range(P["calib"]):
-    pass
-t1 = T()
-c1 = read()
-r["systick_reload"] = machine.mem32[0xE000E014] + 1
-r["calib_ticks"] = D(t1, t0)
-r["calib_timer"] = (c1 - c0) & 0x3FFFFFFF
-
-# ---- kernels: fc_relu and update, 128 x 128, every input and unit active -----------------
-N = P["n"]
-w = bytearray(N * N)
-x = bytearray(N)
-h0 = bytearray(N)
-h = bytearray(N)
-rng = array("H", [0x1234, 0x5678] * N)
-s = 12345
-for i in range(N * N):
-    s = (s * 1103515245 + 12345) & 0x3FFFFFFF
-    w[i] = 1 + (s >> 8) %% 255
-for i in range(N):
-    x[i] = 1 + (i * 37) %% 255
-    h0[i] = 1 + (i * 91) %% 255
-
-
-def nop_fc(w, x, h, n_in, n_out, shift):
-    pass
-
-
-def nop_update(w, x, h, n_in, n_out, coef, shift, rng, floor):
-    pass
-
-
-def t_fc(f, k):
-    gc.collect()
-    t0 = T()
-    for _ in range(k):
-        f(w, x, h, N, N, 8)
-    return D(T(), t0)
-
-
-def t_update(f, k):
-    for i in range(N):  # every unit active (fc_relu rewrites h)
-        h[i] = h0[i]
-    gc.collect()
-    t0 = T()
-    for i in range(k):
-        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
-    return D(T(), t0)
-
-
-K = P["k"]
-kv = None
-if K["fc"] or K["update"]:
-    from ffrt import kernels_viper as kv
-for name, f, twin, timer in (("fc", None, nop_fc, t_fc), ("update", None, nop_update, t_update),
-                             ("fc_pure", kernels_ref.fc_relu, nop_fc, t_fc),
-                             ("update_pure", kernels_ref.update, nop_update, t_update)):
-    k = K[name]
-    if not k:
-        continue
-    if f is None:
-        f = kv.fc_relu if name == "fc" else kv.update
-    r[name] = [timer(f, k), timer(twin, k), k]
-w = x = h = h0 = rng = None
-
-# ---- the digits model: learn_one, predict_one, their allocation --------------------------
-with open("digits.ffw", "rb") as f:
-    net = ffw_ram.load(f.read())
-r["kernels"] = net.k.__name__
-with open("samples.bin", "rb") as f:
-    data = f.read()
-nf = data[4] | data[5] << 8
-n_train = data[6] | data[7] << 8
-xs = []
-ys = []
-for i in range(n_train):
-    p = 10 + i * (nf + 1)
-    xs.append(data[p:p + nf])
-    ys.append(data[p + nf])
-data = None
-M = len(xs)
-
-
-class Nop:
-    def learn_one(self, x, y):
-        pass
-
-    def predict_one(self, x):
-        pass
-
-    def feed(self, buf, n, label):
-        pass
-
-
-def learn(net, n, off):
-    for i in range(n):
-        j = (off + i) %% M
-        net.learn_one(xs[j], ys[j])
-
-
-def predict(net, n, off):
-    for i in range(n):
-        net.predict_one(xs[(off + i) %% M])
-
-
-def probe(net, n, off):
-    for i in range(n):
-        keep = [i]  # one small list per step: shows the measurement sees allocation
-
-
-def timed(fn, obj, n, off):
-    gc.collect()
-    t0 = T()
-    fn(obj, n, off)
-    return D(T(), t0)
-
-
-def allocated(fn, obj, n, off):
-    """Bytes allocated by n steps, automatic collection off (None: the heap ran out)."""
-    gc.collect()
-    gc.disable()
-    try:
-        a0 = gc.mem_alloc()
-        fn(obj, n, off)
-        return gc.mem_alloc() - a0
-    except MemoryError:
-        return None
-    finally:
-        gc.enable()
-
-
-nop = Nop()
-learn(net, K["learn_warm"], 0)
-off = K["learn_warm"]
-r["learn"] = [timed(learn, net, K["learn"], off), timed(learn, nop, K["learn"], off), K["learn"]]
-off += K["learn"]
-r["predict"] = [timed(predict, net, K["predict"], 0), timed(predict, nop, K["predict"], 0),
-                K["predict"]]
-r["alloc_learn"] = [allocated(learn, net, K["alloc"], off), K["alloc"]]
-r["alloc_predict"] = [allocated(predict, net, K["alloc"], 0), K["alloc"]]
-r["alloc_probe"] = [allocated(probe, net, K["alloc"], 0), K["alloc"]]
-r["digits_step"] = net.step
-r["digits_crc32"] = ffw_ram.weights_crc32(net)
-net = xs = ys = None
-
-# ---- HAPT: raw samples through LiveLearner (features, prediction, rehearsal learning) -----
-with open("hapt.ffw", "rb") as f:
-    net = ffw_ram.load(f.read())
-live = LiveLearner(net, P["per_class"], P["replay"], P["head"])
-with open("hapt_labels.bin", "rb") as f:
-    labels = f.read()
-with open("hapt.bin", "rb") as f:
-    samples = array("h", f.read())
-views = []
-j = 0
-for k in range(len(labels)):  # window k: 128 samples, then 64 more each
-    n = 128 if k == 0 else 64
-    views.append(memoryview(samples)[6 * j:6 * (j + n)])
-    j += n
-
-
-def window(live, k):
-    lab = labels[k]
-    return live.feed(views[k], len(views[k]) // 6, -1 if lab == 255 else lab)
-
-
-def timed_windows(live, a, b):
-    """Ticks of windows a..b-1, learnt and unlabelled apart, and of their no-op twins."""
-    learnt = [0, 0]
-    other = [0, 0]
-    over = 0
-    gc.collect()
-    for k in range(a, b):
-        lab = labels[k]
-        mv = views[k]
-        t0 = T()
-        done = live.feed(mv, len(mv) // 6, -1 if lab == 255 else lab)
-        dt = D(T(), t0)
-        t0 = T()
-        nop.feed(mv, len(mv) // 6, -1 if lab == 255 else lab)
-        over += D(T(), t0)
-        if done != 1:
-            raise RuntimeError("window %%d: %%d windows completed" %% (k, done))
-        c = other if lab == 255 else learnt
-        c[0] += dt
-        c[1] += 1
-    return {"learnt": learnt, "other": other, "overhead": over, "windows": b - a}
-
-
-def windows(live, n, a):
-    for k in range(a, a + n):
-        window(live, k)
-
-
-WARM = K["hapt_warm"]
-windows(live, WARM, 0)
-r["hapt"] = timed_windows(live, WARM, WARM + K["hapt"])
-r["alloc_hapt"] = [allocated(windows, live, K["hapt_alloc"], WARM + K["hapt"]), K["hapt_alloc"]]
-r["hapt_step"] = net.step
-r["hapt_crc32"] = ffw_ram.weights_crc32(net)
-print(json.dumps(r))
-'''
+# MicroPython, on the emulated board: firmware/tools/bench_qemu.py (every count as raw
+# ticks; its parameters in the file args.json, copied onto the board with the data).
 
 
 def qemu_files(counts: dict) -> dict:
@@ -1119,7 +594,7 @@ def qemu_files(counts: dict) -> dict:
 
 
 def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
-    """One fresh boot of the machine under -icount shift=0 running _QEMU_SCRIPT."""
+    """One fresh boot of the machine under -icount shift=0 running bench_qemu.py."""
     from ffkit import config, qemu
 
     adapt = config.load(config.models_dir() / "hapt.toml").adapt
@@ -1128,7 +603,8 @@ def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
               "per_class": adapt.per_class, "replay": adapt.replay,
               "head": adapt.predict == "head"}
     try:
-        return qemu.run_json(machine, _QEMU_SCRIPT % {"params": params}, files=files,
+        return qemu.run_json(machine, mpy.script("bench_qemu.py"),
+                             files=dict(files, **{"args.json": json.dumps(params).encode()}),
                              icount=0, timeout=timeout)
     except qemu.QemuError as e:
         raise BenchError(str(e)) from None
@@ -1273,6 +749,7 @@ def _probe_firmware(board):
     model.ffw (the digits model), INFO, a 32 KB IMPORT, LEARN x 3, EXPORT (the host's
     bits), CHECKPOINT."""
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     from ffkit import config
 
@@ -1280,14 +757,14 @@ def _probe_firmware(board):
     info = board.info()
     if info.get("boot") != "model.ffw":
         raise _ProbeFailed("booted from %r, not model.ffw" % info.get("boot"))
-    net = ffw.load(digits)
+    net = ffw_ram.load(digits)
     for x, y in _digits_samples(2, net.cfg, 3):
         net.learn_one(x, y)
-    board.import_weights(bytes(ffw.encode(net)))
+    board.import_weights(bytes(ffw_ram.encode(net)))
     for x, y in _digits_samples(3, net.cfg, 4):
         board.learn(x, y)
         net.learn_one(x, y)
-    if board.export() != bytes(ffw.encode(net)):
+    if board.export() != bytes(ffw_ram.encode(net)):
         raise _ProbeFailed("the exported weights are not the host's")
     board.checkpoint()
 

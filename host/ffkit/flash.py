@@ -70,6 +70,8 @@ import time
 from pathlib import Path
 
 from ffkit import FFKitError, UsageError
+from ffkit.mpy import script as tool_script
+from ffkit.mpy import with_args
 
 MPREMOTE_TIMEOUT = 60.0     # seconds per mpremote run (plus per file while copying)
 BOOT_TIMEOUT = 20.0         # seconds for a board to answer again after the restart
@@ -81,81 +83,14 @@ _REPL_PROMPTS = (b">>> ", b"\x04>")
 _REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b">>> ", b"Traceback (most recent call last)")
 _HAZARDS = frozenset((2, 3, 4, 5))  # Ctrl-B, C, D, E: see quiet_seq
 
-# Runs on the board (MicroPython) before the copy; KEEP and DROP are filled in.
-_PREPARE = """\
-import os
-def _ffkit_prepare(keep, drop):
-    try:
-        os.mkdir('ffrt')
-    except OSError:
-        pass
-    gone = []
-    for f in os.listdir('ffrt'):
-        if f not in keep:
-            os.remove('ffrt/' + f)
-            gone.append('ffrt/' + f)
-    for f in drop:
-        try:
-            os.remove(f)
-            gone.append(f)
-        except OSError:
-            pass
-    print('FFKIT-REMOVED', ' '.join(gone))
-_ffkit_prepare(%r, %r)
-"""
-
-# What the board's MicroPython is and loads (step 2), before anything on it changes; on
-# an emulated board (ffkit.qemu) also the files of its folder on the host that its boot
-# copies onto it (QEMU's -append "copy=..." and still there), which would undo a flash.
-_PROBE = """\
-import sys
-print('FFKIT-PROBE', sys.platform, getattr(sys.implementation, '_mpy', -1),
-      getattr(sys.implementation, '_machine', '?'))
-try:
-    import ffkit_board
-    for _w in ffkit_board.cmdline().split():
-        if _w.startswith('copy='):
-            print('FFKIT-COPIES', ' '.join(n for n in _w[5:].split(',')
-                                          if n and ffkit_board.host_size(n) >= 0))
-except ImportError:
-    pass
-"""
-
-# A trial import of the flashed bundle (step 3): the running firmware's modules dropped,
-# ffrt.net and its default kernels loaded from the filesystem, their files reported.
-_TRIAL = """\
-import sys
-for _k in list(sys.modules):
-    if _k == 'main' or _k == 'ffrt' or _k.startswith('ffrt.'):
-        del sys.modules[_k]
-import gc
-gc.collect()
-try:
-    from ffrt import net as _n
-    _k = _n.default_kernels()
-    print('FFKIT-LOADS', _n.__file__, _k.__name__, getattr(_k, '__file__', '?'))
-except Exception as _e:
-    print('FFKIT-FAILS', repr(_e))
-for _k in list(sys.modules):
-    if _k == 'ffrt' or _k.startswith('ffrt.'):
-        del sys.modules[_k]
-gc.collect()
-"""
+# What runs on the board at its REPL (mpremote exec), from firmware/tools/: flash_probe.py
+# (step 2: what the board's MicroPython is and loads, and on an emulated board which host
+# files its boot copies onto it), flash_prepare.py (step 2: make :ffrt, remove stale files;
+# its parameters in a JSON header line, ffkit.mpy.with_args), flash_trial.py (step 3: a
+# trial import of the flashed bundle) and flash_reimport.py (step 4 on the unix port).
 
 # boards that restart with a soft reset at the friendly REPL (step 4): ffkit.qemu's
 SOFT_RESET_BOARDS = frozenset(("cortex-m3", "cortex-m0"))
-
-# Reboots the firmware in place on the unix port (see step 4 in the module docstring).
-_REIMPORT = """\
-import sys
-for _k in list(sys.modules):
-    if _k == 'main' or _k == 'ffrt' or _k.startswith('ffrt.'):
-        del sys.modules[_k]
-import gc
-gc.collect()
-import main
-"""
-
 
 class FlashError(FFKitError):
     """A flash step failed; the message names the step and what mpremote or the board said."""
@@ -180,15 +115,16 @@ def quiet_seq(ftype, body=b""):
     puts a REPL in raw mode, where the rest of such a frame is only collected as a line
     that nothing runs (mpremote's Ctrl-C clears it before it takes over).
 
-    >>> from ffrt import proto
+    >>> from ffrt import proto, proto_host
     >>> s = quiet_seq(proto.HELLO)
-    >>> set(proto.encode_frame(proto.HELLO, s, b"")) & _HAZARDS
+    >>> set(proto_host.encode_frame(proto.HELLO, s, b"")) & _HAZARDS
     set()
     """
     from ffrt import proto
+    from ffrt import proto_host
 
     for seq in range(256):
-        if not set(proto.encode_frame(ftype, seq, body)) & _HAZARDS:
+        if not set(proto_host.encode_frame(ftype, seq, body)) & _HAZARDS:
             return seq
     return 0   # cannot happen for HELLO (most numbers qualify)
 
@@ -284,7 +220,7 @@ class Flasher:
         """Step 2, first: what the board's MicroPython is and which .mpy files it loads;
         FlashError (naming both sides) unless it can run the bundle. Nothing on the
         board changes before this passes; a firmware handed back in step 1 is restarted."""
-        out = self._mpremote(["exec", _PROBE], "probe the board")
+        out = self._mpremote(["exec", tool_script("flash_probe.py")], "probe the board")
         line = next((ln for ln in out.splitlines() if ln.startswith("FFKIT-PROBE ")), None)
         if line is None:
             raise FlashError("probe the board: no answer from its REPL (it printed %r)"
@@ -323,7 +259,8 @@ class Flasher:
 
         keep = sorted(Path(r).name for _, r in self.bundle["files"] if r.startswith("ffrt/"))
         drop = list(STALE_ON_MODEL) if self.model else []
-        out = self._mpremote(["exec", _PREPARE % (keep, drop)], "prepare :ffrt")
+        out = self._mpremote(["exec", with_args(tool_script("flash_prepare.py"),
+                                                [keep, drop])], "prepare :ffrt")
         gone = []
         for line in out.splitlines():
             if line.startswith("FFKIT-REMOVED"):
@@ -362,7 +299,8 @@ class Flasher:
     def trial(self):
         """Step 3, last: the board imports ffrt.net and its kernels from the copied .mpy
         files (FlashError with the board's own error otherwise)."""
-        out = self._mpremote(["exec", _TRIAL], "trial import of the bundle")
+        out = self._mpremote(["exec", tool_script("flash_trial.py")],
+                             "trial import of the bundle")
         for line in out.splitlines():
             if line.startswith("FFKIT-FAILS"):
                 raise FlashError("the board cannot import the flashed bundle: %s (the "
@@ -386,7 +324,8 @@ class Flasher:
         an emulated board, machine.reset() on a real one."""
         board = self.bundle["board"]
         if board == "unix":
-            self._mpremote(["exec", "--no-follow", _REIMPORT], "restart the firmware")
+            self._mpremote(["exec", "--no-follow", tool_script("flash_reimport.py")],
+                           "restart the firmware")
             how = "re-imported main in the running unix port (its soft reset would end it)"
         elif board in SOFT_RESET_BOARDS:
             self._soft_reset()
@@ -426,8 +365,9 @@ class Flasher:
         self.result["info"] = info
         if self.model:
             from ffrt import ffw
+            from ffrt import ffw_ram
             blob = next(p for p, r in self.bundle["files"] if r == "model.ffw").read_bytes()
-            want = ffw.load(blob).step
+            want = ffw_ram.load(blob).step
             if info.get("boot") != "model.ffw" or info.get("step") != want:
                 raise FlashError(
                     "the board booted from %s at step %s, not from model.ffw at step %d "

@@ -12,7 +12,17 @@ does (its language subset, small ints, viper, heap limits), instead of trusting 
 `run` writes the script to a file in a fresh temporary folder and runs
 ``micropython [-X heapsize=N] script.py`` with ``MICROPYPATH=<repo>/firmware:.frozen``, so
 ``import ffrt`` loads the working tree's runtime (``.frozen`` keeps the modules frozen into
-the binary, such as ``asyncio``, importable).
+the binary, such as ``asyncio``, importable). ``args`` become the script's ``sys.argv[1:]``.
+
+Scripts the host runs on a board
+--------------------------------
+The MicroPython programs the host tools run (bench, parity, replay, flash) are real files
+in ``firmware/tools/``, type-checked with the firmware (tools/typecheck.py). `script`
+returns one's text; its parameters travel as data, never formatted into the code: as
+``sys.argv`` strings in the unix port (``run(script("x.py"), args=[...])``; each under
+256 bytes, so larger ones go in a JSON file the argument names), as a file copied onto an
+emulated board (ffkit.qemu ``files=``), or, for a script sent through mpremote's
+``exec``, as one JSON string in a header line (`with_args`).
 
 The binary
 ----------
@@ -62,9 +72,13 @@ __all__ = [
     "firmware_dir",
     "run",
     "run_json",
+    "script",
+    "tools_dir",
+    "with_args",
 ]
 
 _TAIL_CHARS = 2000  # how much of the output an error message keeps
+_MAX_ARG = 255      # bytes in one sys.argv item (a qstr; a longer one is a fatal error)
 
 
 class MicroPythonError(RuntimeError):
@@ -131,6 +145,30 @@ def firmware_dir() -> Path:
     return Path(next(iter(ffrt.__path__))).resolve().parent
 
 
+def tools_dir() -> Path:
+    """The folder of the MicroPython scripts the host runs (``<repo>/firmware/tools``)."""
+    return firmware_dir() / "tools"
+
+
+def script(name: str) -> str:
+    """The text of ``firmware/tools/<name>``: a MicroPython program the host runs."""
+    return (tools_dir() / name).read_text(encoding="utf-8")
+
+
+def with_args(text: str, args) -> str:
+    """``text`` with a first line ``ARGS = '<args as JSON>'``: for a script that is sent as
+    source (mpremote ``exec``) and declares ``ARGS: str``; it reads ``json.loads(ARGS)``.
+
+    The header holds one string literal, the JSON text (ASCII: ``json.dumps`` escapes the
+    rest), so the parameters stay data whatever they hold.
+
+    >>> print(with_args("print(json.loads(ARGS))", {"keep": ["a.mpy"]}))
+    ARGS = '{"keep": ["a.mpy"]}'
+    print(json.loads(ARGS))
+    """
+    return "ARGS = %r\n" % json.dumps(args) + text
+
+
 def _tail(stdout: str, stderr: str) -> str:
     text = "\n".join(s.rstrip("\n") for s in (stderr, stdout) if s.strip())
     return text[-_TAIL_CHARS:]
@@ -147,6 +185,7 @@ def _text(data: bytes | str | None) -> str:
 def run(
     script: str,
     *,
+    args=(),
     heapsize: str | int | None = None,
     timeout: float = 120,
     env_extra: dict[str, str] | None = None,
@@ -154,6 +193,10 @@ def run(
 ) -> str:
     """Run ``script`` (MicroPython source) in the unix port and return its stdout.
 
+    args: strings passed after the script's path: its ``sys.argv[1:]``. Each must be under
+        256 bytes (UTF-8): the port makes them qstrs at start-up, and a longer one ends it
+        with a fatal error before the script runs (ValueError here instead); pass bigger
+        data in a file.
     heapsize: the GC heap, as ``-X heapsize=`` takes it (``"64K"``, ``"2M"``, or bytes as
         an int); None keeps the port's default of 2 MiB.
     timeout: seconds before the process is killed and MicroPythonTimeout raised.
@@ -162,6 +205,11 @@ def run(
 
     Raises MicroPythonError when the exit code is not 0.
     """
+    args = [str(a) for a in args]
+    for a in args:
+        if len(a.encode("utf-8")) > _MAX_ARG:
+            raise ValueError("a micropython argument holds at most %d bytes, not %d: %.60r..."
+                             % (_MAX_ARG, len(a.encode("utf-8")), a))
     exe = find_micropython()
     env = dict(os.environ)
     env["MICROPYPATH"] = f"{firmware_dir()}{os.pathsep}.frozen"
@@ -175,6 +223,7 @@ def run(
         if heapsize is not None:
             argv += ["-X", f"heapsize={heapsize}"]
         argv.append(path)
+        argv += args
         try:
             proc = subprocess.run(
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,

@@ -12,9 +12,9 @@ reads the same integer samples from one binary file, learns ``steps`` samples on
 and then predicts held-out samples with `predict_one` (goodness per label) and with
 `predict_head` (the linear head). Each reports
 
-- ``weights_crc32``: `ffrt.ffw.weights_crc32` (the .ffw tensor section: every layer's
+- ``weights_crc32``: `ffrt.ffw_ram.weights_crc32` (the .ffw tensor section: every layer's
   weights and per-unit PRNG states, and the head);
-- ``ffw_crc32``: the CRC that ends `ffrt.ffw.encode`'s file, which also covers the step
+- ``ffw_crc32``: the CRC that ends `ffrt.ffw_ram.encode`'s file, which also covers the step
   counter, the net and head PRNGs and the model signature;
 - ``state_crc32`` and ``parts_crc32``: the driver's own CRC32 of the whole state and of
   each part (``layer 1 weights``, ``head prng``, ``step``, ...), which name what differs;
@@ -90,147 +90,14 @@ class ParityError(FFKitError):
 
 # ---- the driver, shared by every runner ----------------------------------------------------
 
-# MicroPython and CPython alike: no f-strings, no typing. Runs the learning sequence and
-# returns a JSON-able dict. The state digest covers, in this order: every layer's weights,
-# the head weights, every layer's PRNG states, the head PRNG, the net PRNG, the step (u32).
-DRIVER = r'''
-import struct
-import time
-from binascii import crc32
-
-from ffrt import ffw
-from ffrt.model import Config
-from ffrt.net import FFNet
-
-if hasattr(time, "ticks_us"):
-    def _now_us():
-        return time.ticks_us()
-
-    def _since_us(t0):
-        return time.ticks_diff(time.ticks_us(), t0)
-else:
-    def _now_us():
-        return time.perf_counter()
-
-    def _since_us(t0):
-        return int((time.perf_counter() - t0) * 1000000)
-
-
-class Samples:
-    """Records first..first+n-1 of a sample file, read one at a time into one buffer:
-    a board's heap need not hold the data set (the Cortex-M0's 192 KB cannot hold the
-    1,797 digits as Python objects). Item i is (features, label); the features buffer is
-    reused by the next read, so a learner must copy it (FFNet._load does)."""
-
-    def __init__(self, f, nf, first, n):
-        self.f = f
-        self.nf = nf
-        self.first = first
-        self.n = n
-        self.buf = bytearray(nf + 1)
-        self.x = bytearray(nf)
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        self.f.seek(10 + (self.first + i) * (self.nf + 1))
-        buf = self.buf
-        if self.f.readinto(buf) != len(buf):
-            raise ValueError("sample file ends early")
-        x = self.x
-        x[:] = buf[:self.nf]
-        return x, buf[self.nf]
-
-
-def read_samples(path):
-    """(n_features, train Samples, test Samples) of a sample file; the file stays open."""
-    f = open(path, "rb")
-    head = f.read(10)
-    magic, nf, n_train, n_test = struct.unpack("<4sHHH", head)
-    if magic != b"FFPD":
-        raise ValueError("not a parity sample file: " + path)
-    size = f.seek(0, 2)
-    want = 10 + (n_train + n_test) * (nf + 1)
-    if size != want:
-        raise ValueError("sample file has %d bytes, expected %d" % (size, want))
-    return nf, Samples(f, nf, 0, n_train), Samples(f, nf, n_train, n_test)
-
-
-def state_parts(net):
-    """(name, bytes) of every part of the model state, in digest order."""
-    parts = []
-    for l in range(net.n_layers):
-        parts.append(("layer %d weights" % l, bytes(net.weights[l])))
-    parts.append(("head weights", bytes(net.head)))
-    for l in range(net.n_layers):
-        parts.append(("layer %d prng" % l, bytes(net.rngs[l])))
-    parts.append(("head prng", bytes(net.head_rng)))
-    parts.append(("net prng", bytes(net.rng)))
-    parts.append(("step", struct.pack("<I", net.step)))
-    if net.cfg.recurrent:  # the state each layer but the last reads from the layer above
-        for l in range(net.n_layers - 1):
-            parts.append(("layer %d state" % l, bytes(net.layer_input(l))))
-    return parts
-
-
-def state_crc(net):
-    c = 0
-    for _, b in state_parts(net):
-        c = crc32(b, c)
-    return c & 0xFFFFFFFF
-
-
-def drive(kernels, cfg_dict, path, steps, every, hook=None):
-    cfg = Config(**cfg_dict)
-    nf, train, test = read_samples(path)
-    if nf != cfg.n_features:
-        raise ValueError("samples have %d features, the model takes %d" % (nf, cfg.n_features))
-    net = FFNet(cfg, kernels=kernels)
-    digests = [[0, state_crc(net)]]
-    active = [0] * net.n_layers  # learn steps in which the layer had any activity to learn
-    n = len(train)
-    t0 = _now_us()
-    for i in range(steps):
-        x, y = train[i % n]
-        net.learn_one(x, y)
-        net.advance()  # a recurrent net's next state (nothing for a feed-forward one)
-        for l in range(net.n_layers):
-            if net.last_pos[l] or net.last_neg[l]:
-                active[l] += 1
-        if (i + 1) % every == 0 or i + 1 == steps:
-            digests.append([i + 1, state_crc(net)])
-    learn_us = _since_us(t0)
-    if hook is not None:
-        hook(net)
-    state = {}
-    for name, b in state_parts(net):
-        state[name] = crc32(b) & 0xFFFFFFFF
-    crc = state_crc(net)
-    wcrc = ffw.weights_crc32(net)
-    fcrc = struct.unpack("<I", ffw.encode(net)[-4:])[0]
-    t0 = _now_us()
-    pred, pred_head = [], []
-    for i in range(len(test)):
-        x = test[i][0]
-        pred.append(net.predict_one(x))
-        pred_head.append(net.predict_head(x))
-        net.advance()
-    predict_us = _since_us(t0)
-    train.f.close()
-    return {"weights_crc32": wcrc, "ffw_crc32": fcrc, "state_crc32": crc, "state": state,
-            "step": net.step, "digests": digests,
-            "active_steps": active,
-            "predict_one": pred, "predict_head": pred_head,
-            "learn_us": learn_us, "predict_us": predict_us}
-'''
+# MicroPython and CPython alike: firmware/tools/parity_driver.py (its docstring says how each
+# runner runs it and how the parameters arrive). DRIVER is its text.
+DRIVER = mpy.script("parity_driver.py")
 
 
 def _driver_namespace() -> dict:
     ns = {"__name__": "ffkit_parity_driver"}
-    exec(compile(DRIVER, "<ffkit.parity DRIVER>", "exec"), ns)
+    exec(compile(DRIVER, str(mpy.tools_dir() / "parity_driver.py"), "exec"), ns)
     return ns
 
 
@@ -337,16 +204,19 @@ class MicroPythonRunner:
         self.heapsize = heapsize
         self.timeout = timeout
 
-    def script(self, cfg: Config, data_path: str, steps: int, every: int) -> str:
-        return DRIVER + (
-            "\nimport json\nimport %s as _K\n"
-            "print(json.dumps(drive(_K, json.loads(%r), %r, %d, %d)))\n"
-            % (self.kernels, json.dumps(_cfg_dict(cfg)), str(data_path), steps, every))
+    def args(self, cfg: Config, data_path: str, steps: int, every: int) -> str:
+        """The driver's parameters, as the JSON text of the file it reads."""
+        return json.dumps({"kernels": self.kernels, "cfg": _cfg_dict(cfg),
+                           "path": str(data_path), "steps": steps, "every": every})
 
     def run(self, cfg: Config, data_path: str, steps: int, every: int) -> dict:
         try:
-            return mpy.run_json(self.script(cfg, data_path, steps, every),
-                                heapsize=self.heapsize, timeout=self.timeout)
+            with tempfile.TemporaryDirectory(prefix="ffkit-parity-") as tmp:
+                args = os.path.join(tmp, "args.json")
+                with open(args, "w") as f:
+                    f.write(self.args(cfg, data_path, steps, every))
+                return mpy.run_json(DRIVER, args=[args], heapsize=self.heapsize,
+                                    timeout=self.timeout)
         except (mpy.MicroPythonError, ValueError, FileNotFoundError) as e:
             raise ParityError("runner %s failed: %s" % (self.name, e)) from None
 
@@ -365,13 +235,12 @@ class QemuRunner:
     def run(self, cfg: Config, data_path: str, steps: int, every: int) -> dict:
         from ffkit import qemu
 
-        script = DRIVER + (
-            "\nimport json\nimport %s as _K\n"
-            "print(json.dumps(drive(_K, json.loads(%r), 'samples.bin', %d, %d)))\n"
-            % (self.kernels, json.dumps(_cfg_dict(cfg)), steps, every))
+        args = {"kernels": self.kernels, "cfg": _cfg_dict(cfg), "path": "samples.bin",
+                "steps": steps, "every": every}
         try:
-            return qemu.run_json(self.machine, script,
-                                 files={"samples.bin": open(data_path, "rb").read()},
+            return qemu.run_json(self.machine, DRIVER,
+                                 files={"samples.bin": open(data_path, "rb").read(),
+                                        "args.json": json.dumps(args).encode()},
                                  heap=self.heap, timeout=self.timeout)
         except FFKitError as e:
             raise ParityError("runner %s failed: %s" % (self.name, e)) from None

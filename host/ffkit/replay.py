@@ -27,19 +27,7 @@ from ffkit import FFKitError
 
 RUNNERS = ("numpy", "reference", "micropython")
 
-_MPY = """
-import json
-from ffrt import ffw_ram, replay
-data = open(%(log)r, 'rb').read()
-net = ffw_ram.load(open(%(start)r, 'rb').read())
-try:
-    r = replay.replay(data, net, %(folder)r, %(force)r, %(version)r)
-except ValueError as e:  # ffl.FFLError: a refused log
-    r = {'error': str(e)}
-if %(out)r and r.get('state_crc32') is not None:
-    open(%(out)r, 'wb').write(ffw_ram.encode(net))
-print(json.dumps(r))
-"""
+# the micropython runner: firmware/tools/replay_run.py (its parameters in a JSON file)
 
 
 def find_start(state_crc):
@@ -48,6 +36,7 @@ def find_start(state_crc):
     a board of this firmware that loaded it logs the CRC of the file it would write);
     None if there is none."""
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffrt.ffw_write import stream_crc
 
     from ffkit import config
@@ -56,7 +45,7 @@ def find_start(state_crc):
         if len(data) >= 4 and struct.unpack("<I", data[-4:])[0] == state_crc:
             return p
         try:
-            if stream_crc(ffw.load(data))[0] == state_crc:
+            if stream_crc(ffw_ram.load(data))[0] == state_crc:
                 return p
         except ffw.FFWError:
             continue
@@ -67,6 +56,7 @@ def run(log, weights=None, out=None, runner="numpy", force=False):
     """Replay the log file; the result dict (module docstring). FFKitError on refusal."""
     import ffrt
     from ffrt import ffl, ffw
+    from ffrt import ffw_ram
     from ffrt import replay as engine
 
     if runner not in RUNNERS:
@@ -95,11 +85,12 @@ def run(log, weights=None, out=None, runner="numpy", force=False):
             sp.write_bytes(start)
             folder = Path(tmp) / "board"
             folder.mkdir()
-            r = mpy.run_json(_MPY % {"log": str(log.resolve()), "start": str(sp),
-                                     "folder": str(folder), "force": bool(force),
-                                     "version": ffrt.__version__,
-                                     "out": str(Path(out).resolve()) if out else ""},
-                             timeout=3600)
+            args = Path(tmp) / "args.json"
+            args.write_text(json.dumps({
+                "log": str(log.resolve()), "start": str(sp), "folder": str(folder),
+                "force": bool(force), "version": ffrt.__version__,
+                "out": str(Path(out).resolve()) if out else ""}))
+            r = mpy.run_json(mpy.script("replay_run.py"), args=[str(args)], timeout=3600)
             if r.get("error"):
                 raise FFKitError("%s: %s" % (log, r["error"]))
         else:
@@ -108,7 +99,7 @@ def run(log, weights=None, out=None, runner="numpy", force=False):
             else:
                 from ffrt import kernels_ref as kernels
             try:
-                net = ffw.load(start, kernels)
+                net = ffw_ram.load(start, kernels)
             except ffw.FFWError as e:
                 raise FFKitError("%s: %s" % (weights, e)) from None
             import gc
@@ -122,7 +113,7 @@ def run(log, weights=None, out=None, runner="numpy", force=False):
                 if gc_was:
                     gc.enable()
             if out and r.get("state_crc32") is not None:
-                Path(out).write_bytes(bytes(ffw.encode(net)))
+                Path(out).write_bytes(bytes(ffw_ram.encode(net)))
     seconds = time.perf_counter() - t0
     res = {"log": str(log), "weights": str(weights), "runner": runner,
            "identical": r["identical"], "records": r["records"],

@@ -1,0 +1,122 @@
+"""Speed and allocation of the digits net's learn_one / predict_one / predict_head
+(ffkit.bench.measure_speed), in the MicroPython unix port.
+
+    micropython bench_speed.py SAMPLES STEPS PURE
+
+sys.argv: SAMPLES, a parity sample file (ffkit.parity.write_samples); STEPS, the steps
+timed with the viper kernels (steady state, automatic collection off, gc.mem_alloc
+before and after); PURE, the steps timed with both the pure-Python and the viper kernels
+from the same weights on the same samples (the speed-ups). Prints one JSON object of raw
+microseconds and byte counts; the host turns them into per-step figures. Loops index
+preloaded lists, so the loop itself allocates nothing.
+"""
+import gc
+import json
+import struct
+import sys
+import time
+
+from ffrt import kernels_ref, kernels_viper
+from ffrt.model import Config
+from ffrt.net import FFNet
+
+PATH = sys.argv[1]
+STEPS = int(sys.argv[2])
+PURE = int(sys.argv[3])
+
+with open(PATH, "rb") as f:
+    data = f.read()
+magic, nf, n_train, n_test = struct.unpack("<4sHHH", data[:10])
+xs = []
+ys = []
+for i in range(n_train):
+    p = 10 + i * (nf + 1)
+    xs.append(data[p:p + nf])
+    ys.append(data[p + nf])
+M = len(xs)
+
+
+def learn(net, n, off):
+    t0 = time.ticks_us()
+    for i in range(n):
+        j = (off + i) % M
+        net.learn_one(xs[j], ys[j])
+    return time.ticks_diff(time.ticks_us(), t0)
+
+
+def predict(net, n, off):
+    t0 = time.ticks_us()
+    for i in range(n):
+        net.predict_one(xs[(off + i) % M])
+    return time.ticks_diff(time.ticks_us(), t0)
+
+
+def predict_head(net, n, off):
+    t0 = time.ticks_us()
+    for i in range(n):
+        net.predict_head(xs[(off + i) % M])
+    return time.ticks_diff(time.ticks_us(), t0)
+
+
+def alloc_probe(net, n, off):
+    # allocates a 1-element list per step: shows that the measurement sees allocation
+    t0 = time.ticks_us()
+    for i in range(n):
+        keep = [i]
+    return time.ticks_diff(time.ticks_us(), t0)
+
+
+def timed(fn, net, n, off):
+    """Microseconds for n steps, starting on a collected heap: no phase pays for an
+    earlier one's garbage (the pure kernels make a lot: tuples from the PRNG helper)."""
+    gc.collect()
+    return fn(net, n, off)
+
+
+def measured(fn, net, n, off):
+    """(microseconds, bytes allocated) for n steps, automatic collection off."""
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    us = fn(net, n, off)
+    a1 = gc.mem_alloc()
+    gc.enable()
+    return us, a1 - a0
+
+
+cfg = Config()
+r: dict = {"model": "-".join([str(v) for v in (cfg.n_in,) + cfg.layers])}
+pure = FFNet(cfg, kernels=kernels_ref)
+viper = FFNet(cfg, kernels=kernels_viper)
+r["net_ram_bytes"] = viper.ram_bytes()
+# the same samples from the same weights: the two nets stay bit-identical
+r["learn_pure_total_us"] = timed(learn, pure, PURE, 0)
+r["learn_viper_same_us"] = timed(learn, viper, PURE, 0)
+r["nets_identical"] = (bytes(pure.weights[-1]) == bytes(viper.weights[-1])
+                       and bytes(pure.head) == bytes(viper.head))
+r["predict_pure_total_us"] = timed(predict, pure, PURE, 0)
+r["predict_viper_same_us"] = timed(predict, viper, PURE, 0)
+pure = None
+# steady state with viper, continuing the stream
+us, nb = measured(learn, viper, STEPS, PURE)
+r["learn_viper_us"] = us
+r["learn_alloc_bytes"] = nb
+us, nb = measured(predict, viper, STEPS, 0)
+r["predict_viper_us"] = us
+r["predict_alloc_bytes"] = nb
+us, nb = measured(predict_head, viper, STEPS, 0)
+r["predict_head_viper_us"] = us
+r["predict_head_alloc_bytes"] = nb
+N_PROBE = min(STEPS, 1000)
+r["probe_alloc_bytes_per_step"] = measured(alloc_probe, viper, N_PROBE, 0)[1] / N_PROBE
+# which layers still have activity to learn from, just after the timed run
+n_act = min(STEPS, 200)
+act = [0] * viper.n_layers
+for i in range(n_act):
+    j = (PURE + STEPS + i) % M
+    viper.learn_one(xs[j], ys[j])
+    for l in range(viper.n_layers):
+        if viper.last_pos[l] or viper.last_neg[l]:
+            act[l] += 1
+r["ff_active_fraction"] = [a / n_act for a in act]
+print(json.dumps(r))
