@@ -26,6 +26,7 @@ from ffkit import cli, config, hapt, kernels_np, mpy, protocols, replay, stream
 from ffkit.client import DeviceError, connect
 from ffkit.sim import VirtualBoard
 from ffrt import ffw, kernels_ref
+from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.guard import Guard
 from ffrt.live import LiveLearner
@@ -46,13 +47,13 @@ def _windows(n, seed=0):
 
 
 def _state(net):
-    return (bytes(ffw.encode(net)), bytes(net.last_pos), bytes(net.last_neg),
+    return (bytes(ffw_ram.encode(net)), bytes(net.last_pos), bytes(net.last_neg),
             bytes(net.goodness))
 
 
 @pytest.fixture(scope="module")
 def weights():
-    return bytes(ffw.encode(FFNet(CFG)))
+    return bytes(ffw_ram.encode(FFNet(CFG)))
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_positive_last_is_learn_positive_and_the_head_is_optional():
         a.predict_one(x)
         a.learn_positive_last(y, head=False)
         b.learn_positive(x, y, head=False)
-    assert bytes(ffw.encode(a)) == bytes(ffw.encode(b))
+    assert bytes(ffw_ram.encode(a)) == bytes(ffw_ram.encode(b))
     assert not any(a.head)            # no head step: the head is still all zeros
     b.learn_positive(*_windows(1)[0])
     assert any(b.head)
@@ -99,12 +100,12 @@ def test_positive_last_is_learn_positive_and_the_head_is_optional():
 def test_every_kernel_twin_and_the_host_learner_agree():
     """LiveLearner awake + scheduled sleeps == FFLearner (ffkit.protocols), both twins;
     with positives in sleep too."""
-    w = bytes(ffw.encode(FFNet(CFG)))
+    w = bytes(ffw_ram.encode(FFNet(CFG)))
     data = _windows(120)
     for sleep in ((8, 5, False), (16, 12, True)):
         crcs = set()
         for k in (kernels_ref, kernels_np):
-            net = ffw.load(w, k)
+            net = ffw_ram.load(w, k)
             live = LiveLearner(net, 4, 2)
             setup(live, sleep)
             for x, y in data:
@@ -112,10 +113,10 @@ def test_every_kernel_twin_and_the_host_learner_agree():
             fl = protocols.ff_factory(w, per_class=4, kernels=k, sleep=sleep)()
             for x, y in data:
                 fl.learn_one(x, y)
-            assert bytes(ffw.encode(net)) == bytes(ffw.encode(fl.net))
+            assert bytes(ffw_ram.encode(net)) == bytes(ffw_ram.encode(fl.net))
             assert live.slept == fl.slept == 120 // sleep[0] * sleep[1]
             assert net.step == 120 + live.slept
-            crcs.add(ffw.weights_crc32(net))
+            crcs.add(ffw_ram.weights_crc32(net))
         assert len(crcs) == 1
     # a sleep with nothing stored does nothing; asleep on request it learns
     fl = protocols.ff_factory(w, per_class=2, sleep=(0, 0, False))()
@@ -128,7 +129,7 @@ def test_live_learner_needs_a_buffer_to_sleep():
     with pytest.raises(ValueError, match="rehearsal buffer"):
         setup(LiveLearner(FFNet(CFG), 0), (4, 4, False))
     with pytest.raises(ValueError, match="rehearsal buffer"):
-        protocols.ff_factory(bytes(ffw.encode(FFNet(CFG))), sleep=(4, 4, False))()
+        protocols.ff_factory(bytes(ffw_ram.encode(FFNet(CFG))), sleep=(4, 4, False))()
 
 
 def test_guard_observes_each_phase_apart():
@@ -371,9 +372,11 @@ def _write(path, data):
 
 
 def test_cli_sleep_argument():
-    assert cli._sleep_arg("16:8") == (16, 8, False)
-    assert cli._sleep_arg("0:32:both") == (0, 32, True)
-    assert cli._sleep_arg("off") is None
+    from ffkit import UsageError
+    from ffkit.commands.stream import _sleep_arg
+    assert _sleep_arg("16:8") == (16, 8, False)
+    assert _sleep_arg("0:32:both") == (0, 32, True)
+    assert _sleep_arg("off") is None
     for bad in ("16", "16:8:pos", "a:b", "16:2000", "-1:3"):
-        with pytest.raises(cli.UsageError):
-            cli._sleep_arg(bad)
+        with pytest.raises(UsageError):
+            _sleep_arg(bad)

@@ -25,7 +25,7 @@ The digits board demo, step by step (`run_board_demo` returns the figures it pri
    prediction comes from the weights after the samples before it;
 6. accuracy after learning, on the same evaluation digits;
 7. the board's weights are exported (.ffw) and compared byte for byte with the host's own
-   computation: ``ffw.load(models/digits.ffw)`` with the numpy kernels, then for every
+   computation: ``ffw_ram.load(models/digits.ffw)`` with the numpy kernels, then for every
    streamed digit predict_one and learn_one in the same order. The .ffw holds every bit
    of state (weights, head, PRNG streams, step), so equal files mean equal nets.
 
@@ -128,9 +128,10 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
     is a different computation, and the verdict ``identical`` is then False.
 
     The result's ``identical`` is computed: the board's export equals, byte for byte,
-    ``ffw.encode`` of the host's net after the same steps.
+    ``ffw_ram.encode`` of the host's net after the same steps.
     """
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     from ffkit import config, datasets, kernels_np
     from ffkit.client import Board
@@ -181,7 +182,7 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
             step(3, "ffkit import %s: %d bytes checked on the host, staged, checked on the "
                     "board, committed as checkpoint %s; the board runs it at step %d"
                     % (model.name, len(blob), info.get("checkpoint"), step_after))
-            host = ffw.load(blob, kernels=kernels_np)
+            host = ffw_ram.load(blob, kernels=kernels_np)
             # 4. frozen accuracy
             _, frozen = board.stream([(x, None) for x in eval_x])
             host_frozen = [host.predict_one(x) for x in eval_x]
@@ -218,20 +219,20 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
             exported = board.export()
         finally:
             link.close()
-        mine = bytes(ffw.encode(host))
-        board_net = ffw.load(exported, kernels=kernels_np)
+        mine = bytes(ffw_ram.encode(host))
+        board_net = ffw_ram.load(exported, kernels=kernels_np)
         res["identical"] = exported == mine
         res["first_difference"] = first_difference(exported, mine)
         res["predictions_identical"] = (list(frozen) == host_frozen and list(seen) == host_seen
                                         and list(learned) == host_learned)
         res["board_step"] = board_net.step
         res["host_step"] = host.step
-        res["board_weights_crc32"] = "%08x" % ffw.weights_crc32(board_net)
-        res["host_weights_crc32"] = "%08x" % ffw.weights_crc32(host)
+        res["board_weights_crc32"] = "%08x" % ffw_ram.weights_crc32(board_net)
+        res["host_weights_crc32"] = "%08x" % ffw_ram.weights_crc32(host)
         res["export_bytes"] = len(exported)
         verdict = ("IDENTICAL: all %d bytes equal" % len(exported) if res["identical"] else
                    "DIFFERENT: first differing byte at offset %s" % res["first_difference"])
-        step(7, "ffkit export, compared with the host's replay (ffw.load(%s), numpy kernels, "
+        step(7, "ffkit export, compared with the host's replay (ffw_ram.load(%s), numpy kernels, "
                 "predict_one then learn_one per streamed digit, same order):"
              % model.name)
         say("      board  step %d, weights crc32 %s" % (board_net.step,
@@ -270,10 +271,10 @@ def host_demo(args):
     from ffrt.net import FFNet
 
     from ffkit import config, datasets, kernels_np
-    from ffkit.cli import load_weights
     from ffkit.datasets import as_labels, as_rows
     from ffkit.evaluate import report
     from ffkit.train import train_spec
+    from ffkit.weights import load_weights
 
     def shape(cfg):
         return "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers))
@@ -321,58 +322,6 @@ def host_demo(args):
             print("  %s   %s" % (left, right))
         print()
     return 0
-
-
-# ---- ffkit demo ------------------------------------------------------------------------------
-
-def add_arguments(p):
-    from ffkit import demo_hapt
-
-    demo_hapt.add_arguments(p)
-    g = p.add_argument_group("the digits board demo (--digits)")
-    g.add_argument("--digits", action="store_true",
-                   help="the digits board demo instead of the HAPT one")
-    g.add_argument("--stream", type=int, default=300, metavar="N",
-                   help="held-out digits the board learns from (default %(default)s; the "
-                        "rest of the 450 are scored)")
-    g.add_argument("--eval", type=int, metavar="N",
-                   help="held-out digits to score (default: all not streamed)")
-    g.add_argument("--model", type=Path, metavar="W.ffw",
-                   help="weights to import (default models/digits.ffw)")
-    g.add_argument("--keep", type=Path, metavar="DIR",
-                   help="use DIR as the board's filesystem and keep it (default: a "
-                        "temporary folder)")
-    p.add_argument("--heap", metavar="SIZE", default=DEMO_HEAP,
-                   help="the virtual board's heap (default %(default)s, about a Raspberry Pi "
-                        "Pico's; the unix port's own default is 2M)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (the figures) instead of the steps")
-    g = p.add_argument_group("host-only tour (--host)")
-    g.add_argument("--host", action="store_true",
-                   help="no board: evaluate models/digits.ffw and explain a few predictions")
-    g.add_argument("--epochs", type=int, default=3,
-                   help="epochs when training (default %(default)s)")
-    g.add_argument("--retrain", action="store_true",
-                   help="train even if models/digits.ffw exists")
-    g.add_argument("--samples", type=int, default=3, help="predictions to explain")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run_cli(args):
-    """Exit 0 when the board's export equals the host's computation, 1 when it does not."""
-    if args.host:
-        return host_demo(args)
-    if not args.digits:
-        from ffkit import demo_hapt
-        return demo_hapt.run_cli(args)
-    import json
-
-    say = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
-    res = run_board_demo(n_stream=args.stream, n_eval=args.eval, model=args.model,
-                         heap=args.heap, say=say, keep=args.keep)
-    if args.json:
-        print(json.dumps(res))
-    return 0 if res["identical"] else 1
 
 
 __all__ = ["first_difference", "flashed_board", "host_demo", "run_board_demo",

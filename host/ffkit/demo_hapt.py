@@ -25,12 +25,11 @@ Steps (`run_hapt_demo` returns the figures it prints):
 5. the table (frozen vs adapted per subject, mean and worst) and the plots' paths.
 """
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
-from ffkit import FFKitError, UsageError
+from ffkit import UsageError
 
 DEFAULT_SUBJECTS = tuple(range(16, 31))
 DEFAULT_PLOTS = "ffkit-plots"
@@ -39,6 +38,7 @@ DEFAULT_PLOTS = "ffkit-plots"
 def bootstrap(spec, say=print, progress=True):
     """Train the HAPT model of ``spec`` (a config.ModelSpec) as `ffkit train` does; .ffw bytes."""
     from ffrt import ffw
+    from ffrt import ffw_ram
     from ffrt.net import FFNet
 
     from ffkit import datasets
@@ -51,7 +51,7 @@ def bootstrap(spec, say=print, progress=True):
     res = train_spec(net, spec, data.X_train, data.y_train, progress=progress)
     say("      %d windows x %d epochs (%d learn steps) in %.0f s"
         % (len(data.y_train), spec.epochs, res.steps, res.seconds))
-    return bytes(ffw.encode(net))
+    return bytes(ffw_ram.encode(net))
 
 
 def run_hapt_demo(subjects=DEFAULT_SUBJECTS, limit=None, bootstrap_model=True,
@@ -117,10 +117,11 @@ def run_hapt_demo(subjects=DEFAULT_SUBJECTS, limit=None, bootstrap_model=True,
             board.close()
             vb.stop()
     from ffrt import ffw
+    from ffrt import ffw_ram
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(exported)
     res["export"] = str(out)
-    res["export_equals_host"] = "%08x" % ffw.weights_crc32(ffw.load(exported)) == \
+    res["export_equals_host"] = "%08x" % ffw_ram.weights_crc32(ffw_ram.load(exported)) == \
         r["host_weights_crc32"]
     step(4, "ffkit export: %d bytes to %s; board vs host %s (weights crc32 %s / %s)"
          % (len(exported), out, "BIT-IDENTICAL" if r["bit_identical"] else "DIFFERENT",
@@ -157,35 +158,3 @@ def table(r):
     lines.append("  worst  %6.3f  %7.3f  (subject %d frozen, subject %d adapted)"
                  % (wf["accuracy"], wa["accuracy"], wf["subject"], wa["subject"]))
     return lines
-
-
-def add_arguments(p):
-    from ffkit.cli import _subject_range
-
-    g = p.add_argument_group("the HAPT demo (default)")
-    g.add_argument("--subjects", type=_subject_range, default=DEFAULT_SUBJECTS,
-                   metavar="16-30", help="held-out subjects to personalise (default 16-30)")
-    g.add_argument("--limit", type=int, metavar="N",
-                   help="at most N windows per session (a short run)")
-    g.add_argument("--no-bootstrap", action="store_true",
-                   help="take models/hapt.ffw as it is instead of training it (saves about "
-                        "2 minutes)")
-    g.add_argument("--plots", type=Path, default=Path(DEFAULT_PLOTS), metavar="DIR",
-                   help="where the plots and the board's export go (default %(default)s)")
-
-
-def run_cli(args):
-    """Exit 0 when the board's result is bit-identical to the host's, 1 when it is not."""
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
-    say = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
-    try:
-        res = run_hapt_demo(subjects=args.subjects, limit=args.limit,
-                            bootstrap_model=not args.no_bootstrap, heap=args.heap,
-                            plots_dir=args.plots, say=say,
-                            progress=not (args.json or args.no_progress))
-    except OSError as e:
-        raise FFKitError("demo: %s" % e) from None
-    if args.json:
-        print(json.dumps(res))
-    return 0 if res["bit_identical"] else 1

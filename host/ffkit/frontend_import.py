@@ -252,7 +252,7 @@ def _fc(model, op, where, width, s_in, zp_in, n_out, s_out, zp_out):
 
 def import_file(model_path, out_path):
     """Convert model_path (.tflite) and write out_path (.ffe); returns the description."""
-    from ffkit.cli import write_atomic
+    from ffkit.files import write_atomic
 
     blob = Path(model_path).read_bytes()
     data, info = convert(blob, str(model_path))

@@ -151,6 +151,7 @@ def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
     """Run the .tflite `blob` in each runtime on X and compare with ffkit (module doc)."""
     from ffkit.tflite_export import quantize_features
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     model = tg.read_model(blob, name)
     cfg = net.cfg
@@ -172,7 +173,7 @@ def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
                        "activity 0..255)",
         "score_lsb": out_scale[0],
         "max_abs_score_ffkit": int(np.abs(ref_scores).max()) if len(y) else 0,
-        "weights_crc32": "%08x" % ffw.weights_crc32(net),
+        "weights_crc32": "%08x" % ffw_ram.weights_crc32(net),
         "exported_from_crc32": meta.get("weights_crc32"),
         "exported_from_ffw_crc32": meta.get("ffw_crc32"),
         "weights_digest": digest,
@@ -277,9 +278,11 @@ def _emit(args, result, lines):
 
 
 def _cmd_export(args):
-    from ffkit.cli import load_weights, write_atomic
+    from ffkit.files import write_atomic
     from ffkit.tflite_export import export
+    from ffkit.weights import load_weights
     from ffrt import ffw
+    from ffrt import ffw_ram
 
     net = load_weights(args.weights)
     blob = export(net)
@@ -289,7 +292,7 @@ def _cmd_export(args):
     cfg = net.cfg
     result = {"weights": str(args.weights), "out": str(args.out), "bytes": len(blob),
               "shape": "-".join(str(n) for n in (cfg.n_in,) + tuple(cfg.layers)),
-              "weights_crc32": "%08x" % ffw.weights_crc32(net), "ops": ops}
+              "weights_crc32": "%08x" % ffw_ram.weights_crc32(net), "ops": ops}
     _emit(args, result, [
         "wrote   %s (%d bytes, int8; head 16x8, int16 scores)" % (args.out, len(blob)),
         "model   %s from %s (weights crc32 %s)" % (result["shape"], args.weights,
@@ -303,7 +306,7 @@ def _cmd_export(args):
 
 def _cmd_check(args):
     from ffkit import datasets
-    from ffkit.cli import load_weights
+    from ffkit.weights import load_weights
 
     net = load_weights(args.weights)
     data = datasets.load_npz(args.data) if args.data is not None else \

@@ -1,0 +1,11 @@
+"""ffkit tflite: the command line of ffkit.tflite (add_arguments, run_cli)."""
+
+from ffkit.commands._common import delegate_arguments, library
+
+
+def add_arguments(p):
+    delegate_arguments(p, "tflite")
+
+
+def run(args):
+    return library("tflite").run_cli(args)
