@@ -12,6 +12,7 @@ import pytest
 from ffkit import autoconfig, config, datasets, kernels_np
 from ffkit.evaluate import accuracy_goodness
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.model import Config
 
 
@@ -80,7 +81,7 @@ def test_float_csv_trains_without_config_and_writes_a_model_file(tmp_path, tiny)
     assert rep["quantiser"] == "fitted on the training split"
     # the model file reads back to the Config in the .ffw and the run's settings
     spec = config.load(toml)
-    net = ffw.load(out.read_bytes())
+    net = ffw_ram.load(out.read_bytes())
     assert spec.model == net.cfg
     assert spec.epochs == 2 and spec.lr_shift_schedule == ((0, 22), (1, 23))
     assert spec.model.lr_shift == 23  # where the schedule ends
@@ -121,7 +122,7 @@ def test_integer_npz_without_config_and_write_config(tmp_path, tiny):
     spec = config.load(toml)
     assert spec.quantiser is None and spec.classes is None
     assert spec.model.in_max == 12 and spec.model.in_scale == 21  # 255 // 12
-    assert spec.model == ffw.load(out.read_bytes()).cfg
+    assert spec.model == ffw_ram.load(out.read_bytes()).cfg
     code, stdout, stderr = run_main("eval", "--data", str(npz), "--weights", str(out),
                                     "--no-control", "--json")
     assert code == 0, stderr
@@ -172,7 +173,7 @@ def test_eval_applies_the_model_files_quantiser(tmp_path, tiny):
     rep = json.loads(stdout)
     assert rep["quantiser"] == "[input] of %s" % (tmp_path / "w.toml")
     assert rep["config"] == str(tmp_path / "w.toml")
-    net = ffw.load(out.read_bytes(), kernels=kernels_np)
+    net = ffw_ram.load(out.read_bytes(), kernels=kernels_np)
     want = datasets.load_csv(other, quantiser=spec.quantiser, classes=spec.classes)
     assert rep["accuracy"] == accuracy_goodness(net, want.X_test, want.y_test)
     # --config names the model file explicitly (here: after moving it away)

@@ -26,6 +26,7 @@ from ffkit.client import Board, DeviceError
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32
 from ffrt.model import FIELDS, Config
@@ -71,11 +72,11 @@ def _put(data, off, fmt, value, crc=True):
 
 def bad_files(good):
     """(name, bytes, what the host says, what the board says) for each fault."""
-    cfg = ffw.decode_config(good)
+    cfg = ffw_ram.decode_config(good)
     n = len(good)
     t = tensors_offset(cfg)
     lay = field_offset(cfg, "layers")
-    other = bytes(ffw.encode(FFNet(Config(layers=(64, 64), act_shift=(8, 7)),
+    other = bytes(ffw_ram.encode(FFNet(Config(layers=(64, 64), act_shift=(8, 7)),
                                    kernels=kernels_np)))
     return [
         ("empty", b"", "empty file", "empty file"),
@@ -110,7 +111,7 @@ def bad_files(good):
         ("zero-prng", _put(good, t - 8, "<I", 0), "value out of range: rng state is zero",
          "value out of range: rng state is zero"),
         ("other-model", other, None, "model signature differs: layers"),
-        ("goodness-from", bytes(ffw.encode(FFNet(Config(goodness_from=1), kernels=kernels_np))),
+        ("goodness-from", bytes(ffw_ram.encode(FFNet(Config(goodness_from=1), kernels=kernels_np))),
          None, "goodness_from"),
     ]
 
@@ -119,7 +120,7 @@ def bad_files(good):
 def good(repo_root):
     """The digits model, written by this ffrt (every signature field: the offsets below
     assume them all, whichever release wrote the committed file)."""
-    return bytes(ffw.encode(ffw.load((repo_root / "models" / "digits.ffw").read_bytes())))
+    return bytes(ffw_ram.encode(ffw_ram.load((repo_root / "models" / "digits.ffw").read_bytes())))
 
 
 @pytest.fixture(scope="module")

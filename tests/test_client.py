@@ -19,6 +19,8 @@ from ffkit.client import (Board, BoardTimeout, DeviceError, IncompatibleModel,
                           ProtocolError, check_ffw)
 from ffkit.link import Link
 from ffrt import ffw, proto
+from ffrt import proto_host
+from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet
 
@@ -128,7 +130,7 @@ def test_corrupt_response_is_counted_and_retried(served):
 def test_stale_replies_are_ignored(served):
     board = make_board(served)
     # a late reply to an old request arrives before the current one
-    served.dev.sendall(proto.encode_frame(proto.INFO | proto.RESPONSE, board._seq, b"{}"))
+    served.dev.sendall(proto_host.encode_frame(proto.INFO | proto.RESPONSE, board._seq, b"{}"))
     served.dev.sendall(b"garbage\x00")
     assert board.hello() == "fake-0"
     assert board.stale == 1
@@ -192,7 +194,7 @@ def test_export_is_the_ffw_of_the_board_net(served):
         board.learn(x, y)
     seen = []
     data = board.export(progress=lambda d, t: seen.append((d, t)))
-    assert data == bytes(ffw.encode(served.board.net))
+    assert data == bytes(ffw_ram.encode(served.board.net))
     assert seen[-1] == (len(data), len(data)) and len(seen) == -(-len(data) // proto.CHUNK)
     assert served.board.export is None        # EXPORT_END was sent
 
@@ -203,7 +205,7 @@ def test_export_with_lost_chunk_replies(served):
     board = make_board(served)
     served.board.drop_responses = 1
     data1 = board.export()
-    assert data1 == bytes(ffw.encode(big)) and len(data1) > 3 * proto.CHUNK
+    assert data1 == bytes(ffw_ram.encode(big)) and len(data1) > 3 * proto.CHUNK
     assert board.resends == 1
 
     # drop a reply in the middle of the transfer
@@ -251,7 +253,7 @@ def test_export_end_sent_when_transfer_fails(served):
     def refuse_chunks(t, s, b):
         if t == proto.EXPORT_CHUNK:
             served.board.executed[t] = served.board.executed.get(t, 0) + 1
-            return proto.encode_frame(proto.ERROR, s, bytes([proto.E_BAD_STATE]) + b"no")
+            return proto_host.encode_frame(proto.ERROR, s, bytes([proto.E_BAD_STATE]) + b"no")
         return orig(t, s, b)
     served.board.on_frame = refuse_chunks
     with pytest.raises(DeviceError):
@@ -279,12 +281,12 @@ def test_import_round_trip_and_retry(served):
     donor = FFNet(CFG)
     for x, y in SAMPLES * 3:
         donor.learn_one(x, y)
-    data = bytes(ffw.encode(donor))
+    data = bytes(ffw_ram.encode(donor))
     served.board.drop_responses = 1   # the first reply (INFO) is lost once
     seen = []
     step = board.import_weights(data, progress=lambda d, t: seen.append(d))
     assert step == donor.step
-    assert bytes(ffw.encode(served.board.net)) == data
+    assert bytes(ffw_ram.encode(served.board.net)) == data
     assert board.export() == data
     assert seen[-1] == len(data)
     assert served.board.executed[proto.IMPORT_COMMIT] == 1
@@ -292,7 +294,7 @@ def test_import_round_trip_and_retry(served):
 
 def test_import_refuses_bad_file_before_sending(served):
     board = make_board(served)
-    data = bytearray(ffw.encode(FFNet(CFG)))
+    data = bytearray(ffw_ram.encode(FFNet(CFG)))
     data[-1] ^= 1
     with pytest.raises(FFKitError, match="refused: CRC mismatch"):
         board.import_weights(bytes(data))
@@ -304,12 +306,12 @@ def test_import_refuses_other_model_naming_the_field(served):
     other = FFNet(Config(n_features=4, n_classes=3, in_max=15, layers=(8, 7), lr_shift=20))
     with pytest.raises(IncompatibleModel, match=r"layers is \(8, 7\) in the file, "
                                                 r"\(8, 6\) on the board"):
-        board.import_weights(bytes(ffw.encode(other)))
+        board.import_weights(bytes(ffw_ram.encode(other)))
     assert proto.IMPORT_BEGIN not in served.board.executed
 
 
 def test_check_ffw_returns_config():
-    data = bytes(ffw.encode(FFNet(CFG)))
+    data = bytes(ffw_ram.encode(FFNet(CFG)))
     assert check_ffw(data) == CFG
     with pytest.raises(FFKitError, match="x refused: truncated"):
         check_ffw(data[:100], what="x")

@@ -1,7 +1,7 @@
 """ffkit demo: a flashed virtual board learns digits and its export equals the host's replay.
 
 The verdict is computed, not printed: `run_board_demo` compares the board's exported .ffw
-with ``ffw.encode`` of the host's own net, and a host that computes anything else (here:
+with ``ffw_ram.encode`` of the host's own net, and a host that computes anything else (here:
 one streamed digit learned with a wrong label) must get False.
 """
 
@@ -91,5 +91,6 @@ def test_hapt_demo_personalises_a_flashed_board_and_shows_table_and_plots(tmp_pa
         assert "plot: " + p in text
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     from ffrt import ffw
+    from ffrt import ffw_ram
     exported = open(res["export"], "rb").read()
-    assert "%08x" % ffw.weights_crc32(ffw.load(exported)) == res["host_weights_crc32"]
+    assert "%08x" % ffw_ram.weights_crc32(ffw_ram.load(exported)) == res["host_weights_crc32"]

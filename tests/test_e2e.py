@@ -15,6 +15,7 @@ from ffkit.client import Board, BoardTimeout, DeviceError, IncompatibleModel, co
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw, proto
+from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet
 
@@ -70,7 +71,7 @@ def test_board_learns_the_same_bits_as_the_host(vb, digits):
         assert (step, preds) == (host.step, want)
         label, good = board.predict(X[3])
         assert (label, good) == (host.predict_one(X[3]), list(host.goodness))
-        assert board.export() == bytes(ffw.encode(host))
+        assert board.export() == bytes(ffw_ram.encode(host))
         stats = board.stats()
     assert stats["learn_steps"] == host.step and stats["bad_frames"] == 0
 
@@ -98,18 +99,18 @@ def test_import_refusals_leave_the_weights(vb):
         before = board.export()
         with pytest.raises(IncompatibleModel, match=r"layers is \(64, 64\) in the file, "
                                                     r"\(128, 128\) on the board"):
-            board.import_weights(bytes(ffw.encode(other)))
+            board.import_weights(bytes(ffw_ram.encode(other)))
         # every shape field is in INFO, so the host refuses before sending ...
         net = FFNet(Config(goodness_from=1), kernels=kernels_np)
         with pytest.raises(IncompatibleModel, match="goodness_from"):
-            board.import_weights(bytes(ffw.encode(net)))
+            board.import_weights(bytes(ffw_ram.encode(net)))
         # ... and a file sent anyway is refused by the board itself, at commit
         with pytest.raises(DeviceError) as e:
-            board.import_weights(bytes(ffw.encode(net)), check_signature=False)
+            board.import_weights(bytes(ffw_ram.encode(net)), check_signature=False)
         assert e.value.status == proto.E_REFUSED and "goodness_from" in str(e.value)
         assert board.export() == before
         # hyperparameters come with the file (as SET may change them on the board)
-        data = bytes(ffw.encode(FFNet(Config(seed=7, theta=(90000, 90000)),
+        data = bytes(ffw_ram.encode(FFNet(Config(seed=7, theta=(90000, 90000)),
                                       kernels=kernels_np)))
         assert board.import_weights(data) == 0
         assert board.export() == data

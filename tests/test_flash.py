@@ -26,6 +26,7 @@ from ffkit.client import connect
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.boards import PROFILES
 
 MODEL = REPO_ROOT / "models" / "digits.ffw"
@@ -197,7 +198,7 @@ def test_flash_a_virtual_board_with_a_model(tmp_path):
         with connect(vb.port) as board:
             info = board.info()
             assert info["boot"] == "model.ffw"
-            assert info["step"] == ffw.load(MODEL.read_bytes()).step
+            assert info["step"] == ffw_ram.load(MODEL.read_bytes()).step
             assert board.export() == MODEL.read_bytes()
         # ... with the flashed modules: the REPL it hands back names their files
         main, net, viper = running_modules(vb.port)

@@ -40,6 +40,7 @@ from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
 from ffrt import proto as P
+from ffrt import proto_host
 from ffrt.crc32 import crc32
 from ffrt.model import Config
 
@@ -116,7 +117,7 @@ def test_fuzz_frames_change_nothing_and_are_counted(vb, request):
             # the HELLO that closes the batch: the board is alive and has read it all
             hseq = fz.next_seq(P.HELLO)
             fz.last = (P.HELLO, hseq)
-            batch += P.encode_frame(P.HELLO, hseq, b"")
+            batch += proto_host.encode_frame(P.HELLO, hseq, b"")
             link.write(bytes(batch))
             wire_bytes += len(batch)
             for seq, st, t, body, kind in want:
@@ -256,7 +257,7 @@ def test_valid_frames_refused_one_by_one_change_nothing(vb):
                                  P.E_BAD_VALUE)):
             with pytest.raises(DeviceError) as e:
                 board.request(t, body)
-            assert e.value.status == status, (P.NAMES[t], e.value)
+            assert e.value.status == status, (proto_host.NAMES[t], e.value)
         board.request(P.EXPORT_END)
         s1 = board.stats()
         assert board.export() == before

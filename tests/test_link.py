@@ -12,10 +12,11 @@ import pytest
 from ffkit import FFKitError, UsageError
 from ffkit import link as L
 from ffrt import proto
+from ffrt import proto_host
 
 
 def test_loop_round_trip_frames():
-    frame = proto.encode_frame(proto.HELLO, 9, b"\x00abc\x00")
+    frame = proto_host.encode_frame(proto.HELLO, 9, b"\x00abc\x00")
     with L.open_link("loop://") as link:
         link.write(b"\x00" + frame)
         got = b""

@@ -35,6 +35,7 @@ from ffkit.client import Board
 from ffkit.link import Link, open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.model import Config
 
 pytestmark = pytest.mark.device
@@ -178,10 +179,10 @@ def _rng_samples(rnd, n):
 def files(repo_root):
     """Two weight files of the board's shape: the digits model, and it after 20 steps."""
     a = (repo_root / "models" / "digits.ffw").read_bytes()
-    net = ffw.load(a, kernels=kernels_np)
+    net = ffw_ram.load(a, kernels=kernels_np)
     for x, y in _rng_samples(random.Random(5), 20):
         net.learn_one(x, y)
-    b = bytes(ffw.encode(net))
+    b = bytes(ffw_ram.encode(net))
     assert a != b and len(a) == len(b)
     return a, b
 
@@ -487,7 +488,7 @@ def test_a_cut_commit_retried_after_the_restart_says_what_the_board_holds(
     board = Board(RestartLink(r.link.inner, r.vb, plan_path), timeout=1.5, hello_timeout=0.5)
     boots = r.vb.boots
     if want == "new":
-        assert board.import_weights(b) == ffw.load(b, kernels=kernels_np).step
+        assert board.import_weights(b) == ffw_ram.load(b, kernels=kernels_np).step
         assert r.vb.boots == boots + 1                 # it did restart in between
         assert board.export() == b
     else:

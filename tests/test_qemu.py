@@ -19,6 +19,7 @@ import time
 import pytest
 
 from ffrt import ffw
+from ffrt import ffw_ram
 
 from ffkit import cli
 from ffkit.client import Board, connect
@@ -51,14 +52,14 @@ def test_the_cortex_m3_board_serves_every_verb_and_keeps_its_flash(m3, repo_root
         assert (info["board"], info["boot"]) == ("cortex-m3", "fresh")
         b.import_weights(digits)
         assert b.export() == digits               # export right after import: same bytes
-        net = ffw.load(digits)
+        net = ffw_ram.load(digits)
         for x, y in _samples(5, net.cfg):
             b.learn(x, y)
             net.learn_one(x, y)
         assert b.predict(x)[0] == net.predict_one(x)
         assert b.checkpoint()[0] >= 2
         want = b.export()
-        assert want == bytes(ffw.encode(net))     # the board's 32-bit bits are the host's
+        assert want == bytes(ffw_ram.encode(net))     # the board's 32-bit bits are the host's
     assert (m3.dir / "flash.bin").stat().st_size == 1048576
     m3.power_cut()                                # SIGKILL to QEMU, then boot again
     m3.start()
@@ -71,10 +72,10 @@ def test_power_cuts_during_imports_leave_the_old_or_the_new_weights(m3, repo_roo
     """SIGKILL to QEMU at random moments of an import: littlefs on the flash image and the
     A/B checkpoints leave exactly the old or the new weights after a reboot."""
     a = (repo_root / "models" / "digits.ffw").read_bytes()
-    net = ffw.load(a)
+    net = ffw_ram.load(a)
     for x, y in _samples(10, net.cfg, seed=5):
         net.learn_one(x, y)
-    b_ = bytes(ffw.encode(net))
+    b_ = bytes(ffw_ram.encode(net))
     link = open_link(m3.port, timeout=5.0)
     try:
         board = Board(link, hello_timeout=20.0)

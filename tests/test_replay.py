@@ -358,6 +358,7 @@ def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     """ffrt.app with a sensor and run(log=...): the samples are logged as SAMPLES without
     labels; a log started mid-stream restarts the learner, logged as its ADAPT."""
     from ffrt import ffw, log_ops
+    from ffrt import ffw_ram
     from ffrt.live import LiveLearner
     from ffrt.server import Server
     from ffrt.storage import Storage
@@ -367,14 +368,14 @@ def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     w = HAPT_W.read_bytes()
     a, b = rec.session_range(40)
     samples = rec.samples[a:a + 128 + 64 * 30]
-    net = ffw.load(w, kernels_np)
+    net = ffw_ram.load(w, kernels_np)
     board = tmp_path / "board"
     board.mkdir()
     srv = Server(net, None, Storage(str(board)))
     srv.live = LiveLearner(net, per_class=4, replay=1)
     srv.live.feed(_Sensor(samples[:100], 100).s, 100)   # samples before the log starts
     start = tmp_path / "start.ffw"
-    start.write_bytes(bytes(ffw.encode(net)))
+    start.write_bytes(bytes(ffw_ram.encode(net)))
     log_ops.start(srv, 1 << 20, digest_every=8)
     sensor = _Sensor(samples, 27)
     windows = 0
@@ -391,7 +392,7 @@ def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     assert sum(1 for t, *_ in recs if t == 0x11) == -(-len(samples) // 27)
     res = replay.run(log, start, out=tmp_path / "end.ffw")
     assert res["identical"], res.get("first_divergence")
-    assert (tmp_path / "end.ffw").read_bytes() == bytes(ffw.encode(net))
+    assert (tmp_path / "end.ffw").read_bytes() == bytes(ffw_ram.encode(net))
 
 
 def test_a_version_that_is_not_text_is_a_log_error(tmp_path):

@@ -24,6 +24,7 @@ from ffkit.client import Board
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
 from ffrt import ffw, proto
+from ffrt import ffw_ram
 
 from relay import LossyRelay
 
@@ -70,7 +71,7 @@ def test_import_and_export_over_a_lossy_line(vb, digits_file, monkeypatch, reque
     with LossyRelay(vb.port, drop=half, flip=half, seed=_seed()) as line:
         with lossy_board(line) as board:
             counts = {"hello_resends": board.resends}
-            assert board.import_weights(digits_file) == ffw.load(digits_file).step
+            assert board.import_weights(digits_file) == ffw_ram.load(digits_file).step
             counts["import_resends"] = board.resends - counts["hello_resends"]
             r0 = board.resends
             exported = board.export()

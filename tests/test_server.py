@@ -23,7 +23,9 @@ import pytest
 
 from ffkit import builds, kernels_np, mpy
 from ffrt import ffw, kernels_ref
+from ffrt import ffw_ram
 from ffrt import proto as P
+from ffrt import proto_host
 from ffrt.model import Config
 from ffrt.net import FFNet
 
@@ -36,7 +38,7 @@ _TIMEOUT_S = 20
 
 class BoardError(Exception):
     def __init__(self, status, msg):
-        super().__init__("%s: %s" % (P.STATUS_NAMES.get(status, status), msg))
+        super().__init__("%s: %s" % (proto_host.STATUS_NAMES.get(status, status), msg))
         self.status = status
 
 
@@ -73,7 +75,7 @@ class Board:
     def send(self, t, body=b"", seq=None):
         if seq is None:
             self.seq = seq = (self.seq + 1) & 0xFF
-        self.write(P.encode_frame(t, seq, body))
+        self.write(proto_host.encode_frame(t, seq, body))
         return self.receive(seq)
 
     def receive(self, seq):
@@ -147,7 +149,7 @@ def start(micropython, tmp_path):
 
     def _start(model=None, folder=tmp_path, **kw):
         if model is not None:
-            (folder / "model.ffw").write_bytes(bytes(ffw.encode(model)))
+            (folder / "model.ffw").write_bytes(bytes(ffw_ram.encode(model)))
         b = Board(folder, micropython, **kw)
         boards.append(b)
         return b
@@ -209,7 +211,7 @@ def test_learn_then_predict_match_a_host_net(start):
         body = b.request(P.PREDICT, _x(x))
         assert body[0] == host.predict_one(x)
         assert list(struct.unpack("<4i", body[1:])) == list(host.goodness)
-    assert b.export() == bytes(ffw.encode(host))
+    assert b.export() == bytes(ffw_ram.encode(host))
 
 
 def test_stream_predicts_then_learns(start):
@@ -235,13 +237,13 @@ def test_stream_predicts_then_learns(start):
     assert (stats["learn_steps"], stats["predictions"], stats["labelled"], stats["correct"]) == (
         9, 12, 9, correct)
     assert len(stats["goodness_pos"]) == 2 and stats["goodness_pos"][1] > 0
-    assert b.export() == bytes(ffw.encode(host))
+    assert b.export() == bytes(ffw_ram.encode(host))
 
 
 def test_import_another_net_then_export_gives_its_bytes(start, tmp_path):
     b = start(_host())
     other = _host(Config(**dict(SMALL.as_dict(), seed=7, lr_shift=21)), steps=9)
-    data = bytes(ffw.encode(other))
+    data = bytes(ffw_ram.encode(other))
     assert b.import_(data) == 9
     assert b.export() == data
     assert b.json(P.INFO)["checkpoint"] == 1  # committed through a checkpoint
@@ -249,16 +251,16 @@ def test_import_another_net_then_export_gives_its_bytes(start, tmp_path):
     x, y = _samples(1, seed=5)[0]
     b.request(P.LEARN, _learn_body(x, y))
     other.learn_one(x, y)  # with the imported settings (lr_shift 21)
-    assert b.export() == bytes(ffw.encode(other))
+    assert b.export() == bytes(ffw_ram.encode(other))
 
 
 def _bad_files():
-    good = bytearray(ffw.encode(_host(steps=2)))
+    good = bytearray(ffw_ram.encode(_host(steps=2)))
     flipped = bytearray(good)
     flipped[200] ^= 1
     shape = _host(Config(**dict(SMALL.as_dict(), layers=(16, 10))))
     return {"bad crc": (bytes(flipped), "CRC mismatch"),
-            "wrong signature": (bytes(ffw.encode(shape)),
+            "wrong signature": (bytes(ffw_ram.encode(shape)),
                                 r"model signature differs: layers is \(16, 10\)"),
             "truncated": (bytes(good[:-100]), "truncated")}
 
@@ -273,7 +275,7 @@ def test_bad_imports_are_refused_and_change_nothing(start, tmp_path):
         assert e.value.status == P.E_REFUSED, name
         assert b.export() == before, name
         assert not (tmp_path / "import.tmp").exists()  # what was staged is gone
-    good = bytes(ffw.encode(_host(steps=2)))
+    good = bytes(ffw_ram.encode(_host(steps=2)))
     with pytest.raises(BoardError, match="CRC mismatch") as e:  # the transfer's CRC
         b.import_(good, crc=zlib.crc32(good) ^ 1)
     assert e.value.status == P.E_REFUSED and b.export() == before
@@ -288,7 +290,7 @@ def test_bad_imports_are_refused_and_change_nothing(start, tmp_path):
 
 def test_import_chunks_resent_are_acknowledged_again(start):
     b = start(_host())
-    data = bytes(ffw.encode(_host(steps=4)))
+    data = bytes(ffw_ram.encode(_host(steps=4)))
     b.request(P.IMPORT_BEGIN, struct.pack("<II", len(data), zlib.crc32(data)))
     for off in range(0, len(data), 256):
         part = data[off:off + 256]
@@ -310,7 +312,7 @@ def test_a_repeated_seq_is_answered_but_not_executed(start):
     assert b.send(P.LEARN, _learn_body(x, y), seq=42) == first
     assert b.json(P.INFO)["step"] == 1
     host.learn_one(x, y)
-    assert b.export() == bytes(ffw.encode(host))
+    assert b.export() == bytes(ffw_ram.encode(host))
 
 
 def test_invalid_requests_get_status_codes(start):
@@ -338,7 +340,7 @@ def test_garbage_then_hello_is_answered(start):
     b = start(_host())
     rnd = random.Random(3)
     b.write(bytes(rnd.randrange(256) for _ in range(3000)) + b"\x03\x03\x00")
-    b.write(P.encode_frame(P.HELLO, 9, b"")[:-1] + b"\x01\x00")  # a frame with bad COBS
+    b.write(proto_host.encode_frame(P.HELLO, 9, b"")[:-1] + b"\x01\x00")  # a frame with bad COBS
     assert b.request(P.HELLO)[0] == P.PROTOCOL_VERSION
     assert b.json(P.STATS)["bad_frames"] >= 2
 
@@ -356,11 +358,11 @@ def test_set_learning_off_then_learn_changes_nothing(start):
     b.request(P.STREAM, b"\x01" + bytes([y]) + _x(x))  # predicts only
     assert b.export() == before
     host.cfg = Config(**dict(SMALL.as_dict(), theta=(2500, 2500), lr_shift=21))
-    assert before == bytes(ffw.encode(host))
+    assert before == bytes(ffw_ram.encode(host))
     b.json(P.SET, b'{"learning": true}')
     b.request(P.LEARN, _learn_body(x, y))
     host.learn_one(x, y)
-    assert b.export() == bytes(ffw.encode(host))
+    assert b.export() == bytes(ffw_ram.encode(host))
 
 
 def test_an_open_export_holds_the_weights(start):
@@ -390,13 +392,13 @@ def test_checkpoint_survives_a_restart(start, tmp_path):
     info = b2.json(P.INFO)
     assert (info["boot"], info["step"], info["checkpoint"]) == ("checkpoint", 5, 1)
     host.cfg = Config(**dict(SMALL.as_dict(), lr_shift=20))
-    assert b2.export() == bytes(ffw.encode(host))
+    assert b2.export() == bytes(ffw_ram.encode(host))
     assert struct.unpack("<IB", b2.request(P.CHECKPOINT)) == (2, 1)
     b2.request(P.LEARN, _learn_body(*_samples(1, seed=9)[0]))
     assert struct.unpack("<I", b2.request(P.RESET, b"\x01"))[0] == 5  # reload seq 2
-    assert b2.export() == bytes(ffw.encode(host))
+    assert b2.export() == bytes(ffw_ram.encode(host))
     assert struct.unpack("<I", b2.request(P.RESET, b"\x02"))[0] == 0  # fresh from the seed
-    assert b2.export() == bytes(ffw.encode(FFNet(host.cfg, kernels_ref)))
+    assert b2.export() == bytes(ffw_ram.encode(FFNet(host.cfg, kernels_ref)))
 
 
 def test_repl_hands_the_port_back(start):
@@ -411,7 +413,7 @@ def test_on_a_pseudo_terminal(start):
     x, y = [3] * 8, 3  # 0x03 bytes in the data: no KeyboardInterrupt
     b.request(P.LEARN, _learn_body(x, y))
     host.learn_one(x, y)
-    assert b.export() == bytes(ffw.encode(host))
+    assert b.export() == bytes(ffw_ram.encode(host))
 
 
 @pytest.fixture(scope="module")
@@ -454,27 +456,27 @@ def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware, chunk, monkeyp
     from ffkit.client import connect
     from ffkit.sim import VirtualBoard
 
-    digits = ffw.load(open(repo_root / "models" / "digits.ffw", "rb").read(), kernels_np)
+    digits = ffw_ram.load(open(repo_root / "models" / "digits.ffw", "rb").read(), kernels_np)
     # a short folder, as a board's paths are: the firmware's module paths are interned
     board = Path(tempfile.mkdtemp(prefix="vb"))
     try:
         shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")  # DIR/ffrt wins (ffkit.sim)
         shutil.copy(mpy_firmware / "main.py", board / "main.py")
-        (board / "model.ffw").write_bytes(bytes(ffw.encode(digits)))
+        (board / "model.ffw").write_bytes(bytes(ffw_ram.encode(digits)))
         # a generous timeout: a resend (a loaded CI machine) would change the sequence of
         # requests, and with it the heap's fragmentation, which this test pins exactly
         with VirtualBoard(board, heap=_HEAP) as vb, connect(vb.port, timeout=10.0) as b:
             info = b.info()
             assert info["boot"] == "model.ffw", vb.console()
-            other = ffw.load(bytes(ffw.encode(digits)), kernels_np)
+            other = ffw_ram.load(bytes(ffw_ram.encode(digits)), kernels_np)
             for x, y in _samples(2, digits.cfg):
                 other.learn_one(x, y)
-            b.import_weights(bytes(ffw.encode(other)))
+            b.import_weights(bytes(ffw_ram.encode(other)))
             for x, y in _samples(3, digits.cfg, seed=4):
                 b.learn(x, y)
                 other.learn_one(x, y)
             b.stream([(x, None) for x, _ in _samples(2, digits.cfg, seed=5)])
-            assert b.export() == bytes(ffw.encode(other))
+            assert b.export() == bytes(ffw_ram.encode(other))
             assert b.checkpoint()[0] == 2
             assert b.stats()["mem_free"] > 0
             assert b.resends == 0
@@ -510,7 +512,7 @@ def test_server_in_cpython_over_pipes(monkeypatch):
 
     def ask(t, body=b""):
         seq[0] += 1
-        os.write(from_host, P.encode_frame(t, seq[0], body))
+        os.write(from_host, proto_host.encode_frame(t, seq[0], body))
         while True:
             assert srv.poll() != server.LEAVE or t == P.REPL
             if select.select([to_host], [], [], 0)[0]:
@@ -525,7 +527,7 @@ def test_server_in_cpython_over_pipes(monkeypatch):
         for x, y in _samples(4):
             assert ask(P.LEARN, _learn_body(x, y))[0] == P.LEARN | P.RESPONSE
             host.learn_one(x, y)
-        other = bytes(ffw.encode(_host(steps=6, seed=3)))
+        other = bytes(ffw_ram.encode(_host(steps=6, seed=3)))
         for data, want in ((other[:-1], P.E_REFUSED), (other, None)):
             ask(P.IMPORT_BEGIN, struct.pack("<II", len(data), zlib.crc32(data)))
             for off in range(0, len(data), 300):
@@ -601,7 +603,7 @@ def test_server_over_a_machine_uart():
     replies = []
     for seq, (t, body) in enumerate(((P.HELLO, b""), (P.PREDICT, _learn_body(*_samples(1)[0])[1:]),
                                      (0x3E, b""))):
-        os.write(uart.host, P.encode_frame(t, seq, body))
+        os.write(uart.host, proto_host.encode_frame(t, seq, body))
         for _ in range(50):
             srv.poll()
             for b in bytes(uart.sent):

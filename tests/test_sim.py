@@ -21,6 +21,7 @@ from ffkit.client import connect
 from ffkit.link import REGISTRY_ENV
 from ffkit.sim import VirtualBoard
 from ffrt import ffw
+from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet
 
@@ -157,19 +158,19 @@ def test_ffkit_sim_json_and_board_verbs(tmp_path, registry):
         code, out, err = run_main("export", "-o", str(out_file), "--json", "--no-progress")
         assert code == 0, err
         exported = json.loads(out)
-        assert out_file.read_bytes() == bytes(ffw.encode(FFNet(Config())))
+        assert out_file.read_bytes() == bytes(ffw_ram.encode(FFNet(Config())))
         assert exported["file_bytes"] == 32138 and exported["step"] == 0
 
         donor = FFNet(Config(seed=5))
         donor_file = tmp_path / "donor.ffw"
-        donor_file.write_bytes(bytes(ffw.encode(donor)))
+        donor_file.write_bytes(bytes(ffw_ram.encode(donor)))
         code, out, err = run_main("import", str(donor_file), "--port", first["port"],
                                   "--no-progress")
         assert code == 0, err
         assert "imported" in out and "step 0" in out
 
         small = tmp_path / "small.ffw"
-        small.write_bytes(bytes(ffw.encode(FFNet(Config(layers=(32, 32))))))
+        small.write_bytes(bytes(ffw_ram.encode(FFNet(Config(layers=(32, 32))))))
         code, out, err = run_main("import", str(small), "--no-progress")
         assert code == 1
         assert "model signature differs: layers is (32, 32) in the file, (128, 128) on " \

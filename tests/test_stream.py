@@ -28,6 +28,7 @@ from ffkit import cli, config, hapt, mpy, protocols, stream
 from ffkit.client import DeviceError, connect
 from ffkit.sim import VirtualBoard
 from ffrt import ffw, live_ops
+from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.model import Config
 from ffrt.net import FFNet
@@ -48,7 +49,7 @@ def rec():
 
 @pytest.fixture(scope="module")
 def weights():
-    return bytes(ffw.encode(FFNet(CFG)))
+    return bytes(ffw_ram.encode(FFNet(CFG)))
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_board_stream_equals_the_host_twin(hapt_board, weights, rec, tmp_path, p
         assert r["guard_rollbacks"] > 0 and r["adapt"]["guard"] == [3, 1, 1, 0]
     assert learnt > last
     if adapt.guard is None:
-        assert r["board_weights_crc32"] != "%08x" % ffw.weights_crc32(ffw.load(weights))
+        assert r["board_weights_crc32"] != "%08x" % ffw_ram.weights_crc32(ffw_ram.load(weights))
     if protocol == "personalise":
         assert r["prequential_accuracy"] is None
         assert all(v["n_test"] > 0 for v in r["per_subject"].values())
@@ -119,7 +120,7 @@ def test_board_stream_equals_the_host_twin(hapt_board, weights, rec, tmp_path, p
             assert r["prequential_accuracy"] == pytest.approx(ref["accuracy"], abs=1e-12)
         assert r["previous_label_accuracy"] == protocols.previous_label_accuracy(streams,
                                                                                  (16, 17))
-    cfg = ffw.load(hapt_board.export()).cfg   # the schedules' last values, or the file's
+    cfg = ffw_ram.load(hapt_board.export()).cfg   # the schedules' last values, or the file's
     if adapt.lr_shift_schedule:
         assert cfg.lr_shift == 24 and cfg.theta == (90000, 60000)
         assert r["adapt"]["lr_shift_schedule"] == [[0, 22], [5, 24]]
@@ -194,7 +195,7 @@ def test_malformed_samples_change_nothing(hapt_board, weights, rec):
     twin.fresh()
     first = stream.Session(16, 0, S[:144], np.array([3]), sess.X[:1])
     assert twin.run(first, True) == preds and step == twin.net.step == 2
-    assert b.export() == bytes(ffw.encode(twin.net))
+    assert b.export() == bytes(ffw_ram.encode(twin.net))
 
 
 def test_samples_need_the_window_features_model(tmp_path):
@@ -357,7 +358,7 @@ def test_the_host_protocol_streams_the_board_s_learner(rec):
 
 def test_cli_stream_refuses_a_model_of_other_features(tmp_path):
     w = tmp_path / "digits.ffw"
-    w.write_bytes(bytes(ffw.encode(FFNet(Config()))))
+    w.write_bytes(bytes(ffw_ram.encode(FFNet(Config()))))
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(["stream", "--weights", str(w), "--json"])
@@ -386,7 +387,7 @@ def test_streaming_firmware_in_its_smallest_heap(mpy_firmware, rec):
     import shutil
     import tempfile
 
-    w = bytes(ffw.encode(FFNet(HAPT_SHAPE)))
+    w = bytes(ffw_ram.encode(FFNet(HAPT_SHAPE)))
     board = Path(tempfile.mkdtemp(prefix="vb"))  # a short path, as a board's (test_server)
     try:
         shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")
