@@ -11,7 +11,6 @@ import pytest
 
 from ffkit import autoconfig, config, datasets, kernels_np
 from ffkit.evaluate import accuracy_goodness
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.model import Config
 

@@ -25,7 +25,6 @@ from ffkit import cli, kernels_np
 from ffkit.client import Board, DeviceError
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32

@@ -10,7 +10,6 @@ import pytest
 from sklearn.datasets import load_digits
 
 from ffkit import cli
-from ffrt import ffw
 from ffrt import ffw_ram
 
 SMALL_TOML = """

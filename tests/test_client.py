@@ -18,7 +18,7 @@ from ffkit import FFKitError
 from ffkit.client import (Board, BoardTimeout, DeviceError, IncompatibleModel,
                           ProtocolError, check_ffw)
 from ffkit.link import Link
-from ffrt import ffw, proto
+from ffrt import proto
 from ffrt import proto_host
 from ffrt import ffw_ram
 from ffrt.model import Config

@@ -90,7 +90,6 @@ def test_hapt_demo_personalises_a_flashed_board_and_shows_table_and_plots(tmp_pa
     for p in res["plots"]:
         assert "plot: " + p in text
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    from ffrt import ffw
     from ffrt import ffw_ram
     exported = open(res["export"], "rb").read()
     assert "%08x" % ffw_ram.weights_crc32(ffw_ram.load(exported)) == res["host_weights_crc32"]

@@ -14,7 +14,7 @@ from ffkit import FFKitError, cli, kernels_np
 from ffkit.client import Board, BoardTimeout, DeviceError, IncompatibleModel, connect
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
-from ffrt import ffw, proto
+from ffrt import proto
 from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet

@@ -25,7 +25,6 @@ from ffkit import builds, cli, flash
 from ffkit.client import connect
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.boards import PROFILES
 

@@ -320,7 +320,6 @@ def test_train_and_eval_behind_a_front_end(behind):
 
 @pytest.mark.device
 def test_virtual_board_runs_front_end_and_net_as_cpython_does(behind, tmp_path):
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     d = behind["dir"]

@@ -3,7 +3,6 @@ reports it: personalisation over subjects 16-30 (about 20 s); rebuilding the fil
 the full baseline comparison behind --runslow (about 2 and 4 minutes)."""
 
 import pytest
-from ffrt import ffw
 from ffrt import ffw_ram
 
 from ffkit import baselines, config, hapt, protocols

@@ -34,7 +34,6 @@ from ffkit import kernels_np
 from ffkit.client import Board
 from ffkit.link import Link, open_link
 from ffkit.sim import VirtualBoard
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.model import Config
 

@@ -207,7 +207,6 @@ def test_last_label_learner_on_hapt_sessions(rec):
 def test_ff_factory_gives_fresh_copies():
     from ffrt.model import Config
     from ffrt.net import FFNet
-    from ffrt import ffw
     from ffrt import ffw_ram
     from ffkit import kernels_np
 

@@ -18,7 +18,6 @@ import time
 
 import pytest
 
-from ffrt import ffw
 from ffrt import ffw_ram
 
 from ffkit import cli

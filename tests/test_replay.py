@@ -357,7 +357,7 @@ class _Sensor:
 def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     """ffrt.app with a sensor and run(log=...): the samples are logged as SAMPLES without
     labels; a log started mid-stream restarts the learner, logged as its ADAPT."""
-    from ffrt import ffw, log_ops
+    from ffrt import log_ops
     from ffrt import ffw_ram
     from ffrt.live import LiveLearner
     from ffrt.server import Server

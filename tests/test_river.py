@@ -10,7 +10,6 @@ from sklearn.datasets import load_digits
 from river import checks, evaluate, metrics, stream
 
 from ffkit.river_model import FFClassifier
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.model import Config
 

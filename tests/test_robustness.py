@@ -23,7 +23,7 @@ from ffkit import client
 from ffkit.client import Board
 from ffkit.link import open_link
 from ffkit.sim import VirtualBoard
-from ffrt import ffw, proto
+from ffrt import proto
 from ffrt import ffw_ram
 
 from relay import LossyRelay

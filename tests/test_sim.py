@@ -20,7 +20,6 @@ from ffkit import FFKitError, cli
 from ffkit.client import connect
 from ffkit.link import REGISTRY_ENV
 from ffkit.sim import VirtualBoard
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet

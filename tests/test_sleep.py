@@ -25,7 +25,7 @@ import pytest
 from ffkit import cli, config, hapt, kernels_np, mpy, protocols, replay, stream
 from ffkit.client import DeviceError, connect
 from ffkit.sim import VirtualBoard
-from ffrt import ffw, kernels_ref
+from ffrt import kernels_ref
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.guard import Guard

@@ -27,7 +27,7 @@ import pytest
 from ffkit import cli, config, hapt, mpy, protocols, stream
 from ffkit.client import DeviceError, connect
 from ffkit.sim import VirtualBoard
-from ffrt import ffw, live_ops
+from ffrt import live_ops
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.model import Config

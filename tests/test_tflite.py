@@ -12,7 +12,6 @@ from conftest import REPO_ROOT
 from ffkit import datasets, kernels_np, tflite
 from ffkit import tflite_export as te
 from ffkit import tflite_graph as tg
-from ffrt import ffw
 from ffrt import ffw_ram
 from test_cli import run_main
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from ffkit import kernels_np
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32

@@ -30,7 +30,6 @@ from pathlib import Path
 import sys
 import time
 
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.net import FFNet
 

@@ -30,7 +30,6 @@ import json
 import sys
 from pathlib import Path
 
-from ffrt import ffw
 from ffrt import ffw_ram
 from ffrt.net import FFNet
 

@@ -748,7 +748,6 @@ def _probe_firmware(board):
     """What tests/test_server.py's small-heap test asks of the unix port: boot from
     model.ffw (the digits model), INFO, a 32 KB IMPORT, LEARN x 3, EXPORT (the host's
     bits), CHECKPOINT."""
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     from ffkit import config

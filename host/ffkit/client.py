@@ -679,9 +679,10 @@ def connect(port=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello_t
 
     The link is closed again if HELLO fails.
     """
-    from ffkit.link import choose_port, open_link
+    from ffkit.link import choose_port
+    from ffkit.sim_port import open_port
 
-    link = open_link(choose_port(port))
+    link = open_port(choose_port(port))
     try:
         return Board(link, timeout=timeout, retries=retries, hello_timeout=hello_timeout)
     except BaseException:

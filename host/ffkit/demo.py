@@ -130,7 +130,6 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
     The result's ``identical`` is computed: the board's export equals, byte for byte,
     ``ffw_ram.encode`` of the host's net after the same steps.
     """
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     from ffkit import config, datasets, kernels_np

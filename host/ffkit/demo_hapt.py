@@ -37,7 +37,6 @@ DEFAULT_PLOTS = "ffkit-plots"
 
 def bootstrap(spec, say=print, progress=True):
     """Train the HAPT model of ``spec`` (a config.ModelSpec) as `ffkit train` does; .ffw bytes."""
-    from ffrt import ffw
     from ffrt import ffw_ram
     from ffrt.net import FFNet
 
@@ -116,7 +115,6 @@ def run_hapt_demo(subjects=DEFAULT_SUBJECTS, limit=None, bootstrap_model=True,
         finally:
             board.close()
             vb.stop()
-    from ffrt import ffw
     from ffrt import ffw_ram
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(exported)

@@ -120,7 +120,6 @@ def quiet_seq(ftype, body=b""):
     >>> set(proto_host.encode_frame(proto.HELLO, s, b"")) & _HAZARDS
     set()
     """
-    from ffrt import proto
     from ffrt import proto_host
 
     for seq in range(256):
@@ -167,10 +166,10 @@ class Flasher:
         """Step 1: ask a running firmware to leave its serve loop; tolerate one that does
         not answer (at the REPL, or not ffkit)."""
         from ffkit.client import Board, BoardTimeout
-        from ffkit.link import open_link
+        from ffkit.sim_port import open_port
         from ffrt import proto
 
-        link = open_link(self.port)   # LinkError: no such port, or busy (says so)
+        link = open_port(self.port)   # LinkError: no such port, or busy (says so)
         try:
             board = Board(link, timeout=HANDBACK_TIMEOUT, retries=1, hello=False)
             board._seq = (quiet_seq(proto.HELLO) - 1) & 0xFF   # see quiet_seq
@@ -341,9 +340,9 @@ class Flasher:
     def _soft_reset(self):
         """Ctrl-D at the friendly REPL: Ctrl-C twice (stop whatever runs), Ctrl-B (leave
         a raw REPL), then Ctrl-D on the empty line once the prompt shows."""
-        from ffkit.link import open_link
+        from ffkit.sim_port import open_port
 
-        link = open_link(self.port)
+        link = open_port(self.port)
         try:
             link.write(b"\r\x03\x03\x02")
             got = _read_until(link, (b">>> ",), 5.0)
@@ -364,7 +363,6 @@ class Flasher:
         info = self._await_board()
         self.result["info"] = info
         if self.model:
-            from ffrt import ffw
             from ffrt import ffw_ram
             blob = next(p for p, r in self.bundle["files"] if r == "model.ffw").read_bytes()
             want = ffw_ram.load(blob).step
@@ -382,7 +380,8 @@ class Flasher:
         board that resets re-enumerates its USB port) and a board that is still booting;
         gives up at once when a REPL answers instead (the boot failed)."""
         from ffkit.client import Board, BoardTimeout
-        from ffkit.link import LinkError, open_link
+        from ffkit.link import LinkError
+        from ffkit.sim_port import open_port
         from ffrt import proto
 
         if self.bundle["board"] != "unix":
@@ -392,7 +391,7 @@ class Flasher:
         while True:
             link = None
             try:
-                link = _Tap(open_link(self.port))
+                link = _Tap(open_port(self.port))
                 board = Board(link, timeout=self.timeout, retries=0, hello=False)
                 while True:
                     board._seq = seq   # a REPL must not take the probe as Ctrl-D
@@ -605,8 +604,8 @@ def flash(port, board, model=None, say=print, timeout=1.0, restart=True,
         _say_bundle(say, bundle)
         sim = None
         if port.startswith("sim://"):
-            from ffkit.link import open_link
-            link = open_link(port)      # boots the folder's board (ffkit.link._open_sim)
+            from ffkit.sim_port import open_port
+            link = open_port(port)      # boots the folder's board (ffkit.sim_port)
             sim = link.board
             link.serial.close()         # mpremote and our sessions open its pty themselves
             port = sim.port

@@ -162,8 +162,8 @@ def open_link(url, timeout=1.0):
 
     if not url:
         raise UsageError("no port given")
-    if url.startswith(SIM_SCHEME):
-        return _open_sim(url[len(SIM_SCHEME):], timeout)
+    if url.startswith(SIM_SCHEME):   # a board to boot first: a layer above this one
+        raise UsageError("%s: sim:// ports are opened by ffkit.sim_port.open_port" % url)
     try:
         if "://" in url:
             ser = serial.serial_for_url(url, timeout=timeout)
@@ -176,44 +176,6 @@ def open_link(url, timeout=1.0):
     except ValueError as e:  # a pyserial URL it cannot parse
         raise UsageError("%s: %s" % (url, e)) from None
     return SerialLink(ser, name=url)
-
-
-class SimLink(SerialLink):
-    """A link to a virtual board started for it (``sim://DIR``), stopped on close."""
-
-    def __init__(self, ser, name, board):
-        super().__init__(ser, name)
-        self.board = board
-
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self.board.stop()
-
-
-def _open_sim(spec, timeout):
-    """``sim://DIR[?heap=96K]``: boot DIR's firmware on a private pty for this link."""
-    from ffkit.sim import make_board
-
-    path, _, query = spec.partition("?")
-    if not path:
-        raise UsageError("sim:// needs a folder, e.g. sim://board1 or sim:///tmp/board1")
-    opts = {"heap": None, "machine": "unix"}
-    for part in filter(None, query.split("&")):
-        key, _, value = part.partition("=")
-        if key not in opts:
-            raise UsageError("sim://: unknown option %r (known: heap, machine)" % key)
-        opts[key] = value
-    if opts["machine"] not in ("unix", "cortex-m3", "cortex-m0"):
-        raise UsageError("sim://: machine must be unix, cortex-m3 or cortex-m0")
-    vb = make_board(path, opts["machine"], heap=opts["heap"]).start()
-    try:
-        inner = open_link(vb.port, timeout=timeout)
-    except BaseException:
-        vb.stop()
-        raise
-    return SimLink(inner.serial, SIM_SCHEME + path, vb)
 
 
 def _open_error(url, e):

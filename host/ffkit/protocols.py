@@ -235,7 +235,6 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
     ``lr_shift_schedule`` / ``theta_schedule`` / ``sleep``: as a board's [adapt]
     (`FFLearner`).
     """
-    from ffrt import ffw
     from ffrt import ffw_ram
     if kernels is None:
         from ffkit.kernels import host_kernels
@@ -275,7 +274,6 @@ def live_factory(weights_bytes, adapt=None, kernels=None):
     the same class ``ffkit stream`` runs on both ends) over a reload of the .ffw bytes,
     set up from a model file's [adapt] (a config.AdaptSpec; None: plain learning, the
     file's lr_shift, predicting by goodness)."""
-    from ffrt import ffw
     from ffrt import ffw_ram
     from ffrt.live import LiveLearner
     if kernels is None:

@@ -41,7 +41,7 @@ import sys
 import tempfile
 
 from ffkit import FFKitError
-from ffkit.sim import SimError, VirtualBoard, check_heap
+from ffkit.sim import SimError, VirtualBoard
 
 __all__ = ["MACHINES", "build", "ensure_toolchain", "QemuBoard", "QemuError", "source_dir",
            "available", "run_script", "run_json", "qemu_argv"]

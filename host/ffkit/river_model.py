@@ -72,13 +72,11 @@ class _Engine:
         self.kernels = kernels
 
     def __reduce__(self):
-        from ffrt import ffw
         from ffrt import ffw_ram
         return (_restore, (bytes(ffw_ram.encode(self.net)), self.kernels, self.net.ff_learning))
 
 
 def _restore(data, kernels, ff_learning):
-    from ffrt import ffw
     from ffrt import ffw_ram
     net = ffw_ram.load(data, kernels=_kernel_module(kernels))
     net.ff_learning = ff_learning

@@ -126,7 +126,6 @@ class HostTwin:
         self._folder = None   # the guard's checkpoints, when there is a guard
 
     def fresh(self):
-        from ffrt import ffw
         from ffrt import ffw_ram
         from ffrt.live import LiveLearner
 
@@ -213,7 +212,6 @@ def twin_subject(start, adapt, track, plan):
 
     A process, not a thread: the twin's Python would hold the GIL that the virtual board's
     relay thread needs, and the board would wait on it."""
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     t0 = time.perf_counter()
@@ -225,7 +223,6 @@ def twin_subject(start, adapt, track, plan):
 
 def start_bytes(weights, lr_shift):
     """The checkpoint the board reloads: W, with lr_shift set as SET sets it."""
-    from ffrt import ffw
     from ffrt import ffw_ram
     from ffrt.model import Config
 
@@ -281,7 +278,6 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     the import, with a DIGEST every log_digest_every logged requests: ``ffkit replay
     log_path --weights W`` replays it.
     """
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     from ffkit import hapt, protocols

@@ -150,7 +150,6 @@ def ffkit_scores(net, X):
 def check(net, blob, X, y, runtimes=RUNTIMES, name="model.tflite"):
     """Run the .tflite `blob` in each runtime on X and compare with ffkit (module doc)."""
     from ffkit.tflite_export import quantize_features
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     model = tg.read_model(blob, name)
@@ -281,7 +280,6 @@ def _cmd_export(args):
     from ffkit.files import write_atomic
     from ffkit.tflite_export import export
     from ffkit.weights import load_weights
-    from ffrt import ffw
     from ffrt import ffw_ram
 
     net = load_weights(args.weights)

@@ -59,7 +59,6 @@ import struct
 import numpy as np
 
 import ffrt
-from ffrt import ffw
 from ffrt import ffw_ram
 
 from ffkit import tflite_graph as tg
