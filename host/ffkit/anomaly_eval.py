@@ -67,6 +67,9 @@ Controls, on the same split and features:
 - ``isolation_forest``: scikit-learn's IsolationForest(random_state=0) fitted on the same
   normal training rows (score_samples); ``one_class_svm``: OneClassSVM() with its
   defaults (RBF, gamma "scale", nu 0.5).
+
+Size (over 500 lines): three kinds of task (HAPT, a data set, --data) each with its
+controls (the untrained net, shuffled labels, float baselines) under one report format.
 """
 
 from dataclasses import dataclass, replace

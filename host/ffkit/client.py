@@ -23,6 +23,9 @@ previous session's cache; after it, the board's cache can never match this sessi
 next (type, seq). Sequence numbers start at a random value so that replies left in a
 buffer by an earlier session are unlikely to carry a seq this session is waiting for
 (and a reply must also carry the request's type to count).
+
+Size (over 500 lines): one method per request type of the protocol, with its reply format,
+the retries and the chunked transfers.
 """
 
 import json

@@ -59,6 +59,10 @@ the raw REPL stays there). Errors say what failed: mpremote missing, no port or 
 one, a board of another architecture or .mpy version than ``--board`` (refused before
 anything is copied), a bundle the board cannot import, a firmware that does not start
 after the restart (and where to see its traceback).
+
+Size (over 500 lines): one flash is one transaction of several steps (probe the board,
+refuse a bundle it cannot load, copy, trial import, restart, check the model, import it
+again), each with its own message; the MicroPython it sends is in firmware/tools/.
 """
 
 import json

@@ -33,6 +33,9 @@ the weights to what they were). The board is left as it was: nothing else sent c
 it (``--imports`` writes checkpoints of the same weights), and the fuzzer checks that
 nothing did. Its heap is the board's own: fuzz a virtual board at its smallest heap with
 ``--port 'sim://DIR?heap=102K'``.
+
+Size (over 500 lines): a generator per message type and `expected_status` (the board's
+refusal rules, written as the fuzzer's model of them), the run loop and its episodes.
 """
 
 import argparse

@@ -31,6 +31,9 @@ byte and every one of the board's predictions equals the host's.
 
 Plots (ffkit.plots, PNG): accuracy per subject, accuracy over the stream, goodness of
 positive and negative data per layer over the stream (from the host's twin).
+
+Size (over 500 lines): the two protocols (personalise, prequential), the host twin that
+checks every window bit for bit, and the report share one session loop.
 """
 
 import dataclasses
