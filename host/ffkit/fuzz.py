@@ -390,12 +390,16 @@ class Raw:
                 return None
             self.buf, self.pos = self.link.read(65536, left), 0
 
-    def request(self, t, body=b""):
-        """A request that must succeed (HELLO, STATS); returns its body."""
+    def send(self, t, body=b""):
+        """One request with a fresh seq: (seq, the next frame or None after ANSWER_S)."""
         seq = self.fz.next_seq(t)
         self.fz.last = (t, seq)
         self.link.write(proto_host.encode_frame(t, seq, body))
-        got = self.next_frame(ANSWER_S)
+        return seq, self.next_frame(ANSWER_S)
+
+    def request(self, t, body=b""):
+        """A request that must succeed (HELLO, STATS); returns its body."""
+        seq, got = self.send(t, body)
         if got is None:
             raise FuzzError("no answer to %s" % proto_host.NAMES[t])
         if got[:2] != (t | P.RESPONSE, seq):
@@ -445,7 +449,6 @@ class _Report:
 
 def _episode(raw, tg, rng, rep, where):
     """The abandoned-session sequence (module docstring); False when the board is gone."""
-    fz = raw.fz
     crc = rng.getrandbits(32)
     steps = [(P.IMPORT_BEGIN, struct.pack("<II", tg.file_size, crc)),
              (P.IMPORT_CHUNK, struct.pack("<I", 0) + bytes(rng.randrange(256)
@@ -453,20 +456,13 @@ def _episode(raw, tg, rng, rep, where):
              (P.SAMPLES, b"\x02\x00" + bytes(12)),
              (P.LOG, bytes([5]))]
     for t, body in steps:   # any answer will do, but an answer must come
-        seq = fz.next_seq(t)
-        fz.last = (t, seq)
-        raw.link.write(proto_host.encode_frame(t, seq, body))
-        got = raw.next_frame(ANSWER_S)
-        if got is None:
+        if raw.send(t, body)[1] is None:
             rep.fail("hangs", "%s: no answer to %s" % (where, proto_host.NAMES[t]))
             return False
     deadline = time.monotonic() + WEDGE_S
     status = None
     while True:
-        seq = fz.next_seq(P.INFO)
-        fz.last = (P.INFO, seq)
-        raw.link.write(proto_host.encode_frame(P.INFO, seq, b""))
-        got = raw.next_frame(ANSWER_S)
+        seq, got = raw.send(P.INFO)
         if got is None:
             rep.fail("hangs", "%s: no answer to INFO" % where)
             return False
@@ -478,10 +474,7 @@ def _episode(raw, tg, rng, rep, where):
                      % (where, status, WEDGE_S))
             break
         time.sleep(0.5)
-    seq = fz.next_seq(P.IMPORT_COMMIT)
-    fz.last = (P.IMPORT_COMMIT, seq)
-    raw.link.write(proto_host.encode_frame(P.IMPORT_COMMIT, seq, b""))
-    got = raw.next_frame(ANSWER_S)
+    got = raw.send(P.IMPORT_COMMIT)[1]
     if got is None:
         rep.fail("hangs", "%s: no answer to IMPORT_COMMIT" % where)
         return False
@@ -495,13 +488,8 @@ def _reimport(raw, data, rep, where):
     """A valid import of the board's own weights (IMPORT_BEGIN, chunks, COMMIT): it must
     succeed or be refused for want of heap; the end check finds any change. Returns
     False when the board is gone."""
-    fz = raw.fz
-
     def call(t, body):
-        seq = fz.next_seq(t)
-        fz.last = (t, seq)
-        raw.link.write(proto_host.encode_frame(t, seq, body))
-        got = raw.next_frame(ANSWER_S)
+        seq, got = raw.send(t, body)
         if got is None:
             rep.fail("hangs", "%s: no answer to %s (a valid import)" % (where, proto_host.NAMES[t]))
             return None
