@@ -192,27 +192,27 @@ def test_micropython_reads_them_the_same_and_allocates_little(micropython):
 
 
 def test_the_board_loads_it_only_for_a_body():
-    """Not imported at boot or with ffrt.ops / ffrt.schedule; dropped after each body."""
-    from ffrt import ops, schedule, server
+    """Not imported at boot or with ffrt.net_ops / ffrt.schedule; dropped after each body."""
+    from ffrt import net_ops, schedule, server
     from ffrt.model import Config
     from ffrt.net import FFNet
 
     sys.modules.pop("ffrt.strictjson", None)
-    for name in ("ffrt.ops", "ffrt.schedule", "ffrt.server"):
+    for name in ("ffrt.net_ops", "ffrt.schedule", "ffrt.server"):
         src = open(sys.modules[name].__file__).read()
         assert "\nimport ffrt.strictjson" not in src and "\nfrom ffrt import strictjson" \
             not in src and "\nfrom ffrt.strictjson" not in src, name
     srv = server.Server(FFNet(Config()), None)
     before = srv.net.cfg.as_dict()
     with pytest.raises(P.Reply) as e:
-        ops.HANDLERS[P.SET](srv, memoryview(b'{"lr_shift" 26}'))
+        net_ops.HANDLERS[P.SET](srv, memoryview(b'{"lr_shift" 26}'))
     assert e.value.status == P.E_BAD_VALUE and "SET takes a JSON object (byte 12" in str(e.value)
     assert srv.net.cfg.as_dict() == before and "ffrt.strictjson" not in sys.modules
     with pytest.raises(P.Reply) as e:  # not an object: refused before loading the reader
-        ops.HANDLERS[P.SET](srv, memoryview(b'[1]'))
+        net_ops.HANDLERS[P.SET](srv, memoryview(b'[1]'))
     want = _outcomes([b'[1]'], strictjson.loads)[0][1]   # the reader's own answer
     assert str(e.value) == "SET takes a JSON object (%s)" % want
-    n = ops.HANDLERS[P.SET](srv, memoryview(b'{"lr_shift": 26}'))
+    n = net_ops.HANDLERS[P.SET](srv, memoryview(b'{"lr_shift": 26}'))
     assert json.loads(bytes(srv.enc.body[:n]))["lr_shift"] == 26 == srv.net.cfg.lr_shift
     assert "ffrt.strictjson" not in sys.modules
     with pytest.raises(ValueError, match="JSON object with .* the end expected"):
@@ -245,7 +245,7 @@ def test_a_malformed_set_on_a_virtual_board_is_refused_and_changes_nothing(tmp_p
 @pytest.mark.device
 def test_sets_at_the_smallest_heap(repo_root):
     """The .mpy firmware with the digits net at the heap tests/test_server.py pins (102K):
-    ffrt.ops leaves a few KB free, in pieces, and each SET body loads ffrt.strictjson and
+    ffrt.net_ops leaves a few KB free, in pieces, and each SET body loads ffrt.strictjson and
     drops it again; twenty SETs, well-formed or not, all answer as they should."""
     import shutil
     import tempfile

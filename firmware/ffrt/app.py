@@ -5,8 +5,11 @@ the flashed `model.ffw`, else builds a fresh digits-shaped net from Config(); pi
 board profile (ffrt.boards, from sys.platform unless named), opens its port and answers
 requests until a REPL request (or the end of input on a unix pipe), then restores the
 port and returns: `micropython -i main.py` lands in the REPL, and `mpremote` can deploy
-again. Nothing is printed: the protocol owns stdout from the start (a host skips what
-comes before its first frame).
+again. Nothing is printed while it serves: the protocol owns stdout (a host skips what
+comes before its first frame). A board left with less free heap after boot than serving
+every request takes (ffrt.SERVE_NEED; firmware loaded from .mpy) prints one line saying
+so and returns instead of serving for a while and then failing; a main.py may set
+`ffrt.SERVE_NEED` lower first.
 
     from ffrt import app    # firmware/main.py
     app.run()
@@ -30,10 +33,10 @@ then the net (its 16 KB weight buffer needs one free piece of heap), then the se
 Loading a module leaves garbage behind; collecting it at once keeps what stays packed at
 the bottom of the heap. What is needed once is dropped after boot: the board profiles
 (ffrt.boards) and this module's boot functions (so run() runs once per boot, as
-main.py does). The server loads the rest on demand (ffrt.server). Measured in the unix
-port with ffrt as .mpy (tools/serve_bench.py), the digits net boots and serves in 91 KB
-and runs boot, import, learn, export and checkpoint in 95 KB (103 KB and 110 KB with
-every module held from boot).
+main.py does). The server loads the rest on demand (ffrt.server). Measured on the
+virtual board (x64 unix port) with ffrt as .mpy, the digits net runs boot, import, learn,
+export and checkpoint in 101 KB (tests/test_server.py), and the serving check asks for
+101 KB to 102 KB, depending on the host's paths (tests/test_wedge.py).
 """
 
 import gc
@@ -112,7 +115,14 @@ def run(board=None, sensor=None, log=None):
     if log:
         from ffrt import log_ops
         log_ops.start(srv, log)
-    gc.collect()
+    from ffrt import SERVE_NEED, short_of
+    short = short_of(SERVE_NEED)
+    if short:  # it would answer for a while, then fail its requests (ffrt.SERVE_NEED)
+        link.close()
+        print("ffrt: not serving: %d bytes of heap free after boot, %d short of what serving "
+              "every request takes (a larger heap, a smaller model, or ffrt frozen into "
+              "the firmware)" % (gc.mem_free(), short))
+        return
     try:
         while True:
             r = srv.poll()

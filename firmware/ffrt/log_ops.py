@@ -117,6 +117,21 @@ class Logger:
         self.log(srv, P.SAMPLES, memoryview(b)[:o + 12 * n], 4 + done)
         return done
 
+    def keep(self, srv):
+        """Stop for good and close the files (ffrt.server.Server.free, after a
+        MemoryError): returns the numbers that reopen the log for reading (`_reopen`)
+        once this code is unloaded."""
+        self.on = False
+        r = self.ring
+        r.close()
+        lv = getattr(srv, "live", None)
+        if lv is not None:
+            try:
+                del lv.read   # the sensor() wrapper of start(): LiveLearner.read again
+            except AttributeError:
+                pass
+        return (r.segment, r.first, r.next, r.cur, self.lost, self.error)
+
     def digest(self, net):
         self._since = 0
         return self.ring.append(ffl.DIGEST, ffl.digest_body(net.step, state_crc(net),
@@ -180,7 +195,10 @@ def _log(srv, body):
         struct.pack_into("<H", out, 0, start(srv, seg, every))
         return 2
     if lg is None:
-        raise Reply(P.E_BAD_STATE, "no log (LOG START first)")
+        kept = getattr(srv, "log_kept", None)   # a log the server stopped (keep)
+        if kept is None:
+            raise Reply(P.E_BAD_STATE, "no log (LOG START first)")
+        lg = srv.log = _reopen(srv, kept)
     ring = lg.ring
     if op == STOP:
         srv.need(body, 1)
@@ -219,6 +237,17 @@ def _log(srv, body):
         return 13
     raise Reply(P.E_BAD_VALUE, "LOG op %d (0 start, 1 stop, 2 header, 3 read, 4 digest, "
                 "5 status)" % op)
+
+
+def _reopen(srv, kept):
+    """The stopped log of Logger.keep's numbers, read from its files again."""
+    ring = ffl.Ring(srv.storage.folder, kept[0])
+    ring.first, ring.next, ring.cur = kept[1], kept[2], kept[3]
+    lg = Logger(ring, 0)
+    lg.on = False
+    lg.lost, lg.error = kept[4], kept[5]
+    srv.log_kept = None
+    return lg
 
 
 def _signature(net):

@@ -1,8 +1,8 @@
 """Replay a session log (ffrt.ffl) through the board's own request handlers.
 
 The inputs of the log go, in order, to the very functions that answered them on the
-board (ffrt.ops, ffrt.live_ops: a `Server` without a port, its checkpoints in a folder of
-its own), over a net loaded from the log's starting weights. After each input the
+board (ffrt.ops, ffrt.net_ops, ffrt.live_ops: a `Server` without a port, its checkpoints
+in a folder of its own), over a net loaded from the log's starting weights. After each input the
 replay builds the OUTPUT it would have logged and compares it with the board's, field by
 field; each DIGEST is compared with the replayed net's step, state CRC and PRNG. The
 first difference stops the replay and is reported with the record's index, its byte

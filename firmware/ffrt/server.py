@@ -20,26 +20,32 @@ While an export is open (EXPORT_BEGIN .. EXPORT_END, or until _SESSION_S pass wi
 one of its requests) the weights hold still: LEARN, SET, RESET and IMPORT_COMMIT answer
 E_BUSY and STREAM only predicts.
 
-The requests live in modules of their own besides HELLO and REPL here: ffrt.ops (PREDICT,
-LEARN, STREAM, SET, INFO, STATS, CHECKPOINT, RESET), ffrt.transfer (EXPORT_*, IMPORT_*),
-ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to the live learner `srv.live`, an
-ffrt.live.LiveLearner set on first use; until then the server has no such attribute,
-which keeps the small-heap run of tests/test_server.py within its heap), ffrt.log_ops
-(LOG: the session log, `srv.log`, likewise set on first use; every request that ran is
-handed to it), and ffrt.sleep_ops (SLEEP: the live learner sleeps, ffrt.sleep). Each is
-loaded on its first request, and one of ops, transfer and live_ops at a time once no
-export or import is open: a request drops the other two (`unload`). Measured in the unix
-port (tools/serve_bench.py), holding ops and transfer together costs about 7 KB more at
-the peak of an import, which is what sets the smallest heap the firmware runs in;
-dropping ops while samples stream (and live_ops at each RESET) takes 3 KB off the heap
-streaming needs (tests/test_stream.py).
+The requests live in modules of their own besides HELLO and REPL here: ffrt.ops (INFO,
+STATS, CHECKPOINT, RESET: small, see below), ffrt.net_ops (PREDICT, LEARN, STREAM, SET),
+ffrt.transfer (EXPORT_*, IMPORT_*), ffrt.live_ops (SAMPLES, ADAPT: raw sensor samples to
+the live learner `srv.live`, an ffrt.live.LiveLearner set on first use; until then the
+server has no such attribute, which keeps the small-heap run of tests/test_server.py
+within its heap), ffrt.log_ops (LOG: the session log, `srv.log`, likewise set on first
+use; every request that ran is handed to it), and ffrt.sleep_ops (SLEEP: the live learner
+sleeps, ffrt.sleep). Each is loaded on its first request; once no export or import is
+open, loading transfer drops ops, net_ops and live_ops, loading live_ops drops the other
+three, and loading ops or net_ops drops transfer and live_ops (`unload`). Measured in the
+unix port (tools/serve_bench.py), holding the request code and transfer together costs
+about 7 KB more at the peak of an import, which is what sets the smallest heap the
+firmware runs in; dropping it while samples stream (and live_ops at each RESET) takes
+3 KB off the heap streaming needs (tests/test_stream.py).
 
-A full heap never wedges the board (tests/test_wedge.py): after a MemoryError the server
-frees what it can (`Server.free`: the open export or import is dropped, a running log
-stops, the request modules are unloaded, and what a failed import left), so INFO and RESET
-answer again. A request module is not loaded without the free heap it takes (`ffrt.room`),
-since an import that runs out of heap half-way keeps some of what it built. An export or
-import left alone for _SESSION_S is dropped with its code.
+A full heap does not wedge the board (tests/test_wedge.py, `ffkit fuzz` at the smallest
+heap it boots in): after a MemoryError the server frees what it can (`Server.free`: the
+open export or import is dropped, a running log stops and its code is unloaded, the
+request modules are unloaded, and what a failed import left), so INFO and RESET answer
+again. They live in ops, apart from the learning requests and small, because unloading a
+module from `.mpy` leaves its interned names behind (about 5 KB once every kind of
+request has been served): where the heap is short, ops still finds room to load. ffrt.app does not serve at all with
+less free heap after boot than serving takes (ffrt.SERVE_NEED). A request module is not loaded without
+the free heap it takes (`ffrt.room`), since an import that runs out of heap half-way keeps
+some of what it built. An export or import left alone for _SESSION_S is dropped with its
+code.
 """
 
 import gc
@@ -125,10 +131,11 @@ class Server:
 
     def free(self, full=True):
         """Drop the open export or import and unload its code (an expired session); full
-        (after a MemoryError): also stop a running log (it stays readable), unload the
-        other request modules and what a failed import may have left (the log's and the
-        live learner's unless one holds them), so the next request has the heap it had
-        after boot."""
+        (after a MemoryError): also stop a running log and unload its code (the next LOG
+        request reopens it from its files, for reading), unload the request modules and
+        what a failed import may have left (the live learner's unless one is set), so the
+        next request has the heap it had after boot. (Keeping ops loaded for INFO was
+        tried: it left the heap too broken up for an import's commit at 102K.)"""
         self.export = None
         if self.import_ is not None:
             self.import_.close(True)
@@ -136,16 +143,17 @@ class Server:
         unload("transfer")
         if full:
             lg = getattr(self, "log", None)
-            if lg:
-                lg.on = False
-            else:
-                unload("log_ops")
-                unload("ffl")
+            if lg is not None:   # stopped, and readable again from its files (log_ops)
+                self.log_kept = lg.keep(self)
+                self.log = None
+            unload("log_ops")
+            unload("ffl")
             if getattr(self, "live", None) is None:
                 unload("live")
                 unload("features")
                 unload("rehearsal")
             unload("ops")
+            unload("net_ops")
             unload("live_ops")
             unload("sleep_ops")
             unload("ffw_write")
@@ -156,15 +164,17 @@ class Server:
         if t == P.HELLO or t == P.REPL:
             return _hello if t == P.HELLO else _repl
         if P.EXPORT_BEGIN <= t <= P.IMPORT_COMMIT:
-            name, others, need = "transfer", ("ops", "live_ops"), 8
-        elif P.INFO <= t <= P.RESET:
-            name, others, need = "ops", ("transfer", "live_ops"), 12
+            name, others, need = "transfer", ("ops", "net_ops", "live_ops"), 8
+        elif P.PREDICT <= t <= P.STREAM or t == P.SET:
+            name, others, need = "net_ops", ("transfer", "live_ops"), 10
+        elif t == P.INFO or P.CHECKPOINT <= t <= P.RESET:
+            name, others, need = "ops", ("transfer", "live_ops"), 5
         elif P.SAMPLES <= t <= P.ADAPT:
-            name, others, need = "live_ops", ("transfer", "ops"), 16
+            name, others, need = "live_ops", ("transfer", "ops", "net_ops"), 16
         elif t == P.LOG:
             name, others, need = "log_ops", (), 28
         elif t == P.SLEEP:
-            name, others, need = "sleep_ops", ("transfer", "ops"), 2
+            name, others, need = "sleep_ops", ("transfer", "ops", "net_ops"), 2
         else:
             return None
         if name != "transfer" and (self.export or self.import_):
@@ -236,6 +246,15 @@ class Server:
     def reply_step(self):
         struct.pack_into("<I", self.enc.body, 0, self.net.step)
         return 4
+
+    def reply_json(self, obj):
+        """obj as the JSON reply (INFO, STATS, SET)."""
+        import json
+        b = json.dumps(obj).encode()
+        if len(b) > P.MAX_BODY:
+            raise Reply(P.E_INTERNAL, "a %d-byte answer is over MAX_BODY" % len(b))
+        self.enc.body[:len(b)] = b
+        return len(b)
 
 
 # ---- HELLO and REPL (each fills srv.enc.body and returns its length) -----------------------

@@ -167,8 +167,8 @@ class Board:
         else:
             raise BoardTimeout(
                 "no reply to %s from %s after %d attempt(s) of %.1f s (is the firmware "
-                "running? a board in the REPL or busy with another program does not answer)"
-                % (_name(ftype), self.link.name, retries + 1, timeout))
+                "running? a board in the REPL or busy with another program does not answer)%s"
+                % (_name(ftype), self.link.name, retries + 1, timeout, _console_says(self.link)))
         rtype, rbody = reply
         if rtype == proto.ERROR:
             status = rbody[0] if rbody else proto.E_INTERNAL
@@ -691,3 +691,14 @@ def connect(port=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello_t
     except BaseException:
         link.close()
         raise
+
+
+def _console_says(link):
+    """'; its console says: ...' with the firmware's last message or traceback line, for
+    a link that sees the console (a virtual board's); '' otherwise."""
+    console = getattr(link, "console", None)
+    if console is None:
+        return ""
+    lines = [ln.strip() for ln in console().splitlines()
+             if ln.startswith("ffrt:") or "Error" in ln]
+    return "; its console says: %s" % lines[-1] if lines else ""

@@ -20,7 +20,7 @@ The digits board demo, step by step (`run_board_demo` returns the figures it pri
    the integer rule), checked on the host, staged, checked again, committed atomically;
 4. accuracy before learning: the board predicts the evaluation digits (STREAM without
    labels: prediction only, the weights hold still);
-5. learning: the board is streamed labelled digits it has never seen. STREAM (ffrt.ops)
+5. learning: the board is streamed labelled digits it has never seen. STREAM (ffrt.net_ops)
    predicts each sample, then learns it (learn_one), sample by sample in order, so each
    prediction comes from the weights after the samples before it;
 6. accuracy after learning, on the same evaluation digits;
@@ -195,7 +195,7 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
             res["board_stream_seconds"] = round(time.perf_counter() - t0, 3)
             t0 = time.perf_counter()
             host_seen = []
-            for xv, yv in zip(stream_x, stream_y):   # what ffrt.ops STREAM does, in order
+            for xv, yv in zip(stream_x, stream_y):   # what ffrt.net_ops STREAM does, in order
                 host_seen.append(host.predict_one(xv))
                 host_learn(host, xv, yv)
             res["host_replay_seconds"] = round(time.perf_counter() - t0, 3)

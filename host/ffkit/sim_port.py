@@ -36,6 +36,11 @@ class SimLink(SerialLink):
         super().__init__(ser, name)
         self.board = board
 
+    def console(self):
+        """What the firmware printed outside frames (ffkit.client quotes it when the
+        board does not answer)."""
+        return self.board.console()
+
     def close(self):
         try:
             super().close()
