@@ -441,7 +441,7 @@ def mpy_firmware(tmp_path_factory):
 # variables, or the virtual board's own fixed environment (ffkit.sim), moved the smallest
 # heap by 1 KB. The test runs 1 KB above the measured 101 KB so that a CI machine's paths
 # cannot tip it; `_HEAP = "101K"` passes here, "100K" fails. The firmware's serving check
-# (ffrt.SERVE_NEED, tests/test_wedge.py) draws its line in the same place: 102K serves
+# (ffrt.app.SERVE_NEED, tests/test_wedge.py) draws its line in the same place: 102K serves
 # with 1 KB to spare, 101K serves or not with the paths, 100K never.
 _HEAP = "102K"
 

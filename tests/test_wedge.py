@@ -27,13 +27,15 @@ pytestmark = pytest.mark.device
 
 def _board(repo_root, mpy_firmware, heap, model=None):
     """A folder with the .mpy firmware and the digits model. At a heap below what serving
-    takes (98K: ffrt.SERVE_NEED) its main.py lowers the check to 0 first, as a board's
+    takes (98K: ffrt.app.SERVE_NEED) its main.py lowers the check to 0 first, as a board's
     own main.py may: the firmware then serves where the fuzzer found it wedged."""
     board = Path(tempfile.mkdtemp(prefix="vb"))  # a short path, as a board's (test_server)
     shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")
     main = (mpy_firmware / "main.py").read_text()
     if heap != _HEAP:
-        main = "import ffrt\nffrt.SERVE_NEED = 0  # serve below the heap it takes\n" + main
+        main = main.replace("app.run()", "app.SERVE_NEED = 0  # serve below the heap it takes\n"
+                            "app.run()")
+        assert "SERVE_NEED" in main
     (board / "main.py").write_text(main)
     (board / "model.ffw").write_bytes(model or (repo_root / "models" / "digits.ffw").read_bytes())
     return board
@@ -160,7 +162,7 @@ def _info_after_one_refusal(b):
 
 
 def test_a_board_without_the_heap_to_serve_says_so(repo_root, mpy_firmware):
-    """Below ffrt.SERVE_NEED free after boot (98K here) the firmware does not serve for a
+    """Below ffrt.app.SERVE_NEED free after boot (98K here) the firmware does not serve for a
     while and then fail: it prints one line and returns to the REPL, and the host's error
     quotes it."""
     from ffkit.client import BoardTimeout, connect

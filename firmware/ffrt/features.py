@@ -84,6 +84,12 @@ _OFFSET = b"\x80\x80\x80\x80\x80\x80\x00\x00"
 _SHIFT_SPREAD = b"\x04\x04\x04\x04\x04\x04\x06\x06"
 
 
+def windows_done(n, due=WINDOW):
+    """The windows that n more samples complete when the next one is `due` samples away
+    (WINDOW from a reset windower; Windower.due), one every HOP samples after it."""
+    return 0 if n < due else 1 + (n - due) // HOP
+
+
 def _u8(v):
     """Saturate to 0..255."""
     if v < 0:

@@ -49,12 +49,14 @@ window (tests/test_stream.py measures it in MicroPython).
 from array import array
 
 from ffrt.features import N_FEATURES, Windower
+from ffrt.rehearsal import check_sizes
 
 try:
     from micropython import const
 except ImportError:  # CPython: every const() here is an int
     const = int  # type: ignore[assignment]
 
+PREDICT_MODES = ("goodness", "head")  # predict_head False / True; ADAPT's predict byte
 _IN_MAX = const(255)  # the features are bytes: the net must take 0..255
 _READ = const(32)     # samples drained from a sensor per read
 
@@ -68,8 +70,7 @@ class LiveLearner:
             raise ValueError("live learning needs a model of the %d window features "
                              "(ffrt.features) in 0..%d; this one takes %d in 0..%d"
                              % (N_FEATURES, _IN_MAX, cfg.n_features, cfg.in_max))
-        if not 0 <= per_class <= 255 or not 0 <= replay <= 16:
-            raise ValueError("per_class must be in 0..255 and replay in 0..16")
+        check_sizes(per_class, replay, 0)
         self.net = net
         self.per_class = per_class
         self.replay = replay

@@ -44,7 +44,7 @@ ADAPT    - | u8 per_class, u8 replay, u8 predict (0: goodness per label, 1: line
 import struct
 
 from ffrt import proto as P
-from ffrt.features import HOP, N_FEATURES, WINDOW
+from ffrt.features import N_FEATURES, WINDOW, windows_done
 from ffrt.proto import Reply
 
 try:
@@ -56,7 +56,9 @@ LEARN = const(1)
 NEW_SESSION = const(2)
 CLEAR_BUFFER = const(4)
 _FLAGS = const(7)
-_SAMPLE = const(12)  # bytes per sample: six int16
+SAMPLE_BYTES = const(12)  # bytes per sample: six int16
+# ADAPT's reply (ffkit.client reads it by this name; the fields: the module docstring)
+ADAPT_REPLY = "<BBBIIBBHH"
 
 
 def _fits(srv):
@@ -88,16 +90,16 @@ def _samples(srv, body):
     flags = body[0]
     k = body[1]
     rest = len(body) - 2 - k
-    if rest < 0 or rest % _SAMPLE:
+    if rest < 0 or rest % SAMPLE_BYTES:
         raise Reply(P.E_BAD_LENGTH, "SAMPLES with %d label(s) takes 2 + %d + 12 n body bytes, "
                     "got %d" % (k, k, len(body)))
     if flags & ~_FLAGS:
         raise Reply(P.E_BAD_VALUE, "unknown SAMPLES flag bits 0x%02x" % (flags & ~_FLAGS))
     lv = _learner(srv)
-    n = rest // _SAMPLE
+    n = rest // SAMPLE_BYTES
     w = lv.windower
     due = WINDOW if flags & NEW_SESSION else w.due
-    done = 0 if n < due else 1 + (n - due) // HOP
+    done = windows_done(n, due)
     if k != done:
         raise Reply(P.E_BAD_LENGTH, "these %d samples complete %d window(s) (%d more samples "
                     "to the next), got %d label(s)" % (n, done, due, k))
@@ -127,7 +129,7 @@ def _samples(srv, body):
     for _ in range(n):
         x = w.push(_i16(body, o), _i16(body, o + 2), _i16(body, o + 4), _i16(body, o + 6),
                    _i16(body, o + 8), _i16(body, o + 10))
-        o += _SAMPLE
+        o += SAMPLE_BYTES
         if x is not None:
             y = body[2 + j]
             y = -1 if y == 0xFF else y
@@ -149,10 +151,11 @@ def _adapt(srv, body):
     if n:
         _fits(srv)
         per_class, replay, head = body[0], body[1], body[2]
-        if replay > 16 or head > 1:
-            raise Reply(P.E_BAD_VALUE, "ADAPT takes per_class 0..255, replay 0..16 and "
+        from ffrt.rehearsal import PER_CLASS_MAX, REPLAY_MAX
+        if replay > REPLAY_MAX or head > 1:
+            raise Reply(P.E_BAD_VALUE, "ADAPT takes per_class 0..%d, replay 0..%d and "
                         "predict 0 (goodness) or 1 (head); got %d, %d, %d"
-                        % (per_class, replay, head))
+                        % (PER_CLASS_MAX, REPLAY_MAX, per_class, replay, head))
         lr_sched, theta_sched, guard, sleep = _schedules(srv, body) if n > 3 else \
             ((), (), None, None)
         if sleep is not None and not per_class:
@@ -174,11 +177,11 @@ def _adapt(srv, body):
     lv = getattr(srv, "live", None)
     b = srv.enc.body
     if lv is None:
-        struct.pack_into("<BBBIIBBHH", b, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+        struct.pack_into(ADAPT_REPLY, b, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)
     else:
         sched = lv.schedules
         g = lv.guard
-        struct.pack_into("<BBBIIBBHH", b, 0, lv.per_class, lv.replay,
+        struct.pack_into(ADAPT_REPLY, b, 0, lv.per_class, lv.replay,
                          1 if lv.predict_head else 0, lv.windows, lv.ram_bytes(),
                          len(sched[1]) if sched else 0, len(sched[2]) if sched else 0,
                          g.checks & 0xFFFF if g else 0, g.rollbacks & 0xFFFF if g else 0)

@@ -32,6 +32,10 @@ from ffrt import proto as P
 from ffrt.proto import Reply
 
 START, STOP, HEADER, READ, DIGEST, STATUS = 0, 1, 2, 3, 4, 5
+# The bodies (struct formats; ffkit.client packs and reads them with these names)
+START_BODY = "<BIH"    # op, u32 segment bytes, u16 digest_every; READ: op, u32 from, u16 most
+READ_REPLY = "<II"     # u32 first held, u32 next; then the records
+STATUS_REPLY = "<BIII"  # u8 on, u32 first, u32 next, u32 lost
 
 
 def state_crc(net):
@@ -100,7 +104,8 @@ class Logger:
         if not n:
             return 0
         w = lv.windower
-        k = 0 if n < w.due else 1 + (n - w.due) // 64  # hop: ffrt.features.HOP
+        from ffrt.features import windows_done   # loaded with the live learner
+        k = windows_done(n, w.due)
         b = self._sbody
         b[0] = 0
         b[1] = k
@@ -191,7 +196,7 @@ def _log(srv, body):
     out = srv.enc.body
     if op == START:
         srv.need(body, 7)
-        seg, every = struct.unpack_from("<IH", body, 1)
+        _, seg, every = struct.unpack_from(START_BODY, body, 0)
         struct.pack_into("<H", out, 0, start(srv, seg, every))
         return 2
     if lg is None:
@@ -217,13 +222,13 @@ def _log(srv, body):
             skip = struct.unpack_from("<I", body, 7)[0]
         else:
             srv.need(body, 7)
-        frm, most = struct.unpack_from("<IH", body, 1)
+        _, frm, most = struct.unpack_from(START_BODY, body, 0)
         most = min(most, P.MAX_BODY - 8)
         try:
             n = ring.read(frm, memoryview(out)[8:8 + most], skip)
         except ffl.FFLError as e:
             raise Reply(P.E_BAD_STATE, str(e))
-        struct.pack_into("<II", out, 0, ring.first, ring.next)
+        struct.pack_into(READ_REPLY, out, 0, ring.first, ring.next)
         return 8 + n
     if op == DIGEST:
         srv.need(body, 1)
@@ -233,7 +238,8 @@ def _log(srv, body):
         return 4
     if op == STATUS:
         srv.need(body, 1)
-        struct.pack_into("<BIII", out, 0, 1 if lg.on else 0, ring.first, ring.next, lg.lost)
+        struct.pack_into(STATUS_REPLY, out, 0, 1 if lg.on else 0, ring.first, ring.next,
+                         lg.lost)
         return 13
     raise Reply(P.E_BAD_VALUE, "LOG op %d (0 start, 1 stop, 2 header, 3 read, 4 digest, "
                 "5 status)" % op)

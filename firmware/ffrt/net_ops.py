@@ -13,6 +13,12 @@ import struct
 from ffrt import proto as P
 from ffrt.proto import Reply
 
+# The replies (struct formats; ffkit.client reads them with these names). The board packs
+# each int on its own ("<i"), so that no tuple is built.
+PREDICT_REPLY = "<B%di"   # % n_classes: u8 label, then i32 goodness per label
+LEARN_REPLY = "<I%di"     # % (2 * layers): u32 step, i32 goodness pos per layer, then neg
+STREAM_MAX = 255          # samples in one STREAM body (its u8 count)
+
 _EMA = 4  # STATS goodness: running means over about 2**_EMA learn steps
 # SET may change these Config fields (not the shape, the input pipeline or the seed)
 TUNABLE = ("lr", "lr_shift", "theta", "act_shift", "gshift", "grad_floor", "neg_mode",

@@ -6,8 +6,8 @@ Small on purpose: INFO and RESET are how a host finds out what state a board is 
 puts it right, so after a MemoryError (ffrt.server.Server.free unloads the request
 modules) loading this one again takes little heap. That matters once a board has served
 every kind of request: a .mpy module's interned names stay in the heap when its code is
-unloaded, about 5 KB in all, and at 98K (below ffrt.SERVE_NEED, with the check lowered)
-what is left holds this module and not the learning requests' code as well
+unloaded, about 5 KB in all, and at 98K (below ffrt.app.SERVE_NEED, with the check
+lowered) what is left holds this module and not the learning requests' code as well
 (tests/test_wedge.py).
 
 Each handler takes the server and the request body, fills srv.enc.body with the response
@@ -23,6 +23,7 @@ import ffrt
 from ffrt import proto as P
 from ffrt.proto import Reply
 
+CHECKPOINT_REPLY = "<IB"   # u32 checkpoint sequence number, u8 slot
 
 def _mem():
     """(free, allocated) heap bytes after a collection; (None, None) on CPython."""
@@ -61,7 +62,7 @@ def _checkpoint(srv, body):
     if srv.storage is None:
         raise Reply(P.E_STORAGE, "this board has no checkpoint storage")
     seq, slot = srv.storage.save(srv.net)
-    struct.pack_into("<IB", srv.enc.body, 0, seq, slot)
+    struct.pack_into(CHECKPOINT_REPLY, srv.enc.body, 0, seq, slot)
     return 5
 
 

@@ -25,14 +25,29 @@ from array import array
 
 from ffrt import fixedpoint as fp
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    const = int  # type: ignore[assignment]
+
+PER_CLASS_MAX = const(255)  # samples kept per class: the counts are bytes, as ADAPT's field
+REPLAY_MAX = const(16)      # stored samples learnt after each new one
+
+
+def check_sizes(per_class, replay, least=1):
+    """ValueError unless least <= per_class <= PER_CLASS_MAX and 0 <= replay <= REPLAY_MAX
+    (least 0: no buffer at all, as a live learner or an ADAPT may ask)."""
+    if not least <= per_class <= PER_CLASS_MAX or not 0 <= replay <= REPLAY_MAX:
+        raise ValueError("per_class must be in %d..%d and replay in 0..%d"
+                         % (least, PER_CLASS_MAX, REPLAY_MAX))
+
 
 class Rehearsal:
     """Learn through a net, keeping and replaying a class-balanced sample buffer."""
 
     def __init__(self, net, per_class=8, replay=1, seed=None):
         cfg = net.cfg
-        if not 1 <= per_class <= 255 or not 0 <= replay <= 16:
-            raise ValueError("per_class must be in 1..255 and replay in 0..16")
+        check_sizes(per_class, replay)
         self.net = net
         self.per_class = per_class
         self.replay = replay

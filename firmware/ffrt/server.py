@@ -41,10 +41,11 @@ open export or import is dropped, a running log stops and its code is unloaded, 
 request modules are unloaded, and what a failed import left), so INFO and RESET answer
 again. They live in ops, apart from the learning requests and small, because unloading a
 module from `.mpy` leaves its interned names behind (about 5 KB once every kind of
-request has been served): where the heap is short, ops still finds room to load. ffrt.app does not serve at all with
-less free heap after boot than serving takes (ffrt.SERVE_NEED). A request module is not loaded without
-the free heap it takes (`ffrt.room`), since an import that runs out of heap half-way keeps
-some of what it built. An export or import left alone for _SESSION_S is dropped with its
+request has been served): where the heap is short, ops still finds room to load.
+ffrt.app does not serve at all with less free heap after boot than serving takes
+(ffrt.app.SERVE_NEED). A request module is not loaded without the free heap it takes
+(`ffrt.room`), since an import that runs out of heap half-way keeps some of what it
+built. An export or import left alone for _SESSION_S is dropped with its
 code.
 """
 

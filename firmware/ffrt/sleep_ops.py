@@ -20,6 +20,7 @@ from ffrt import proto as P
 from ffrt.proto import Reply
 
 MAX_STEPS = 1024  # per request: a board answers within its host's timeout
+SLEEP_REPLY = "<HIIHH"  # the reply's fields (module docstring; ffkit.client reads it so)
 
 
 def _sleep(srv, body):
@@ -41,10 +42,8 @@ def _sleep(srv, body):
         done = sleep(lv, n)
         srv.learn_steps += srv.net.step - step
     g = lv.guard if lv is not None else None
-    b = srv.enc.body
-    b[0] = done & 0xFF
-    b[1] = done >> 8
-    struct.pack_into("<IIHH", b, 2, srv.net.step, lv.slept if lv is not None else 0,
+    struct.pack_into(SLEEP_REPLY, srv.enc.body, 0, done, srv.net.step,
+                     lv.slept if lv is not None else 0,
                      g.checks & 0xFFFF if g else 0, g.rollbacks & 0xFFFF if g else 0)
     return 14
 

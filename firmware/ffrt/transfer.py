@@ -83,6 +83,11 @@ class Import:
             self._buf = None
 
 
+# The bodies (struct formats; ffkit.client packs and reads them with these names)
+BEGIN = "<II"        # IMPORT_BEGIN's body and EXPORT_BEGIN's reply: u32 size, u32 CRC
+EXPORT_CHUNK_BODY = "<IH"   # u32 offset, u16 bytes; the reply and IMPORT_CHUNK's body:
+OFFSET = "<I"        # u32 offset, then the bytes; IMPORT_CHUNK's reply: u32 bytes staged
+
 # ---- the requests (each fills srv.enc.body and returns its length) -------------------------
 
 def _export_begin(srv, body):
@@ -94,7 +99,7 @@ def _export_begin(srv, body):
     srv.touch()
     # the CRC the file stores (of every byte before it), which names these weights; the
     # CRC of the whole file would be CRC-32's residue, the same for every valid file
-    struct.pack_into("<II", srv.enc.body, 0, size, stored)
+    struct.pack_into(BEGIN, srv.enc.body, 0, size, stored)
     return 8
 
 
@@ -103,13 +108,13 @@ def _export_chunk(srv, body):
     if srv.export is None:
         raise Reply(P.E_BAD_STATE, "no export open (EXPORT_BEGIN first)")
     srv.touch()
-    off, n = struct.unpack_from("<IH", body, 0)
+    off, n = struct.unpack_from(EXPORT_CHUNK_BODY, body, 0)
     size, stored = srv.export
     if n > P.CHUNK or off + n > size:
         raise Reply(P.E_BAD_VALUE, "chunk %d+%d is past the file's %d bytes or over %d"
                     % (off, n, size, P.CHUNK))
     from ffrt import ffw_write
-    struct.pack_into("<I", srv.enc.body, 0, off)
+    struct.pack_into(OFFSET, srv.enc.body, 0, off)
     ffw_write.encode_range(srv.net, off, srv.enc.body[4:], n, crc=stored)
     return 4 + n
 
@@ -126,7 +131,7 @@ def _import_begin(srv, body):
     if srv.import_ is not None:
         srv.import_.close(True)
         srv.import_ = None
-    size, crc = struct.unpack_from("<II", body, 0)
+    size, crc = struct.unpack_from(BEGIN, body, 0)
     srv.import_ = Import(srv.net, size, crc, srv.storage)
     srv.touch()
     return 0
@@ -138,8 +143,8 @@ def _import_chunk(srv, body):
     if len(body) < 4:
         srv.need(body, 4)
     srv.touch()
-    end = srv.import_.chunk(struct.unpack_from("<I", body, 0)[0], body[4:])
-    struct.pack_into("<I", srv.enc.body, 0, end)
+    end = srv.import_.chunk(struct.unpack_from(OFFSET, body, 0)[0], body[4:])
+    struct.pack_into(OFFSET, srv.enc.body, 0, end)
     gc.collect()  # see _import_commit
     return 4
 

@@ -413,7 +413,7 @@ def log_samples(data) -> int:
     from ffrt import proto as P
 
     _, recs = ffl.parse(data)
-    return sum((len(body) - 2 - body[1]) // live_ops._SAMPLE
+    return sum((len(body) - 2 - body[1]) // live_ops.SAMPLE_BYTES
                for t, _, body, _ in recs if t == P.SAMPLES)
 
 

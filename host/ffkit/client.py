@@ -33,10 +33,12 @@ import random
 import struct
 import time
 
-from ffrt import live_ops, proto
+from ffrt import live_ops, log_ops, net_ops, ops, proto, sleep_ops, transfer
 from ffrt import proto_host
 from ffrt.crc32 import crc32
-from ffrt.features import HOP, WINDOW
+from ffrt.features import windows_done
+from ffrt.live import PREDICT_MODES
+from ffrt.rehearsal import check_sizes
 
 from ffkit import FFKitError
 
@@ -49,11 +51,11 @@ _READ = 1024            # bytes asked of the link per read
 
 # SAMPLES frames: 2 + 1 label + 49 * 12 bytes fit MAX_BODY (fewer than 64 samples complete
 # at most one window); 48 by default, four frames to three hops of the windower
-MAX_SAMPLES_PER_FRAME = (proto.MAX_BODY - 3) // 12
+MAX_SAMPLES_PER_FRAME = (proto.MAX_BODY - 3) // live_ops.SAMPLE_BYTES
 SAMPLES_PER_FRAME = 48
 SLEEP_STEP_TIMEOUT = SLOW_TIMEOUT / 4  # a sleep step: about a quarter of a window's work
-PREDICT_CODES = ("goodness", "head")   # ADAPT's predict byte
-P_LOG_READ = 592                       # record bytes per LOG READ reply (MAX_BODY - 8)
+# record bytes per LOG READ reply (MAX_BODY less its head)
+P_LOG_READ = proto.MAX_BODY - struct.calcsize(log_ops.READ_REPLY)
 RESET_WHAT = {"counters": proto.RESET_COUNTERS, "reload": proto.RESET_RELOAD,
               "fresh": proto.RESET_FRESH}
 
@@ -225,7 +227,8 @@ class Board:
         n = (len(body) - 1) // 4
         if len(body) != 1 + 4 * n or n < 1:
             raise ProtocolError("PREDICT reply of %d bytes" % len(body))
-        return body[0], list(struct.unpack_from("<%di" % n, body, 1))
+        label, *goodness = struct.unpack_from(net_ops.PREDICT_REPLY % n, body)
+        return label, goodness
 
     def learn(self, x, y):
         """One learn step: (step after it, goodness of the positive pass per layer, of the
@@ -234,7 +237,7 @@ class Board:
         n = (len(body) - 4) // 8
         if len(body) != 4 + 8 * n:
             raise ProtocolError("LEARN reply of %d bytes" % len(body))
-        vals = struct.unpack_from("<I%di" % (2 * n), body)
+        vals = struct.unpack_from(net_ops.LEARN_REPLY % (2 * n), body)
         return vals[0], list(vals[1:1 + n]), list(vals[1 + n:])
 
     def stream(self, samples, progress=None):
@@ -250,7 +253,7 @@ class Board:
             return step, preds
         nf = len(samples[0][0])
         per = 1 + 2 * nf
-        batch = min(255, (proto.MAX_BODY - 1) // per)
+        batch = min(net_ops.STREAM_MAX, (proto.MAX_BODY - 1) // per)
         if batch < 1:
             raise ValueError("a sample of %d features does not fit in one STREAM frame" % nf)
         for i in range(0, len(samples), batch):
@@ -305,7 +308,7 @@ class Board:
         after_frame() after each frame (a session log drains there: ffkit.logs).
         """
         n = len(samples)
-        nwin = 0 if n < WINDOW else 1 + (n - WINDOW) // HOP
+        nwin = windows_done(n)
         if len(window_labels) != nwin:
             raise ValueError("%d samples make %d windows, got %d labels"
                              % (n, nwin, len(window_labels)))
@@ -315,9 +318,7 @@ class Board:
         step = None
         for a in range(0, max(n, 1), per_frame):
             b = min(n, a + per_frame)
-            # windows end at samples WINDOW - 1 + HOP k: those in a..b-1 complete here
-            lo = 0 if a < WINDOW else (a - WINDOW) // HOP + 1
-            hi = 0 if b < WINDOW else (b - WINDOW) // HOP + 1
+            lo, hi = windows_done(a), windows_done(b)   # those completed in a..b-1
             step, got = self.samples(samples[a:b], window_labels[lo:hi], learn=learn,
                                      new_session=a == 0, clear_buffer=clear_buffer and a == 0)
             preds.extend(got)
@@ -339,11 +340,10 @@ class Board:
         the number of entries in each schedule and the guard's checks and rollbacks."""
         body = b""
         if per_class is not None:
-            if predict not in PREDICT_CODES:
-                raise ValueError("predict must be one of %s" % ", ".join(PREDICT_CODES))
-            if not 0 <= per_class <= 255 or not 0 <= replay <= 16:
-                raise ValueError("per_class must be in 0..255 and replay in 0..16")
-            body = bytes([per_class, replay, PREDICT_CODES.index(predict)])
+            if predict not in PREDICT_MODES:
+                raise ValueError("predict must be one of %s" % ", ".join(PREDICT_MODES))
+            check_sizes(per_class, replay, 0)
+            body = bytes([per_class, replay, PREDICT_MODES.index(predict)])
             sched = {}
             if lr_shift_schedule:
                 sched["lr_shift_schedule"] = [[a, v] for a, v in lr_shift_schedule]
@@ -357,13 +357,13 @@ class Board:
             if sched:
                 body += json.dumps(sched, separators=(",", ":")).encode()
         reply = self._live_request(proto.ADAPT, body)
-        if len(reply) != 17:
+        if len(reply) != struct.calcsize(live_ops.ADAPT_REPLY):
             raise ProtocolError("ADAPT reply of %d bytes" % len(reply))
         pc, rp, pr, windows, ram, n_lr, n_theta, checks, rollbacks = \
-            struct.unpack("<BBBIIBBHH", reply)
-        if pr >= len(PREDICT_CODES):
+            struct.unpack(live_ops.ADAPT_REPLY, reply)
+        if pr >= len(PREDICT_MODES):
             raise ProtocolError("ADAPT reply names prediction mode %d" % pr)
-        return {"per_class": pc, "replay": rp, "predict": PREDICT_CODES[pr],
+        return {"per_class": pc, "replay": rp, "predict": PREDICT_MODES[pr],
                 "windows": windows, "ram_bytes": ram, "lr_shift_schedule_entries": n_lr,
                 "theta_schedule_entries": n_theta, "guard_checks": checks,
                 "guard_rollbacks": rollbacks}
@@ -372,13 +372,13 @@ class Board:
         """SLEEP (ffrt.sleep): n sleep steps now on the live learner's rehearsal buffer
         (0..1024; 0 only asks). Returns {"steps": done, "step": the net's, "slept": sleep
         steps since the buffer was emptied, "guard_checks", "guard_rollbacks"}."""
-        if not 0 <= n <= 1024:
-            raise ValueError("sleep steps must be in 0..1024")
+        if not 0 <= n <= sleep_ops.MAX_STEPS:
+            raise ValueError("sleep steps must be in 0..%d" % sleep_ops.MAX_STEPS)
         reply = self._live_request(proto.SLEEP, struct.pack("<H", n),
                                    self.timeout + SLEEP_STEP_TIMEOUT * n)
-        if len(reply) != 14:
+        if len(reply) != struct.calcsize(sleep_ops.SLEEP_REPLY):
             raise ProtocolError("SLEEP reply of %d bytes" % len(reply))
-        done, step, slept, checks, rollbacks = struct.unpack("<HIIHH", reply)
+        done, step, slept, checks, rollbacks = struct.unpack(sleep_ops.SLEEP_REPLY, reply)
         return {"steps": done, "step": step, "slept": slept, "guard_checks": checks,
                 "guard_rollbacks": rollbacks}
 
@@ -387,7 +387,7 @@ class Board:
     def log_start(self, segment=65536, digest_every=64):
         """LOG START: a new session log on the board (two ring segments of `segment`
         bytes; a DIGEST every digest_every logged requests). Returns the header length."""
-        r = self._log(struct.pack("<BIH", 0, segment, digest_every))
+        r = self._log(struct.pack(log_ops.START_BODY, log_ops.START, segment, digest_every))
         return struct.unpack("<H", r)[0]
 
     def log_stop(self):
@@ -399,18 +399,20 @@ class Board:
 
     def log_read(self, index, most=P_LOG_READ):
         """LOG READ: (first index held, next index, bytes of whole records from index)."""
-        r = self._log(struct.pack("<BIH", 3, index, most))
-        if len(r) < 8:
+        r = self._log(struct.pack(log_ops.START_BODY, log_ops.READ, index, most))
+        head = struct.calcsize(log_ops.READ_REPLY)
+        if len(r) < head:
             raise ProtocolError("LOG READ reply of %d bytes" % len(r))
-        first, nxt = struct.unpack_from("<II", r, 0)
-        return first, nxt, bytes(r[8:])
+        first, nxt = struct.unpack_from(log_ops.READ_REPLY, r, 0)
+        return first, nxt, bytes(r[head:])
 
     def log_digest(self):
         """LOG DIGEST: a DIGEST record now; returns its index."""
         return struct.unpack("<I", self._log(b"\x04"))[0]
 
     def log_status(self):
-        on, first, nxt, lost = struct.unpack("<BIII", self._log(b"\x05"))
+        on, first, nxt, lost = struct.unpack(log_ops.STATUS_REPLY,
+                                             self._log(bytes([log_ops.STATUS])))
         return {"on": bool(on), "first": first, "next": nxt, "lost": lost}
 
     def _log(self, body):
@@ -451,7 +453,7 @@ class Board:
         body = self.request(proto.EXPORT_BEGIN)
         if len(body) != 8:
             raise ProtocolError("EXPORT_BEGIN reply of %d bytes" % len(body))
-        size, crc = struct.unpack("<II", body)
+        size, crc = struct.unpack(transfer.BEGIN, body)
         buf = bytearray(size)
         ok = False
         try:
@@ -459,11 +461,12 @@ class Board:
             while off < size:
                 n = min(self.chunk, size - off)
                 before = self.resends
-                reply = self.request(proto.EXPORT_CHUNK, struct.pack("<IH", off, n))
+                reply = self.request(proto.EXPORT_CHUNK,
+                                     struct.pack(transfer.EXPORT_CHUNK_BODY, off, n))
                 self._chunk_done(before)
                 if len(reply) < 5:
                     raise ProtocolError("EXPORT_CHUNK reply of %d bytes" % len(reply))
-                got = struct.unpack_from("<I", reply)[0]
+                got = struct.unpack_from(transfer.OFFSET, reply)[0]
                 data = reply[4:]
                 if got != off or len(data) > size - off:
                     raise ProtocolError("EXPORT_CHUNK at offset %d answered offset %d with %d "
@@ -509,16 +512,16 @@ class Board:
                     "model signature differs: %s is %r in the file, %r on the board (a board "
                     "runs the shape it booted: flash the model with `ffkit flash --model "
                     "FILE`, or start a virtual board with `ffkit sim --model FILE`)" % diff)
-        self.request(proto.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
+        self.request(proto.IMPORT_BEGIN, struct.pack(transfer.BEGIN, len(data), crc32(data)))
         off = 0
         while off < len(data):
             part = data[off:off + self.chunk]
             before = self.resends
-            reply = self.request(proto.IMPORT_CHUNK, struct.pack("<I", off) + part)
+            reply = self.request(proto.IMPORT_CHUNK, struct.pack(transfer.OFFSET, off) + part)
             self._chunk_done(before)
             if len(reply) != 4:
                 raise ProtocolError("IMPORT_CHUNK reply of %d bytes" % len(reply))
-            staged = struct.unpack("<I", reply)[0]
+            staged = struct.unpack(transfer.OFFSET, reply)[0]
             if staged != off + len(part):
                 raise ProtocolError("IMPORT_CHUNK at offset %d: the board has %d bytes "
                                     "staged, expected %d" % (off, staged, off + len(part)))
@@ -556,7 +559,7 @@ class Board:
         body = self.request(proto.CHECKPOINT, timeout=max(self.timeout, SLOW_TIMEOUT))
         if len(body) != 5:
             raise ProtocolError("CHECKPOINT reply of %d bytes" % len(body))
-        return struct.unpack("<IB", body)
+        return struct.unpack(ops.CHECKPOINT_REPLY, body)
 
     def set(self, **settings):
         """Change settings ({"learning": bool, "lr_shift": int, ...}); returns all in force."""

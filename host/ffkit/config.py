@@ -41,7 +41,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (not a requirement)
     import tomli as tomllib
 
+from ffrt.live import PREDICT_MODES
 from ffrt.model import FIELDS, NEG_MODES, Config
+from ffrt.rehearsal import check_sizes
 from ffrt.schedule import check, value_at
 
 import ffkit
@@ -59,7 +61,6 @@ _ADAPT_KEYS = ("per_class", "replay", "lr_shift", "predict", "lr_shift_schedule"
                "theta_schedule", "guard", "sleep")
 _INPUT_KEYS = ("lo", "hi", "classes")
 _TABLES = ("model", "train", "data", "adapt", "input")
-PREDICT_MODES = ("goodness", "head")
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,10 @@ def _adapt(table, model, bad):
         raise bad("unknown [adapt] key(s): " + ", ".join(unknown))
     per_class = _int(table.get("per_class", 0), "[adapt] per_class", bad)
     replay = _int(table.get("replay", 1), "[adapt] replay", bad)
-    if not 0 <= per_class <= 255 or not 0 <= replay <= 16:  # ffrt.rehearsal's limits
-        raise bad("[adapt] per_class must be in 0..255 and replay in 0..16")
+    try:
+        check_sizes(per_class, replay, 0)
+    except ValueError as e:
+        raise bad("[adapt] %s" % e) from None
     lr_shift = table.get("lr_shift")
     if lr_shift is not None:
         lr_shift = _int(lr_shift, "[adapt] lr_shift", bad)

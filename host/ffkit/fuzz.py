@@ -45,7 +45,7 @@ import struct
 import sys
 import time
 
-from ffrt import ffw
+from ffrt import ffw, transfer
 from ffrt import proto as P
 from ffrt import proto_host
 from ffrt.crc32 import crc32
@@ -215,8 +215,10 @@ class Fuzzer:
                 P.LEARN: lambda: bytes([r.randrange(self.tg.nc)]) + self.feats(),
                 P.STREAM: lambda: bytes([2]) + bytes([r.randrange(self.tg.nc)]) + self.feats()
                 + b"\xff" + self.feats(),
-                P.EXPORT_CHUNK: lambda: struct.pack("<IH", 512 * r.randrange(63), 512),
-                P.IMPORT_BEGIN: lambda: struct.pack("<II", self.tg.file_size, r.getrandbits(32)),
+                P.EXPORT_CHUNK: lambda: struct.pack(transfer.EXPORT_CHUNK_BODY,
+                                                    512 * r.randrange(63), 512),
+                P.IMPORT_BEGIN: lambda: struct.pack(transfer.BEGIN, self.tg.file_size,
+                                                    r.getrandbits(32)),
                 P.IMPORT_CHUNK: lambda: struct.pack("<I", 0) + self.rbytes(r.randrange(512)),
                 P.SET: lambda: b'{"lr_shift": 12}',
                 P.RESET: lambda: bytes([r.randrange(3)])}.get(t, lambda: b"")()
@@ -276,12 +278,14 @@ class Fuzzer:
                 if r.random() < 0.5:
                     return P.SET, r.choice(BAD_SETS)
                 return P.SET, bytes([r.choice(NOT_JSON_START)]) + self.rbytes(r.randrange(80))
-            return P.IMPORT_BEGIN, struct.pack("<II", r.randrange(self.tg.file_size + 1, 1 << 32),
+            return P.IMPORT_BEGIN, struct.pack(transfer.BEGIN,
+                                               r.randrange(self.tg.file_size + 1, 1 << 32),
                                                r.getrandbits(32))
         # bad_state: transfer requests without their session
         t = r.choice([P.EXPORT_CHUNK, P.IMPORT_CHUNK, P.IMPORT_COMMIT])
         if t == P.EXPORT_CHUNK:
-            return t, struct.pack("<IH", r.randrange(self.tg.file_size), r.randrange(1, 513))
+            return t, struct.pack(transfer.EXPORT_CHUNK_BODY, r.randrange(self.tg.file_size),
+                                  r.randrange(1, 513))
         if t == P.IMPORT_CHUNK:
             return t, struct.pack("<I", r.choice([0, r.randrange(self.tg.file_size)])) \
                 + self.rbytes(r.randrange(513))
@@ -450,7 +454,7 @@ class _Report:
 def _episode(raw, tg, rng, rep, where):
     """The abandoned-session sequence (module docstring); False when the board is gone."""
     crc = rng.getrandbits(32)
-    steps = [(P.IMPORT_BEGIN, struct.pack("<II", tg.file_size, crc)),
+    steps = [(P.IMPORT_BEGIN, struct.pack(transfer.BEGIN, tg.file_size, crc)),
              (P.IMPORT_CHUNK, struct.pack("<I", 0) + bytes(rng.randrange(256)
                                                            for _ in range(256))),
              (P.SAMPLES, b"\x02\x00" + bytes(12)),
@@ -503,7 +507,7 @@ def _reimport(raw, data, rep, where):
                  % (where, proto_host.NAMES[t], got[:2], bytes(got[2][:60])))
         return False
 
-    ok = call(P.IMPORT_BEGIN, struct.pack("<II", len(data), crc32(data)))
+    ok = call(P.IMPORT_BEGIN, struct.pack(transfer.BEGIN, len(data), crc32(data)))
     off = 0
     while ok and off < len(data):
         ok = call(P.IMPORT_CHUNK, struct.pack("<I", off) + data[off:off + P.CHUNK])

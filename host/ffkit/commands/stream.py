@@ -3,6 +3,9 @@
 from pathlib import Path
 import sys
 
+from ffrt.live import PREDICT_MODES
+from ffrt.rehearsal import check_sizes
+
 from ffkit import UsageError
 from ffkit.argtypes import subject_range
 from ffkit.commands._common import EXIT_FAIL, EXIT_OK, emit
@@ -48,7 +51,7 @@ def add_arguments(p):
                    help="stored samples learnt after each new labelled window")
     p.add_argument("--adapt-lr-shift", type=int, metavar="S",
                    help="lr_shift while adapting (set on the board before its checkpoint)")
-    p.add_argument("--predict", choices=("goodness", "head"),
+    p.add_argument("--predict", choices=PREDICT_MODES,
                    help="prediction by goodness per label or by the linear head")
     p.add_argument("--sleep", metavar="N:M[:both] | off",
                    help="learn each window awake (its positive phase only, kept in the "
@@ -78,8 +81,10 @@ def _adapt_spec(args):
     spec = dataclasses.replace(spec, **{k: v for k, v in over.items() if v is not None})
     if getattr(args, "sleep", None) is not None:
         spec = dataclasses.replace(spec, sleep=_sleep_arg(args.sleep))
-    if not 0 <= spec.per_class <= 255 or not 0 <= spec.replay <= 16:
-        raise UsageError("--per-class must be in 0..255 and --replay in 0..16")
+    try:
+        check_sizes(spec.per_class, spec.replay, 0)
+    except ValueError as e:
+        raise UsageError("--per-class / --replay: %s" % e) from None
     if spec.sleep is not None and not spec.per_class:
         raise UsageError("sleep learns from the rehearsal buffer: --per-class must be > 0")
     if spec.lr_shift is not None:
