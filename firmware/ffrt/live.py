@@ -1,5 +1,8 @@
 """LiveLearner: raw IMU samples in; features, a prediction and a learn step per window out.
 
+Its learning policy is `Learner`'s (schedules, then the learn step, then the guard), the
+one the host's protocols and its River estimator learn through too.
+
 What a board runs on its own sensor stream, and what the protocol's SAMPLES request
 (ffrt.live_ops) runs on samples a host streams: a `ffrt.features.Windower` turns int16
 samples (4096 LSB/g, 2048 LSB/(rad/s)) into the 72 window features every 64 samples, and
@@ -61,45 +64,33 @@ _IN_MAX = const(255)  # the features are bytes: the net must take 0..255
 _READ = const(32)     # samples drained from a sensor per read
 
 
-class LiveLearner:
-    """Windows of a sample stream, predicted and learnt as they complete; see the module."""
+class Learner:
+    """The learning policy, one sample at a time: schedules, then the learn step (awake
+    for sleep, through the rehearsal buffer, or the net alone), then the guard.
+
+    One policy for every runner: the board's live learner (`LiveLearner`, below), the
+    host's personalisation protocols (ffkit.protocols.FFLearner) and the River estimator
+    (ffkit.river_model.FFClassifier) learn through it, so a setting means the same
+    everywhere. Any model shape; predict_head: predict by the linear head, not by
+    goodness per label.
+    """
 
     def __init__(self, net, per_class=0, replay=1, predict_head=False):
-        cfg = net.cfg
-        if cfg.n_features != N_FEATURES or cfg.in_max != _IN_MAX:
-            raise ValueError("live learning needs a model of the %d window features "
-                             "(ffrt.features) in 0..%d; this one takes %d in 0..%d"
-                             % (N_FEATURES, _IN_MAX, cfg.n_features, cfg.in_max))
         check_sizes(per_class, replay, 0)
         self.net = net
         self.per_class = per_class
         self.replay = replay
         self.predict_head = bool(predict_head)
-        self.windower = Windower()
         self.rehearsal = None
         self.learning = True
-        self.last = -1      # the newest window's prediction (-1: none yet)
-        self.windows = 0    # windows predicted since the last reset
-        self.learnt = 0     # windows learnt since the buffer was last cleared (schedules)
+        self.learnt = 0     # samples learnt since the buffer was last cleared (schedules)
         self.schedules = None  # (ffrt.schedule.step, lr, theta): set_schedules
-        self.guard = None      # an ffrt.guard.Guard: observes every window learnt
+        self.guard = None      # an ffrt.guard.Guard: observes every sample learnt
         self.sleep_cfg = None  # (ffrt.sleep, every, steps, positives): ffrt.sleep.setup
         self.slept = 0         # sleep steps since the buffer was last cleared
-        self._sensor_buf = None
-        self.reset()
-
-    def reset(self, buffer=True):
-        """Start a new stream: the next window is the next 128 samples; with buffer, the
-        rehearsal buffer is emptied too (`clear_buffer`)."""
-        self.windower.reset()
-        self.net.reset_state()  # a recurrent model starts the new stream without context
-        self.last = -1
-        self.windows = 0
-        if buffer:
-            self.clear_buffer()
 
     def clear_buffer(self):
-        """Empty the rehearsal buffer: it is dropped now, and the next window learnt makes
+        """Empty the rehearsal buffer: it is dropped now, and the next sample learnt makes
         a fresh Rehearsal (its PRNG seeded from the model's seed, as after a reboot). Until
         then its RAM is free: a RESET reload (ffrt.ops) needs it for the checkpoint. The
         schedules count from here again."""
@@ -109,7 +100,7 @@ class LiveLearner:
             self.guard.restart()
 
     def set_schedules(self, lr_schedule=(), theta_schedule=()):
-        """Schedules of lr_shift and theta by windows learnt (checked by the caller:
+        """Schedules of lr_shift and theta by samples learnt (checked by the caller:
         ffrt.schedule.check, ffrt.live_ops). ffrt.schedule is loaded only when one is
         set, so a board without schedules never holds it."""
         lr = tuple(lr_schedule)
@@ -126,6 +117,60 @@ class LiveLearner:
             self.rehearsal = Rehearsal(self.net, self.per_class, self.replay)
         return self.rehearsal
 
+    def predict(self, x):
+        net = self.net
+        return net.predict_head(x) if self.predict_head else net.predict_one(x)
+
+    def learn(self, x, label, predicted=False):
+        """Learn (x, label) by the policy (the class docstring). predicted: `predict(x)`
+        was the last thing the net did, so its goodness per label can be reused."""
+        net = self.net
+        t = self.learnt
+        self.learnt = t + 1
+        sched = self.schedules
+        if sched is not None:
+            sched[0](net, sched[1], sched[2], t)
+        sl = self.sleep_cfg
+        if sl is not None:  # awake: the positive phase now, negatives in sleep
+            sl[0].awake(self, x, label, predicted)
+            return
+        if self.per_class:
+            self.buffer().learn_one(x, label)
+        elif predicted and not self.predict_head:
+            net.learn_last(label)  # learn_one's bits, reusing the goodness
+        else:
+            net.learn_one(x, label)
+        g = self.guard
+        if g is not None:
+            g.observe()
+
+
+class LiveLearner(Learner):
+    """Windows of a sample stream, predicted and learnt as they complete; see the module."""
+
+    def __init__(self, net, per_class=0, replay=1, predict_head=False):
+        cfg = net.cfg
+        if cfg.n_features != N_FEATURES or cfg.in_max != _IN_MAX:
+            raise ValueError("live learning needs a model of the %d window features "
+                             "(ffrt.features) in 0..%d; this one takes %d in 0..%d"
+                             % (N_FEATURES, _IN_MAX, cfg.n_features, cfg.in_max))
+        super().__init__(net, per_class, replay, predict_head)
+        self.windower = Windower()
+        self.last = -1      # the newest window's prediction (-1: none yet)
+        self.windows = 0    # windows predicted since the last reset
+        self._sensor_buf = None
+        self.reset()
+
+    def reset(self, buffer=True):
+        """Start a new stream: the next window is the next 128 samples; with buffer, the
+        rehearsal buffer is emptied too (`clear_buffer`)."""
+        self.windower.reset()
+        self.net.reset_state()  # a recurrent model starts the new stream without context
+        self.last = -1
+        self.windows = 0
+        if buffer:
+            self.clear_buffer()
+
     def ram_bytes(self):
         """Bytes of the windower's buffers and of the rehearsal buffer, if it is held
         (from the first window learnt after a reset on)."""
@@ -141,30 +186,12 @@ class LiveLearner:
     def window(self, x, label=-1):
         """Predict features x; then, when learning and label >= 0, learn (x, label).
         Returns the prediction (also in `last`)."""
-        net = self.net
-        pred = net.predict_head(x) if self.predict_head else net.predict_one(x)
+        pred = self.predict(x)
         if self.learning and label >= 0:
-            t = self.learnt
-            self.learnt = t + 1
-            sched = self.schedules
-            if sched is not None:
-                sched[0](net, sched[1], sched[2], t)
-            sl = self.sleep_cfg
-            if sl is not None:  # awake: the positive phase now, negatives in sleep
-                sl[0].awake(self, x, label, True)
-            else:
-                if self.per_class:
-                    self.buffer().learn_one(x, label)
-                elif self.predict_head:
-                    net.learn_one(x, label)
-                else:
-                    net.learn_last(label)  # learn_one's bits, reusing the goodness
-                g = self.guard
-                if g is not None:
-                    g.observe()
+            self.learn(x, label, True)
         self.last = pred
         self.windows += 1
-        net.advance()  # a recurrent model's next state (a no-op for a feed-forward one)
+        self.net.advance()  # a recurrent model's next state (a no-op for a feed-forward one)
         return pred
 
     def read(self, sensor, label=-1):

@@ -26,8 +26,11 @@ learner in its bootstrapped state; every subject gets its own, as a fresh board 
 """
 
 import copy
+import os
 
 import numpy as np
+
+from ffrt.live import Learner
 
 __all__ = ["personalise", "prequential", "prequential_stream", "previous_label_accuracy",
            "FFLearner", "ff_factory", "adapt_factory", "subject_streams", "TEST_SUBJECTS"]
@@ -175,49 +178,37 @@ def previous_label_accuracy(rec=None, subjects=TEST_SUBJECTS):
 
 # ---- the integer FF (ffrt) as a learner ----------------------------------------------------
 
-class FFLearner:
-    """The integer FF net; learning goes through a `Rehearsal` buffer when one is given.
+class FFLearner(Learner):
+    """The integer FF net with a board's learning policy (ffrt.live.Learner: schedules,
+    then rehearsal or the net, then the guard) over precomputed feature rows.
 
-    ``lr_schedule`` / ``theta_schedule``: ((windows learnt, value), ...) applied as
-    ffrt.live applies them on a board (ffrt.schedule.step before each learn).
+    ``rehearsal``: (per_class, replay) of the buffer, or None for plain learning.
+    ``lr_schedule`` / ``theta_schedule``: ((samples learnt, value), ...) applied as a
+    board's live learner applies them (ffrt.schedule.step before each learn).
     ``sleep``: (every, steps, positives) of ffrt.sleep, as a board's live learner sleeps
-    (each window learnt awake, its positive phase, and kept in the buffer; `steps` sleep
-    steps after every `every` windows); needs the rehearsal buffer. `sleep(n)` sleeps now.
+    (each sample learnt awake, its positive phase, and kept in the buffer; `steps` sleep
+    steps after every `every` samples); needs the rehearsal buffer. `sleep(n)` sleeps now.
+    ``guard``: ffrt.guard.Guard's (every, patience, max_pinned_q8, save_every), rolling
+    back to the starting weights, as a board's guard rolls back to the checkpoint it was
+    given them in (`twin_guard`).
     """
 
     def __init__(self, net, rehearsal=None, predict="goodness", lr_schedule=(),
-                 theta_schedule=(), sleep=None):
-        self.net = net
-        self.rehearsal = rehearsal
-        self.predict_head = predict == "head"
-        self._predict = net.predict_head if self.predict_head else net.predict_one
-        self.lr_schedule = tuple(lr_schedule)
-        self.theta_schedule = tuple((a, tuple(v)) for a, v in theta_schedule)
-        self.learnt = 0
-        self.slept = 0
-        self.guard = None
-        self.per_class = rehearsal.per_class if rehearsal is not None else 0
-        self.sleep_cfg = None   # as ffrt.live.LiveLearner's: (ffrt.sleep, every, steps, pos)
+                 theta_schedule=(), sleep=None, guard=None):
+        per_class, replay = rehearsal if rehearsal is not None else (0, 1)
+        super().__init__(net, per_class, replay, predict == "head")
+        self.set_schedules(lr_schedule, theta_schedule)
         if sleep is not None:
             from ffrt.sleep import setup
             setup(self, sleep)
-
-    def buffer(self):
-        return self.rehearsal
+        if guard is not None:
+            self.guard = twin_guard(net, guard)
 
     def predict_one(self, x):
-        return self._predict(x)
+        return self.predict(x)
 
     def learn_one(self, x, y):
-        from ffrt.schedule import step
-        step(self.net, self.lr_schedule, self.theta_schedule, self.learnt)
-        self.learnt += 1
-        if self.sleep_cfg is not None:
-            self.sleep_cfg[0].awake(self, x, y, False)
-        elif self.rehearsal is not None:
-            self.rehearsal.learn_one(x, y)
-        else:
-            self.net.learn_one(x, y)
+        self.learn(x, y)
 
     def sleep(self, n):
         """n sleep steps now (ffrt.sleep); returns the steps done."""
@@ -225,15 +216,38 @@ class FFLearner:
         return sleep.sleep(self, n)
 
 
+def twin_guard(net, guard, folder=None):
+    """An ffrt.guard.Guard over net with guard's (every, patience, max_pinned_q8,
+    save_every), its checkpoints in folder (a fresh temporary one if None) holding net as
+    it is now: what a board's guard rolls back to is its newest checkpoint, the weights
+    it started adapting from (ffkit.stream checkpoints them)."""
+    import tempfile
+
+    from ffrt.guard import Guard
+    from ffrt.storage import Storage
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="ffkit-twin-")
+    st = Storage(folder)
+    for name in ("ckpt_a.bin", "ckpt_b.bin"):
+        try:
+            os.remove(st.path(name))
+        except OSError:
+            pass
+    st.save(net)
+    return Guard(net, st, *guard)
+
+
 def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=None,
-               predict="goodness", lr_shift_schedule=(), theta_schedule=(), sleep=None):
+               predict="goodness", lr_shift_schedule=(), theta_schedule=(), sleep=None,
+               guard=None):
     """fresh() for the integer FF: a reload of the .ffw bytes (numpy kernels by default).
 
-    ``per_class``: None for plain learning, else a `Rehearsal(net, per_class, replay)`.
+    ``per_class``: None for plain learning, else a rehearsal buffer of per_class samples
+    per class and replay replays (ffrt.rehearsal).
     ``lr_shift``: the learning-rate shift used while adapting (default: the file's).
     ``predict``: "goodness" (`FFNet.predict_one`) or "head" (`FFNet.predict_head`).
-    ``lr_shift_schedule`` / ``theta_schedule`` / ``sleep``: as a board's [adapt]
-    (`FFLearner`).
+    ``lr_shift_schedule`` / ``theta_schedule`` / ``sleep`` / ``guard``: as a board's
+    [adapt] (`FFLearner`).
     """
     from ffrt import ffw_ram
     if kernels is None:
@@ -245,21 +259,19 @@ def ff_factory(weights_bytes, per_class=None, replay=1, kernels=None, lr_shift=N
         net = ffw_ram.load(data, kernels)
         if lr_shift is not None:
             net.cfg.lr_shift = lr_shift
-        reh = None
-        if per_class is not None:
-            from ffrt.rehearsal import Rehearsal
-            reh = Rehearsal(net, per_class=per_class, replay=replay)
-        return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule, sleep)
+        reh = (per_class, replay) if per_class is not None else None
+        return FFLearner(net, reh, predict, lr_shift_schedule, theta_schedule, sleep, guard)
     return fresh
 
 
 def adapt_factory(weights_bytes, adapt, kernels=None):
     """`ff_factory` with a model file's [adapt] (a config.AdaptSpec): its buffer, rate,
-    prediction, schedules and sleep, as a board running that file adapts."""
+    prediction, schedules, sleep and guard, as a board running that file adapts."""
     return ff_factory(weights_bytes, per_class=adapt.per_class or None, replay=adapt.replay,
                       kernels=kernels, lr_shift=adapt.lr_shift, predict=adapt.predict,
                       lr_shift_schedule=adapt.lr_shift_schedule,
-                      theta_schedule=adapt.theta_schedule, sleep=adapt.sleep)
+                      theta_schedule=adapt.theta_schedule, sleep=adapt.sleep,
+                      guard=adapt.guard)
 
 
 def copy_factory(learner):
@@ -293,6 +305,8 @@ def live_factory(weights_bytes, adapt=None, kernels=None):
         if sleep is not None:
             from ffrt.sleep import setup
             setup(live, sleep)
+        if getattr(adapt, "guard", None) is not None:
+            live.guard = twin_guard(net, adapt.guard)
         return live
     return fresh
 

@@ -64,12 +64,16 @@ def _make_config(config):
 
 
 class _Engine:
-    """Holds the FFNet; pickles and deep-copies as its .ffw bytes (an FFNet holds a module
-    and memoryviews, which neither pickle nor deepcopy can take)."""
+    """Holds the FFNet and the learner it learns through (ffrt.live.Learner: the board's
+    policy, plain here: no buffer, schedule or guard); pickles and deep-copies as its .ffw
+    bytes (an FFNet holds a module and memoryviews, which neither pickle nor deepcopy can
+    take)."""
 
     def __init__(self, net, kernels):
+        from ffrt.live import Learner
         self.net = net
         self.kernels = kernels
+        self.learner = Learner(net)
 
     def __reduce__(self):
         from ffrt import ffw_ram
@@ -235,7 +239,7 @@ class FFClassifier(base.Classifier):
         row = self._row(x)  # checks every value before anything changes
         if y not in self._index:
             self._add_label(y)
-        self.net.learn_one(row, self._index[y])
+        self._engine.learner.learn(row, self._index[y])
 
     def _temperature(self):
         cfg = self.cfg

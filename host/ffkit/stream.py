@@ -38,7 +38,6 @@ checks every window bit for bit, and the report share one session loop.
 
 import dataclasses
 import math
-import os
 import multiprocessing
 import tempfile
 import time
@@ -144,20 +143,10 @@ class HostTwin:
         if self.adapt.guard is not None:
             # the board's guard rolls back to its newest checkpoint, which is the start
             # (stream.run checkpoints it): the twin keeps that checkpoint in a folder
-            import tempfile
-
-            from ffrt.guard import Guard
-            from ffrt.storage import Storage
+            from ffkit.protocols import twin_guard
             if self._folder is None:
                 self._folder = tempfile.mkdtemp(prefix="ffkit-twin-")
-            st = Storage(self._folder)
-            for name in ("ckpt_a.bin", "ckpt_b.bin"):
-                try:
-                    os.remove(st.path(name))
-                except OSError:
-                    pass
-            st.save(self.net)
-            self.live.guard = Guard(self.net, st, *self.adapt.guard)
+            self.live.guard = twin_guard(self.net, self.adapt.guard, self._folder)
 
     def subject(self, plan):
         """A fresh twin through one subject's phases [(name, session, learn)]; returns
