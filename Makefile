@@ -49,13 +49,13 @@ $(STUBS_STAMP): Makefile | $(STAMP)
 	echo '*' > $(STUBS)/.gitignore
 	touch $@
 
-# The emulated boards' toolchain (QEMU, the ARM cross-compiler: ffkit.qemu, tests/test_qemu.py):
+# The emulated boards' toolchain (QEMU, the ARM cross-compiler: ffkit.board.qemu, tests/test_qemu.py):
 # installed with apt-get when missing and running as root; elsewhere it says what to
 # install and those tests skip (under CI=true they fail instead).
 qemu-toolchain: $(STAMP)
-	$(VPY) -m ffkit.qemu toolchain
+	$(VPY) -m ffkit.board.qemu toolchain
 
-# MICROPYTHON is passed on so that tests and `ffkit.mpy` run the binary chosen here.
+# MICROPYTHON is passed on so that tests and `ffkit.board.mpy` run the binary chosen here.
 test: $(STAMP) $(STUBS_STAMP) qemu-toolchain
 	MICROPYTHON="$(MICROPYTHON)" $(VPY) -m pytest -q $(PYTEST_ARGS)
 

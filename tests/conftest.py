@@ -35,12 +35,12 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def micropython() -> str:
-    """Path of the MicroPython unix-port binary (see ffkit.mpy.find_micropython).
+    """Path of the MicroPython unix-port binary (see ffkit.board.mpy.find_micropython).
 
     Fails rather than skips when it is missing: the device and parity tiers are part of
     the suite, and a silent skip would hide a broken environment.
     """
-    from ffkit.mpy import find_micropython
+    from ffkit.board.mpy import find_micropython
 
     try:
         return find_micropython()
@@ -50,11 +50,11 @@ def micropython() -> str:
 
 @pytest.fixture(scope="session")
 def qemu():
-    """ffkit.qemu, when QEMU, the ARM cross-compiler and the MicroPython source are here.
+    """ffkit.board.qemu, when QEMU, the ARM cross-compiler and the MicroPython source are here.
 
     Elsewhere the emulated-board tests skip with one line naming what to install; under
     CI=true they fail instead (CI installs the toolchain: `make test`)."""
-    from ffkit import qemu as q
+    from ffkit.board import qemu as q
 
     if not q.available():
         msg = ("emulated boards: apt-get install %s (and the MicroPython source in "

@@ -8,8 +8,14 @@ import zlib
 import numpy as np
 import pytest
 
-from ffkit import anomaly_eval, cli, kernels_np, mpy
-from ffkit.kernels import host_kernels
+from ffkit import cli
+
+from ffkit.board import mpy
+
+from ffkit.learning import anomaly_eval
+
+from ffkit.twins import kernels_np
+from ffkit.twins.kernels import host_kernels
 from ffrt import kernels_ref
 from ffrt.anomaly import MIX_CHANNEL, MIX_CHANNEL_GAIN, MIX_FEATURE, AnomalyLearner
 from ffrt.model import Config

@@ -1,4 +1,4 @@
-"""ffkit.autoconfig and ``ffkit train`` without --config: a model file for any user's data.
+"""ffkit.learning.autoconfig and ``ffkit train`` without --config: a model file for any user's data.
 
 Tiny data and one- or two-epoch candidates (``autoconfig.candidates`` patched), so each
 test takes seconds; the default candidates run once, on 60 rows.
@@ -9,8 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from ffkit import autoconfig, config, datasets, kernels_np
-from ffkit.evaluate import accuracy_goodness
+from ffkit import config
+
+from ffkit.data import datasets
+
+from ffkit.learning import autoconfig
+
+from ffkit.twins import kernels_np
+from ffkit.learning.evaluate import accuracy_goodness
 from ffrt import ffw_ram
 from ffrt.model import Config
 

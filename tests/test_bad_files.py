@@ -21,10 +21,12 @@ import sys
 
 import pytest
 
-from ffkit import cli, kernels_np
-from ffkit.client import Board, DeviceError
-from ffkit.link import open_link
-from ffkit.sim import VirtualBoard
+from ffkit import cli
+
+from ffkit.twins import kernels_np
+from ffkit.board.client import Board, DeviceError
+from ffkit.board.link import open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32
@@ -155,9 +157,9 @@ def _requests(data):
 
 
 def test_every_fault_is_named_by_the_host_checks(cases):
-    """The bad files are bad for the reason each case names (ffkit.client.check_ffw)."""
+    """The bad files are bad for the reason each case names (ffkit.board.client.check_ffw)."""
     from ffkit import FFKitError
-    from ffkit.client import check_ffw
+    from ffkit.board.client import check_ffw
     for name, data, host, _ in cases:
         if host is None:
             check_ffw(data)   # a good file, of another model

@@ -1,11 +1,13 @@
-"""ffkit.baselines: the float rehearsal buffer, the float FF, and `ffkit baseline --quick`."""
+"""ffkit.learning.baselines: the float rehearsal buffer, the float FF, and `ffkit baseline --quick`."""
 
 import json
 
 import numpy as np
 import pytest
 
-from ffkit import baselines, cli
+from ffkit import cli
+
+from ffkit.learning import baselines
 
 
 class Recorder:

@@ -1,10 +1,10 @@
-"""ffkit.builds: the board runtime cross-compiles to .mpy for every board architecture."""
+"""ffkit.board.builds: the board runtime cross-compiles to .mpy for every board architecture."""
 
 import shutil
 
 import pytest
 
-from ffkit import builds, mpy
+from ffkit.board import builds, mpy
 
 ARCHS = ["armv6m", "armv7emsp", "xtensawin", "rv32imc"]
 

@@ -130,7 +130,7 @@ def test_usage_errors_exit_2():
     assert code == 2 and "invalid choice" in stderr
     code, _, stderr = run_main()
     assert code == 2
-    # no --config: ffkit.autoconfig chooses the model, so --data alone is no usage error;
+    # no --config: ffkit.learning.autoconfig chooses the model, so --data alone is no usage error;
     # a missing file is the user's error (exit 1), named
     code, _, stderr = run_main("train", "--data", "x.npz", "--out", "w.ffw")
     assert code == 1 and stderr.startswith("ffkit: x.npz: No such file")

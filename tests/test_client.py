@@ -15,9 +15,9 @@ import pytest
 
 from fake_board import FakeBoard
 from ffkit import FFKitError
-from ffkit.client import (Board, BoardTimeout, DeviceError, IncompatibleModel,
+from ffkit.board.client import (Board, BoardTimeout, DeviceError, IncompatibleModel,
                           ProtocolError, check_ffw)
-from ffkit.link import Link
+from ffkit.board.link import Link
 from ffrt import proto
 from ffrt import proto_host
 from ffrt import ffw_ram
@@ -228,7 +228,7 @@ def test_export_with_lost_chunk_replies(served):
 
 
 def test_chunks_shrink_on_a_lossy_line_and_grow_back():
-    from ffkit.client import MIN_CHUNK
+    from ffkit.board.client import MIN_CHUNK
 
     b = Board.__new__(Board)  # the adaptation alone, no link
     b.chunk, b._clean, b.resends = proto.CHUNK, 0, 0

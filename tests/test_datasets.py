@@ -1,10 +1,10 @@
-"""ffkit.datasets: the fixed split, .npz and .csv files (refused with a clear reason when
+"""ffkit.data.datasets: the fixed split, .npz and .csv files (refused with a clear reason when
 they cannot be used), and the quantiser that maps float features to 0..255."""
 
 import numpy as np
 import pytest
 
-from ffkit import datasets
+from ffkit.data import datasets
 from ffrt.model import Config
 
 

@@ -73,7 +73,7 @@ def test_demo_refuses_sizes_it_cannot_split():
 def test_hapt_demo_personalises_a_flashed_board_and_shows_table_and_plots(tmp_path):
     """`ffkit demo` (the HAPT main job), shortened: one subject, 12 windows per session,
     the committed weights. The table's figures are the board's predictions, the verdict is
-    computed by ffkit.stream, and the plots and the export are real files."""
+    computed by ffkit.sessions.stream, and the plots and the export are real files."""
     from ffkit import demo_hapt
 
     lines = []

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from ffkit import kernels_np, mpy
+from ffkit.board import mpy
+
+from ffkit.twins import kernels_np
 from ffrt import kernels_ref
 
 pytestmark = pytest.mark.device

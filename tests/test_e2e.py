@@ -1,6 +1,6 @@
 """End to end: the real firmware on virtual boards, driven by ffkit's client over pyserial.
 
-Each board is firmware/main.py in the MicroPython unix port on a pty (ffkit.sim), its
+Each board is firmware/main.py in the MicroPython unix port on a pty (ffkit.board.sim), its
 filesystem a temporary folder; the host opens /dev/pts/N with pyserial as it would a USB
 board. What a board computes is held to a host FFNet doing the same steps, byte for byte.
 """
@@ -10,10 +10,12 @@ import io
 
 import pytest
 
-from ffkit import FFKitError, cli, kernels_np
-from ffkit.client import Board, BoardTimeout, DeviceError, IncompatibleModel, connect
-from ffkit.link import open_link
-from ffkit.sim import VirtualBoard
+from ffkit import FFKitError, cli
+
+from ffkit.twins import kernels_np
+from ffkit.board.client import Board, BoardTimeout, DeviceError, IncompatibleModel, connect
+from ffkit.board.link import open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import proto
 from ffrt import ffw_ram
 from ffrt.model import Config
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.device
 
 @pytest.fixture(scope="module")
 def digits():
-    from ffkit import datasets
+    from ffkit.data import datasets
     d = datasets.load("digits")
     X = [[int(v) for v in row] for row in d.X_train[:120]]
     y = [int(v) for v in d.y_train[:120]]

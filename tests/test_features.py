@@ -1,4 +1,4 @@
-"""ffrt.features (the board's window features) and its numpy twin ffkit.features_np.
+"""ffrt.features (the board's window features) and its numpy twin ffkit.twins.features_np.
 
 - On real HAPT sessions, the Windower fed one sample at a time gives exactly the bytes that
   features_np computes for all windows at once; in CPython and in the MicroPython unix port
@@ -12,7 +12,11 @@
 import numpy as np
 import pytest
 
-from ffkit import features_np, hapt, mpy
+from ffkit.board import mpy
+
+from ffkit.data import hapt
+
+from ffkit.twins import features_np
 from ffrt import features, fixedpoint
 from test_kernels import Peak, instrumented
 

@@ -404,7 +404,7 @@ print(json.dumps({
 @pytest.mark.device
 @pytest.mark.parametrize("steps", [0, 2])
 def test_micropython_writes_and_reads_the_same_bytes(micropython, steps):
-    from ffkit import mpy
+    from ffkit.board import mpy
 
     kw = dict(SMALL, seed=7)
     host_net = FFNet(Config(**kw))
@@ -431,7 +431,7 @@ def test_micropython_writes_and_reads_the_same_bytes(micropython, steps):
 
 @pytest.mark.device
 def test_micropython_without_binascii_crc32_uses_the_fallback(micropython):
-    from ffkit import mpy
+    from ffkit.board import mpy
 
     script = (
         "import sys, json\n"

@@ -7,7 +7,7 @@ from array import array
 
 import pytest
 
-from ffkit import mpy
+from ffkit.board import mpy
 from ffrt import fixedpoint as fp
 
 SMALL_INT = 1 << 30

@@ -4,7 +4,7 @@ The device tests flash a real VirtualBoard (the firmware in the MicroPython unix
 pty) with the real mpremote, then prove that it runs the flashed bundle: its INFO and
 export are the flashed model's, the running modules are ``ffrt/*.mpy`` files in the
 board's folder (asked through the REPL the firmware hands back), and a restarted board
-boots the same bundle. The emulated Cortex-M3 (ffkit.qemu, skipped with one line where
+boots the same bundle. The emulated Cortex-M3 (ffkit.board.qemu, skipped with one line where
 QEMU is missing, except under CI=true) is flashed the same way: the armv7m bundle
 replaces its frozen ffrt on littlefs, a soft reset boots it, and a bundle for another
 arch is refused before anything on the board changes.
@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from ffkit import builds, cli, flash
-from ffkit.client import connect
-from ffkit.link import open_link
-from ffkit.sim import VirtualBoard
+from ffkit import cli
+from ffkit.board import builds, flash
+from ffkit.board.client import connect
+from ffkit.board.link import open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffw_ram
 from ffrt.boards import PROFILES
 

@@ -1,6 +1,6 @@
 """TFLite front ends: ffkit tflite import-frontend and ffrt.frontend.
 
-- Round trip: int8 FULLY_CONNECTED/RELU models built here with ffkit.tflite_graph (as a
+- Round trip: int8 FULLY_CONNECTED/RELU models built here with ffkit.interop.tflite_graph (as a
   converter would quantise them, calibrated on digits) become .ffe front ends whose
   outputs equal TFLite Micro's on every digits test sample, in every twin (reference,
   numpy, the batch path) and, in MicroPython, the viper and reference twins.
@@ -19,9 +19,15 @@ from array import array
 import numpy as np
 import pytest
 
-from ffkit import datasets, frontend_import as fi, frontend_np, mpy
-from ffkit import tflite_graph as tg
-from ffkit.sim import VirtualBoard
+from ffkit.board import mpy
+
+from ffkit.data import datasets
+
+from ffkit.interop import frontend_import as fi
+
+from ffkit.twins import frontend_np
+from ffkit.interop import tflite_graph as tg
+from ffkit.board.sim import VirtualBoard
 from ffrt import frontend as F
 from ffrt import frontend_ref
 from test_cli import run_main

@@ -1,6 +1,6 @@
 """Fuzzing the virtual board's protocol server with frames that are invalid by construction.
 
-The firmware runs on a virtual board (ffkit.sim); the host writes many frames per write and
+The firmware runs on a virtual board (ffkit.board.sim); the host writes many frames per write and
 holds every answer to what proto.py's docstring says:
 
 - a frame whose CRC or COBS is bad, that is too long or too short, is dropped and counted
@@ -33,11 +33,11 @@ import time
 
 import pytest
 
-from ffkit import fuzz
-from ffkit.client import Board, DeviceError
-from ffkit.fuzz import ANSWER_S, BATCH, BATCH_BYTES, Fuzzer, Raw, Target
-from ffkit.link import open_link
-from ffkit.sim import VirtualBoard
+from ffkit.board import fuzz
+from ffkit.board.client import Board, DeviceError
+from ffkit.board.fuzz import ANSWER_S, BATCH, BATCH_BYTES, Fuzzer, Raw, Target
+from ffkit.board.link import open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffw
 from ffrt import proto as P
 from ffrt import proto_host
@@ -278,7 +278,7 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
     import sys
     import tempfile
 
-    from ffkit import builds
+    from ffkit.board import builds
 
     board = tempfile.mkdtemp(prefix="vb")   # a short folder, as in tests/test_server.py
     try:
@@ -306,7 +306,7 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
 def test_ffkit_fuzz_reports_a_board_that_changes_state(tmp_path, monkeypatch):
     """A negative control: a fuzzer that (wrongly) lets a valid LEARN through must see the
     board change, and say so (state_changes_unexpected, exit 1)."""
-    from ffkit.client import connect
+    from ffkit.board.client import connect
 
     real = fuzz.expected_status
 

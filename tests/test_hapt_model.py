@@ -5,7 +5,11 @@ the full baseline comparison behind --runslow (about 2 and 4 minutes)."""
 import pytest
 from ffrt import ffw_ram
 
-from ffkit import baselines, config, hapt, protocols
+from ffkit import config
+
+from ffkit.data import hapt
+
+from ffkit.learning import baselines, protocols
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,10 @@ def test_personalisation_reaches_the_bar(rec, spec):
 def test_ffkit_train_rebuilds_the_committed_model(spec):
     from ffrt.net import FFNet
 
-    from ffkit import datasets, kernels_np
-    from ffkit.train import train_spec
+    from ffkit.data import datasets
+
+    from ffkit.twins import kernels_np
+    from ffkit.learning.train import train_spec
 
     d = datasets.load("hapt")
     net = FFNet(spec.model, kernels=kernels_np)

@@ -20,7 +20,9 @@ import zlib
 
 import pytest
 
-from ffkit import kernels_np, mpy
+from ffkit.board import mpy
+
+from ffkit.twins import kernels_np
 from ffrt import fixedpoint, kernels_ref
 from ffrt import net as net_module
 from ffrt.model import Config
@@ -44,9 +46,9 @@ def test_np_twin_matches_reference(name):
 
 @pytest.mark.parametrize("name", kv.NAMES)
 def test_c_twin_matches_reference(name):
-    """The C twin (ffkit.kernels_c), built here with the system's compiler: CI has one,
+    """The C twin (ffkit.twins.kernels_c), built here with the system's compiler: CI has one,
     so it must build (a missing compiler fails this test rather than skipping it)."""
-    from ffkit import kernels_c
+    from ffkit.twins import kernels_c
 
     vec = kv.by_name(name)
     got = kv.run(kernels_c.load(), vec)

@@ -2,7 +2,7 @@
 
 Every import counts, the ones inside functions too (they hid cycles before), except
 those under ``if TYPE_CHECKING:`` (never run) and ffkit's PEP 562 ``__getattr__``, which
-imports River's estimator (ffkit.river_model) only when ``ffkit.FFClassifier`` is asked
+imports River's estimator (ffkit.learning.river_model) only when ``ffkit.FFClassifier`` is asked
 for. The floors, lowest first: ffrt (the engine, formats and board services: it imports
 nothing of the host), the host library (ffkit's modules), the verbs (ffkit.commands),
 the CLI that assembles them (ffkit.cli). A library module never imports a verb or the CLI.
@@ -106,10 +106,10 @@ def test_the_walker_sees_imports_inside_functions_and_a_cycle(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("TYPE_CHECKING = False\n"
                  "if TYPE_CHECKING:\n    from ffrt.live import LiveLearner\n"
-                 "def g():\n    from ffrt import ffw, crc32\n    import ffkit.link\n")
+                 "def g():\n    from ffrt import ffw, crc32\n    import ffkit.board.link\n")
     mods = {"ffrt.live": None, "ffrt.ffw": None, "ffrt.crc32": None, "ffrt": None,
-            "ffkit.link": None}
-    assert _imports("ffkit.x", f, mods) == {"ffrt", "ffrt.ffw", "ffrt.crc32", "ffkit.link"}
+            "ffkit.board.link": None}
+    assert _imports("ffkit.x", f, mods) == {"ffrt", "ffrt.ffw", "ffrt.crc32", "ffkit.board.link"}
 
 
 def test_no_import_cycles(graph):

@@ -10,8 +10,8 @@ from ffrt.model import Config
 from ffrt.net import FFNet
 from ffrt.storage import Storage
 
-from ffkit.protocols import FFLearner
-from ffkit.river_model import FFClassifier
+from ffkit.learning.protocols import FFLearner
+from ffkit.learning.river_model import FFClassifier
 
 CFG = dict(n_features=6, n_classes=3, in_max=15, in_scale=17, layers=(12, 12), lr_shift=22,
            theta=(2000, 2000), act_shift=(5, 5))

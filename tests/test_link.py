@@ -10,7 +10,7 @@ import tty
 import pytest
 
 from ffkit import FFKitError, UsageError
-from ffkit import link as L
+from ffkit.board import link as L
 from ffrt import proto
 from ffrt import proto_host
 

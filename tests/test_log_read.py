@@ -3,7 +3,7 @@
 A LOG READ reply holds at most 592 bytes of records, and a record larger than that (one
 SAMPLES frame of the client's MAX_SAMPLES_PER_FRAME samples, a long SET) was never read:
 "record 0 does not fit a LOG READ reply". LOG READ now also takes a byte offset and then
-answers a part of one record (ffrt.log_ops), which ffkit.logs reassembles; a request
+answers a part of one record (ffrt.log_ops), which ffkit.sessions.logs reassembles; a request
 without the offset is answered as before.
 """
 
@@ -15,9 +15,11 @@ import struct
 import numpy as np
 import pytest
 
-from ffkit import cli, config, logs
-from ffkit.client import MAX_SAMPLES_PER_FRAME, P_LOG_READ, connect
-from ffkit.sim import VirtualBoard
+from ffkit import cli, config
+
+from ffkit.sessions import logs
+from ffkit.board.client import MAX_SAMPLES_PER_FRAME, P_LOG_READ, connect
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffl
 from ffrt.features import HOP, WINDOW
 from ffrt import proto as P
@@ -104,7 +106,7 @@ def test_a_ring_reads_one_record_in_parts(tmp_path):
 
 def test_a_firmware_without_parts_is_named(tmp_path):
     from ffkit import FFKitError
-    from ffkit.client import DeviceError
+    from ffkit.board.client import DeviceError
 
     class Old:
         def request(self, t, body=b""):

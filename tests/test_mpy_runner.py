@@ -1,8 +1,8 @@
-"""Tests for ffkit.mpy: running scripts in the real MicroPython unix port."""
+"""Tests for ffkit.board.mpy: running scripts in the real MicroPython unix port."""
 
 import pytest
 
-from ffkit import mpy
+from ffkit.board import mpy
 
 pytestmark = pytest.mark.device
 

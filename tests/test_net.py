@@ -5,7 +5,7 @@ from array import array
 
 import pytest
 
-from ffkit import kernels_np
+from ffkit.twins import kernels_np
 from ffrt import fixedpoint, kernels_ref, model, net
 from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, Config
 from ffrt.net import FFNet
@@ -322,7 +322,7 @@ VARIANTS = {
 
 
 def _twins():
-    from ffkit import kernels_c
+    from ffkit.twins import kernels_c
     return {"ref": kernels_ref, "np": kernels_np, "c": kernels_c.load()}
 
 

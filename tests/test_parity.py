@@ -58,7 +58,7 @@ QEMU_RUNNERS = ["qemu-cortex-m3-viper", "qemu-cortex-m3-pure", "qemu-cortex-m0-p
 
 
 def test_the_emulated_microcontrollers_are_runners_where_qemu_is(monkeypatch):
-    from ffkit import qemu
+    from ffkit.board import qemu
 
     names = [r.name for r in parity.default_runners()]
     assert [r.name for r in parity.default_runners(qemu=False)] == names[:5]
@@ -138,7 +138,7 @@ def test_flipped_weight_byte_is_caught_by_majority():
     def flip(net):
         net.weights[0][5] ^= 1
 
-    from ffkit import kernels_np
+    from ffkit.twins import kernels_np
 
     runners = [parity.CPythonRunner("cpython-reference"),
                parity.CPythonRunner("flipped", kernels_ref, hook=flip),

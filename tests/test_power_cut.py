@@ -1,6 +1,6 @@
 """Power cuts on a virtual board: after any cut, the board holds the old or the new weights.
 
-A power cut is SIGKILL to the firmware process (ffkit.sim: no Python cleanup runs; what
+A power cut is SIGKILL to the firmware process (ffkit.board.sim: no Python cleanup runs; what
 was written to its folder stays, what was not never happened). After each cut the board
 boots again on the same folder and its export must equal, byte for byte, the weights it
 held before the operation ("old") or the ones the operation was putting in place ("new"),
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from ffkit import kernels_np
-from ffkit.client import Board
-from ffkit.link import Link, open_link
-from ffkit.sim import VirtualBoard
+from ffkit.twins import kernels_np
+from ffkit.board.client import Board
+from ffkit.board.link import Link, open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffw_ram
 from ffrt.model import Config
 
@@ -472,8 +472,8 @@ def test_a_cut_commit_retried_after_the_restart_says_what_the_board_holds(
         rig, files, monkeypatch, plan, want):
     """Issue 12 item 5: the retried IMPORT_COMMIT reaches the restarted board, which
     answers "no import open"; the host then asks the board what it holds."""
-    from ffkit import client
-    from ffkit.client import ImportIncomplete
+    from ffkit.board import client
+    from ffkit.board.client import ImportIncomplete
 
     monkeypatch.setattr(client, "SLOW_TIMEOUT", 1.5)  # the retry comes sooner
     a, b = files
@@ -508,7 +508,7 @@ def test_ffkit_import_across_a_restart_says_what_the_board_holds(
     """`ffkit import` against a board that restarts by itself (`ffkit sim --restart`) when
     the power is cut during IMPORT_COMMIT: "imported" when the new weights are in, else
     exit 1 saying the import did not complete, never "no import open"."""
-    from ffkit import client
+    from ffkit.board import client
     from test_cli import run_main
 
     monkeypatch.setattr(client, "SLOW_TIMEOUT", 1.5)

@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from ffkit import mpy
+from ffkit.board import mpy
 from ffrt import proto as P
 from ffrt import proto_host
 

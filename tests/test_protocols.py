@@ -1,9 +1,11 @@
-"""ffkit.protocols on synthetic streams with learners whose behaviour is known, and on HAPT."""
+"""ffkit.learning.protocols on synthetic streams with learners whose behaviour is known, and on HAPT."""
 
 import numpy as np
 import pytest
 
-from ffkit import hapt, protocols
+from ffkit.data import hapt
+
+from ffkit.learning import protocols
 
 
 class LastLabel:
@@ -208,7 +210,7 @@ def test_ff_factory_gives_fresh_copies():
     from ffrt.model import Config
     from ffrt.net import FFNet
     from ffrt import ffw_ram
-    from ffkit import kernels_np
+    from ffkit.twins import kernels_np
 
     net = FFNet(Config(n_features=4, n_classes=2, in_max=15, layers=(8,), lr_shift=22),
                 kernels=kernels_np)

@@ -1,4 +1,4 @@
-"""The emulated microcontrollers (ffkit.qemu): the firmware on Cortex-M3 and Cortex-M0.
+"""The emulated microcontrollers (ffkit.board.qemu): the firmware on Cortex-M3 and Cortex-M0.
 
 MicroPython built for QEMU's mps2-an385 (Cortex-M3, viper) and microbit (nRF51, Cortex-M0,
 pure kernels) with ffrt frozen, on a pseudo-terminal as `ffkit sim --machine` runs it:
@@ -21,8 +21,8 @@ import pytest
 from ffrt import ffw_ram
 
 from ffkit import cli
-from ffkit.client import Board, connect
-from ffkit.link import open_link
+from ffkit.board.client import Board, connect
+from ffkit.board.link import open_link
 
 
 def _cli(*argv):

@@ -5,7 +5,7 @@ ffrt.model that only holds below 2**62 would never show. On a microcontroller an
 intermediate of 2**30 or more becomes a heap long int (allocating on every step) and a
 viper word wraps at 2**32. This test drives every value to the largest the Config limits
 allow and runs the same script in CPython (the reference kernels) and on the emulated
-boards (ffkit.qemu): viper on the Cortex-M3, the pure kernels on the Cortex-M0.
+boards (ffkit.board.qemu): viper on the Cortex-M3, the pure kernels on the Cortex-M0.
 
 The variants (`variants`), each run on a freshly booted board:
 

@@ -3,7 +3,9 @@ everywhere, nothing allocated per step on the board."""
 
 import pytest
 
-from ffkit import kernels_np, mpy
+from ffkit.board import mpy
+
+from ffkit.twins import kernels_np
 from ffrt import kernels_ref
 from ffrt.model import Config
 from ffrt.net import FFNet

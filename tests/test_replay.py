@@ -19,9 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from ffkit import FFKitError, config, hapt, logs, replay, stream
-from ffkit.client import connect
-from ffkit.sim import VirtualBoard
+from ffkit import FFKitError, config
+
+from ffkit.data import hapt
+
+from ffkit.sessions import logs, replay, stream
+from ffkit.board.client import connect
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffl, kernels_ref
 from ffrt.fixedpoint import xs_next
 
@@ -61,8 +65,8 @@ def hapt_log(rec, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits_log(tmp_path_factory):
-    from ffkit import datasets
-    from ffkit.datasets import as_labels, as_rows
+    from ffkit.data import datasets
+    from ffkit.data.datasets import as_labels, as_rows
 
     tmp = tmp_path_factory.mktemp("digits")
     w = DIGITS_W.read_bytes()
@@ -269,8 +273,8 @@ def test_logs_of_another_firmware_or_model_need_force(digits_log, hapt_log, tmp_
 # ---- the board's ring ---------------------------------------------------------------------------
 
 def test_ring_keeps_the_newest_and_a_listening_host_keeps_all(tmp_path):
-    from ffkit import datasets
-    from ffkit.datasets import as_labels, as_rows
+    from ffkit.data import datasets
+    from ffkit.data.datasets import as_labels, as_rows
 
     w = DIGITS_W.read_bytes()
     d = datasets.load("digits")
@@ -363,7 +367,7 @@ def test_a_sensor_stream_is_logged_and_replays(rec, tmp_path):
     from ffrt.server import Server
     from ffrt.storage import Storage
 
-    from ffkit import kernels_np
+    from ffkit.twins import kernels_np
 
     w = HAPT_W.read_bytes()
     a, b = rec.session_range(40)

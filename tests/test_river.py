@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 
 from river import checks, evaluate, metrics, stream
 
-from ffkit.river_model import FFClassifier
+from ffkit.learning.river_model import FFClassifier
 from ffrt import ffw_ram
 from ffrt.model import Config
 

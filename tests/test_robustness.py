@@ -7,7 +7,7 @@ the import is the file byte for byte, and an export over the same line gives exa
 a clean export gives. The protocol is untouched; only the host's per-attempt timeout and
 retry count are tuned for the test (a pty's round trip is well under a millisecond).
 
-The client sizes its chunks to the line (ffkit.client.Board._chunk_done): at 1% byte
+The client sizes its chunks to the line (ffkit.board.client.Board._chunk_done): at 1% byte
 errors a frame of n bytes arrives whole with probability 0.99**n, so a 512-byte chunk (a
 526-byte frame) gets through about once in 200 attempts (measured: 11 to 688 attempts per
 chunk before the client adapted), while its chunks shrink towards MIN_CHUNK, which
@@ -19,10 +19,10 @@ import os
 
 import pytest
 
-from ffkit import client
-from ffkit.client import Board
-from ffkit.link import open_link
-from ffkit.sim import VirtualBoard
+from ffkit.board import client
+from ffkit.board.client import Board
+from ffkit.board.link import open_link
+from ffkit.board.sim import VirtualBoard
 from ffrt import proto
 from ffrt import ffw_ram
 

@@ -5,8 +5,10 @@ from ffrt import schedule
 from ffrt.model import Config
 from ffrt.net import FFNet
 
-from ffkit import config, kernels_np
-from ffkit.train import train
+from ffkit import config
+
+from ffkit.twins import kernels_np
+from ffkit.learning.train import train
 
 MODEL = {"n_features": 4, "n_classes": 2, "in_max": 15, "layers": [8, 6],
          "theta": [2000, 1500], "lr_shift": 22}

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO_ROOT
 from fake_i2c import (FakeADC, FakeClock, FakeI2C, FakeLSM6DS, FakeMPU6050, FakeTimer,
                       pattern)
-from ffkit import mpy
+from ffkit.board import mpy
 from ffrt import adc_source, imu_lsm6ds, imu_mpu6050
 from ffrt.adc_source import AdcSource
 from ffrt.imu_lsm6ds import LSM6DS

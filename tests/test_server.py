@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from ffkit import builds, kernels_np, mpy
+from ffkit.board import builds, mpy
+
+from ffkit.twins import kernels_np
 from ffrt import ffw, kernels_ref
 from ffrt import ffw_ram
 from ffrt import proto as P
@@ -438,7 +440,7 @@ def mpy_firmware(tmp_path_factory):
 # on demand and the bundle dropped its line tables). Heap sizes repeat exactly run to run
 # on one machine, but the unix port scans its C stack conservatively, and where that
 # stack starts moves with the process's environment and paths: two more environment
-# variables, or the virtual board's own fixed environment (ffkit.sim), moved the smallest
+# variables, or the virtual board's own fixed environment (ffkit.board.sim), moved the smallest
 # heap by 1 KB. The test runs 1 KB above the measured 101 KB so that a CI machine's paths
 # cannot tip it; `_HEAP = "101K"` passes here, "100K" fails. The firmware's serving check
 # (ffrt.app.SERVE_NEED, tests/test_wedge.py) draws its line in the same place: 102K serves
@@ -455,14 +457,14 @@ def test_digits_firmware_in_a_small_heap(repo_root, mpy_firmware, chunk, monkeyp
     monkeypatch.setattr(P, "CHUNK", chunk)  # the host's largest chunk; the board any
     import tempfile
 
-    from ffkit.client import connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import connect
+    from ffkit.board.sim import VirtualBoard
 
     digits = ffw_ram.load(open(repo_root / "models" / "digits.ffw", "rb").read(), kernels_np)
     # a short folder, as a board's paths are: the firmware's module paths are interned
     board = Path(tempfile.mkdtemp(prefix="vb"))
     try:
-        shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")  # DIR/ffrt wins (ffkit.sim)
+        shutil.copytree(mpy_firmware / "ffrt", board / "ffrt")  # DIR/ffrt wins (ffkit.board.sim)
         shutil.copy(mpy_firmware / "main.py", board / "main.py")
         (board / "model.ffw").write_bytes(bytes(ffw_ram.encode(digits)))
         # a generous timeout: a resend (a loaded CI machine) would change the sequence of

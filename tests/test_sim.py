@@ -1,4 +1,4 @@
-"""The virtual board (ffkit.sim): pty wiring, bundles in its folder, `ffkit sim` and its CLI.
+"""The virtual board (ffkit.board.sim): pty wiring, bundles in its folder, `ffkit sim` and its CLI.
 
 The firmware side of the pty is exercised with ffrt.port.StdioPort itself (the echo bundle
 below), since that is where a wrongly wired pty shows: StdioPort relies on VMIN=0 reads,
@@ -17,9 +17,9 @@ import time
 import pytest
 
 from ffkit import FFKitError, cli
-from ffkit.client import connect
-from ffkit.link import REGISTRY_ENV
-from ffkit.sim import VirtualBoard
+from ffkit.board.client import connect
+from ffkit.board.link import REGISTRY_ENV
+from ffkit.board.sim import VirtualBoard
 from ffrt import ffw_ram
 from ffrt.model import Config
 from ffrt.net import FFNet
@@ -72,7 +72,7 @@ def test_every_byte_passes_both_ways_and_repl_follows(tmp_path):
     d = tmp_path / "echo"
     d.mkdir()
     (d / "main.py").write_text(ECHO_MAIN)   # a bundle in DIR wins over the repo firmware
-    from ffkit.link import open_link
+    from ffkit.board.link import open_link
     with VirtualBoard(d) as vb, open_link(vb.port) as link:
         data = bytes(range(256)) * 4
         link.write(data)

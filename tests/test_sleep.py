@@ -3,11 +3,11 @@
 - The engine's halves (FFNet.learn_positive / learn_positive_last / learn_negative) check
   their inputs before anything changes, touch only their own phase's record, and give
   the same bits with every kernel twin; the board's live learner and the host's
-  FFLearner (ffkit.protocols) compute the same bits awake and asleep.
+  FFLearner (ffkit.learning.protocols) compute the same bits awake and asleep.
 - In MicroPython, awake windows and scheduled sleeps allocate nothing, with the same bits
   as CPython.
 - A short ``ffkit stream --sleep`` on a virtual board is bit-identical with the host twin
-  and scores what ffkit.protocols scores; the guard observes sleep steps, board and twin
+  and scores what ffkit.learning.protocols scores; the guard observes sleep steps, board and twin
   alike.
 - Malformed SLEEP bodies and refused ADAPT sleep settings change nothing.
 - A logged session with scheduled sleeps and SLEEP requests replays IDENTICAL.
@@ -22,9 +22,19 @@ import struct
 import numpy as np
 import pytest
 
-from ffkit import cli, config, hapt, kernels_np, mpy, protocols, replay, stream
-from ffkit.client import DeviceError, connect
-from ffkit.sim import VirtualBoard
+from ffkit import cli, config
+
+from ffkit.board import mpy
+
+from ffkit.data import hapt
+
+from ffkit.learning import protocols
+
+from ffkit.sessions import replay, stream
+
+from ffkit.twins import kernels_np
+from ffkit.board.client import DeviceError, connect
+from ffkit.board.sim import VirtualBoard
 from ffrt import kernels_ref
 from ffrt import ffw_ram
 from ffrt import proto as P
@@ -98,7 +108,7 @@ def test_positive_last_is_learn_positive_and_the_head_is_optional():
 
 
 def test_every_kernel_twin_and_the_host_learner_agree():
-    """LiveLearner awake + scheduled sleeps == FFLearner (ffkit.protocols), both twins;
+    """LiveLearner awake + scheduled sleeps == FFLearner (ffkit.learning.protocols), both twins;
     with positives in sleep too."""
     w = bytes(ffw_ram.encode(FFNet(CFG)))
     data = _windows(120)
@@ -247,7 +257,7 @@ def test_cli_stream_sleep_is_bit_identical(tmp_path, weights, rec):
     n_adapt = [v["n_adapt"] for v in r["per_subject"].values()]
     assert r["sleep_steps"] == sum(n // 5 * 7 for n in n_adapt) > 0
     assert r["board_step"] == n_adapt[-1] + n_adapt[-1] // 5 * 7
-    # the host-only reference (ffkit.protocols) scores the same
+    # the host-only reference (ffkit.learning.protocols) scores the same
     streams = stream.target_streams({s: stream.subject_sessions(rec, s, 12) for s in (16, 17)})
     adapt = config.AdaptSpec(per_class=4, lr_shift=23, sleep=(5, 7, False))
     ref = protocols.personalise(protocols.adapt_factory(weights, adapt), streams, (16, 17))
@@ -326,7 +336,7 @@ def test_a_sleep_session_replays_identically(tmp_path, rec):
     on a board whose learner already sleeps (the learner restarts, logged as its ADAPT)
     followed by SAMPLES and SLEEP requests. The numpy and micropython runners replay them
     IDENTICAL and end at the board's export."""
-    from ffkit import logs
+    from ffkit.sessions import logs
     from ffrt import ffl
     w = (config.models_dir() / "hapt.ffw").read_bytes()
     start = _write(tmp_path / "w.ffw", w)

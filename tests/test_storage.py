@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from ffkit import mpy
+from ffkit.board import mpy
 from ffrt import ffw, storage
 from ffrt import ffw_write
 from ffrt import ffw_ram

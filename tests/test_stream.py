@@ -4,7 +4,7 @@
   the board computes the features, predicts and learns; its predictions and exported
   weights equal the host's twin (the same LiveLearner in CPython with numpy kernels) byte
   for byte, under both protocols and every learning path (rehearsal, learn_last, head),
-  and its accuracies are those of ffkit.protocols (the host-only reference) on the same
+  and its accuracies are those of ffkit.learning.protocols (the host-only reference) on the same
   windows. A twin that starts from other bits is caught.
 - The firmware as flashed (.mpy) streams a HAPT-shaped net with a 16-per-class rehearsal
   buffer in the smallest heap measured for it.
@@ -24,9 +24,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffkit import cli, config, hapt, mpy, protocols, stream
-from ffkit.client import DeviceError, connect
-from ffkit.sim import VirtualBoard
+from ffkit import cli, config
+
+from ffkit.board import mpy
+
+from ffkit.data import hapt
+
+from ffkit.learning import protocols
+
+from ffkit.sessions import stream
+from ffkit.board.client import DeviceError, connect
+from ffkit.board.sim import VirtualBoard
 from ffrt import live_ops
 from ffrt import ffw_ram
 from ffrt import proto as P
@@ -347,7 +355,7 @@ def test_the_recurrent_model_streams_bit_identical_on_a_virtual_board(repo_root)
 def test_the_host_protocol_streams_the_board_s_learner(rec):
     """protocols.personalise_live (ffrt.live over precomputed windows) gives a feed-forward
     model the figures of protocols.personalise, subject by subject."""
-    from ffkit import protocols
+    from ffkit.learning import protocols
     data = (config.models_dir() / "hapt.ffw").read_bytes()
     spec = config.load(config.models_dir() / "hapt.toml")
     a = protocols.personalise(protocols.adapt_factory(data, spec.adapt), rec, (16, 19))
@@ -407,7 +415,7 @@ def test_streaming_firmware_in_its_smallest_heap(mpy_firmware, rec):
 
 def test_firmware_without_the_requests_is_named():
     from ffkit import FFKitError
-    from ffkit.client import Board
+    from ffkit.board.client import Board
 
     b = Board.__new__(Board)  # no link: request() is replaced below
     b.firmware, b.timeout = "0.9", 1.0

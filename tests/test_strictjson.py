@@ -14,8 +14,8 @@ import types
 
 import pytest
 
-from ffkit import mpy
-from ffkit.client import Board, DeviceError
+from ffkit.board import mpy
+from ffkit.board.client import Board, DeviceError
 from ffrt import proto as P
 from ffrt import strictjson
 
@@ -87,7 +87,7 @@ MALFORMED = [
 
 
 def _host_bodies():
-    """The SET and ADAPT JSON bodies ffkit.client.Board builds (captured from its requests),
+    """The SET and ADAPT JSON bodies ffkit.board.client.Board builds (captured from its requests),
     and the ADAPT body ffrt.log_ops logs (json.dumps' default separators)."""
     sent = []
 
@@ -222,8 +222,8 @@ def test_the_board_loads_it_only_for_a_body():
 
 @pytest.mark.device
 def test_a_malformed_set_on_a_virtual_board_is_refused_and_changes_nothing(tmp_path):
-    from ffkit.client import connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import connect
+    from ffkit.board.sim import VirtualBoard
 
     bad = [b'{"lr_shift" 26}', b'{"lr_shift": 26}\x00', b'{"lr_shift": 26}{"lr": 3}',
            b'{"lr_shift": 26 "lr": 3}', b'{"lr_shift": 26, "lr_shift": 25}',
@@ -250,9 +250,9 @@ def test_sets_at_the_smallest_heap(repo_root):
     import shutil
     import tempfile
 
-    from ffkit import builds
-    from ffkit.client import connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board import builds
+    from ffkit.board.client import connect
+    from ffkit.board.sim import VirtualBoard
 
     board = tempfile.mkdtemp(prefix="vb")   # a short folder, as in tests/test_server.py
     try:

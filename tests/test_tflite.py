@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from ffkit import datasets, kernels_np, tflite
-from ffkit import tflite_export as te
-from ffkit import tflite_graph as tg
+from ffkit.data import datasets
+from ffkit.interop import tflite
+from ffkit.twins import kernels_np
+from ffkit.interop import tflite_export as te
+from ffkit.interop import tflite_graph as tg
 from ffrt import ffw_ram
 from test_cli import run_main
 
@@ -68,7 +70,7 @@ def test_export_is_the_documented_graph(digits):
     ((40,), 0, 1024),         # one layer: no CONCATENATION
 ])
 def test_other_shapes_export_and_agree(digits, layers, goodness_from, norm_target):
-    from ffkit.train import train
+    from ffkit.learning.train import train
     from ffrt.model import Config
     from ffrt.net import FFNet
 
@@ -213,8 +215,8 @@ def test_a_recurrent_model_is_refused_by_name():
     from ffrt.model import Config
     from ffrt.net import FFNet
 
-    from ffkit import tflite_export
-    from ffkit.tflite_graph import TFLiteError
+    from ffkit.interop import tflite_export
+    from ffkit.interop.tflite_graph import TFLiteError
 
     net = FFNet(Config(layers=(16, 8), recurrent=1))
     with pytest.raises(TFLiteError, match="a recurrent model carries a state"):

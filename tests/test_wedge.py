@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ffkit import kernels_np
+from ffkit.twins import kernels_np
 from ffrt import ffw_ram
 from ffrt import proto as P
 from ffrt.crc32 import crc32
@@ -47,8 +47,8 @@ def _board(repo_root, mpy_firmware, heap, model=None):
 @pytest.mark.parametrize("heap", [_HEAP, "98K"])
 def test_the_board_recovers_from_a_memory_error_at_its_smallest_heap(repo_root, mpy_firmware,
                                                                      heap):
-    from ffkit.client import DeviceError, connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import DeviceError, connect
+    from ffkit.board.sim import VirtualBoard
 
     digits = bytes(ffw_ram.encode(ffw_ram.load(open(repo_root / "models" / "digits.ffw", "rb").read(),
                                        kernels_np)))
@@ -88,8 +88,8 @@ def test_info_answers_after_set_found_no_heap_for_its_json_reader(repo_root, mpy
     The reader is now loaded only with the room it takes (ffrt.room), like the
     request modules, so SET is refused cleanly and INFO answers; at the firmware's
     smallest heap SET is never refused."""
-    from ffkit.client import DeviceError, connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import DeviceError, connect
+    from ffkit.board.sim import VirtualBoard
 
     board = _board(repo_root, mpy_firmware, heap)
     try:
@@ -118,8 +118,8 @@ def test_info_and_reset_answer_once_every_request_module_has_been_loaded(repo_ro
     MemoryError (`ffkit fuzz` found it after about 7,000 frames). They now live in a small
     module of their own (ffrt.ops) that finds room to load again, and a running log is
     stopped with its code unloaded: INFO may be refused once, never twice in a row."""
-    from ffkit.client import DeviceError, connect
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import DeviceError, connect
+    from ffkit.board.sim import VirtualBoard
 
     board = _board(repo_root, mpy_firmware, "98K")
     x = struct.pack("<64h", *range(64))
@@ -153,7 +153,7 @@ def test_info_and_reset_answer_once_every_request_module_has_been_loaded(repo_ro
 def _info_after_one_refusal(b):
     """INFO, asked again if the board refused it for want of heap: a request may find the
     heap full (a running log holds its code), but its MemoryError frees what it can."""
-    from ffkit.client import DeviceError
+    from ffkit.board.client import DeviceError
     try:
         return b.info()
     except DeviceError as e:
@@ -165,7 +165,7 @@ def test_a_board_without_the_heap_to_serve_says_so(repo_root, mpy_firmware):
     """Below ffrt.app.SERVE_NEED free after boot (98K here) the firmware does not serve for a
     while and then fail: it prints one line and returns to the REPL, and the host's error
     quotes it."""
-    from ffkit.client import BoardTimeout, connect
+    from ffkit.board.client import BoardTimeout, connect
 
     board = _board(repo_root, mpy_firmware, _HEAP)   # the stock main.py
     try:

@@ -2,7 +2,7 @@
 
 The request modules of the firmware name the struct formats of their bodies and replies
 (ffrt.transfer, ops, net_ops, live_ops, sleep_ops, log_ops), ffrt.rehearsal the buffer's
-limits, ffrt.features the window count and ffrt.live the prediction modes. ffkit.client,
+limits, ffrt.features the window count and ffrt.live the prediction modes. ffkit.board.client,
 ffkit.config, the verbs and the fuzzer use those names; this test reads host/ffkit for a
 restatement: a string equal to one of those formats (of two fields or more: "<I" alone
 is too common to mean the wire), a comparison with the limits, the window formula, the
@@ -99,7 +99,7 @@ def test_the_patterns_see_the_restatements_this_replaced(text, what):
 
 
 def test_the_formats_seen_include_those_written_out_before():
-    """ffkit.client wrote these out before it imported them."""
+    """ffkit.board.client wrote these out before it imported them."""
     formats = _formats()
     for old in ("<BBBIIBBHH", "<HIIHH", "<BIII", "<II", "<IH", "<BIH", "<IB"):
         assert old in formats and _fields(old) >= 2, old

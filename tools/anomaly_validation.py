@@ -37,8 +37,8 @@ import numpy as np
 
 from ffrt.model import Config
 
-from ffkit import anomaly_eval as ae
-from ffkit.kernels import host_kernels
+from ffkit.learning import anomaly_eval as ae
+from ffkit.twins.kernels import host_kernels
 
 # (name, [model] overrides, [learner] overrides) on top of the base below (spelled out
 # here, not read from the model file, so the comparison stays the same after the file
@@ -128,7 +128,7 @@ def run_hapt(say=print, only=None):
 
 def digits_tasks():
     """Training split only: per digit, fit 2/3 of its rows; validate on 1/3 + 200 others."""
-    from ffkit import datasets
+    from ffkit.data import datasets
 
     d = datasets.load("digits")
     X, y = d.X_train, d.y_train
@@ -147,7 +147,7 @@ def digits_tasks():
 
 def hapt_tasks(normal):
     """Subjects 1-15 (as files: windows learnt in passes), one task per subject."""
-    from ffkit import hapt
+    from ffkit.data import hapt
 
     rec = hapt.load()
     tasks = []

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record the golden session logs into tests/replay/: a thin wrapper around ffkit.golden.
+"""Record the golden session logs into tests/replay/: a thin wrapper around ffkit.sessions.golden.
 
     python tools/golden.py [--out DIR] [--json]          (make golden)
 
@@ -14,7 +14,7 @@ for _p in (_ROOT / "host", _ROOT / "firmware"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from ffkit.golden import main  # noqa: E402
+from ffkit.sessions.golden import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

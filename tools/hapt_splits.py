@@ -10,12 +10,12 @@ the headline, and the headline's mirror image.
 - ``swap``: bootstrap on 16-30, personalise 1-15: does the choice hold when the people
   are exchanged?
 
-For each split the model file is bootstrapped with ``ffkit.train.train_spec`` (the board's
+For each split the model file is bootstrapped with ``ffkit.learning.train.train_spec`` (the board's
 integer rule, bit-identical to a board) and personalised with
-``ffkit.protocols.personalise_live`` (the board's ``ffrt.live.LiveLearner`` over every
+``ffkit.learning.protocols.personalise_live`` (the board's ``ffrt.live.LiveLearner`` over every
 window of each session: what ``ffkit stream`` runs), predicting by goodness and by the
 linear head, beside float baselines bootstrapped on the same subjects
-(``ffkit.baselines``; the float FF is the model's shape, trained in float with Adam).
+(``ffkit.learning.baselines``; the float FF is the model's shape, trained in float with Adam).
 
     python tools/hapt_splits.py                          # validation, headline, swap
     python tools/hapt_splits.py --split cv --config my.toml --baselines ''   # choosing
@@ -33,9 +33,13 @@ import time
 from ffrt import ffw_ram
 from ffrt.net import FFNet
 
-from ffkit import baselines, config, hapt, protocols
-from ffkit.kernels import host_kernels
-from ffkit.train import train_spec
+from ffkit import config
+
+from ffkit.data import hapt
+
+from ffkit.learning import baselines, protocols
+from ffkit.twins.kernels import host_kernels
+from ffkit.learning.train import train_spec
 
 SPLITS = {
     "validation": (tuple(range(1, 11)), tuple(range(11, 16))),
@@ -127,7 +131,7 @@ def main(argv=None):
     p.add_argument("--predict", default="goodness,head",
                    help="comma list of goodness, head")
     p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),
-                   help="comma list of ffkit.baselines names ('' for none)")
+                   help="comma list of ffkit.learning.baselines names ('' for none)")
     p.add_argument("--save", metavar="DIR", type=Path,
                    help="write each split's bootstrapped weights as DIR/SPLIT.ffw")
     p.add_argument("--json", action="store_true", help="print one JSON object")

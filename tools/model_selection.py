@@ -4,7 +4,7 @@ models/mnist.toml were chosen.
 Each variant is the model file with some fields replaced (a JSON object of [model] fields
 and [train] keys, e.g. '{"theta": [200000, 200000]}' or '{"epochs": 24,
 "lr_shift_schedule": [[0, 23], [8, 24]]}'). It is trained with the board's integer rule
-(ffkit.train) and scored by goodness and by the head, with the untrained-net control
+(ffkit.learning.train) and scored by goodness and by the head, with the untrained-net control
 beside it when asked; the test split plays no part:
 
 - a data set with its own validation split (MNIST) trains on the training split and is
@@ -27,10 +27,12 @@ import numpy as np
 
 from ffrt.net import FFNet
 
-from ffkit import config, datasets
-from ffkit.evaluate import accuracy_goodness, accuracy_head
-from ffkit.kernels import host_kernels
-from ffkit.train import train
+from ffkit import config
+
+from ffkit.data import datasets
+from ffkit.learning.evaluate import accuracy_goodness, accuracy_head
+from ffkit.twins.kernels import host_kernels
+from ffkit.learning.train import train
 
 
 def variant_spec(base_path, over):

@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "host"), str(ROOT / "firmware")]
 
-from ffkit import builds, mpy  # noqa: E402
+from ffkit.board import builds, mpy  # noqa: E402
 from ffrt import proto as P  # noqa: E402
 from ffrt import proto_host
 

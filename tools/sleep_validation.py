@@ -1,7 +1,7 @@
 """Choose the sleep settings (ffrt.sleep) without the test subjects, then report them once.
 
 Validation, as tools/hapt_splits.py --split validation does it: models/hapt.toml
-bootstrapped on subjects 1-10 (ffkit.train.train_spec), personalisation (ffkit.protocols.personalise: frozen vs
+bootstrapped on subjects 1-10 (ffkit.learning.train.train_spec), personalisation (ffkit.learning.protocols.personalise: frozen vs
 adapted on each subject's last session, by goodness) of subjects 11-15 with the file's
 [adapt] rehearsal (16 per class, lr_shift 27): learning interleaved (both phases per
 window, replay 2) against learning awake and asleep for a grid of (every N windows
@@ -33,8 +33,14 @@ from pathlib import Path
 from ffrt import ffw_ram
 from ffrt.net import FFNet
 
-from ffkit import config, hapt, kernels_np, protocols
-from ffkit.train import train_spec
+from ffkit import config
+
+from ffkit.data import hapt
+
+from ffkit.learning import protocols
+
+from ffkit.twins import kernels_np
+from ffkit.learning.train import train_spec
 
 BOOT = tuple(range(1, 11))
 VALIDATE = tuple(range(11, 16))

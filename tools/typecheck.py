@@ -44,7 +44,7 @@ BOARDS = ("rp2", "esp32")  # folder names under .stubs/, and the boards' sys.pla
 
 def default_paths():
     """The runtime package, the top-level board scripts (main.py, when present) and the
-    scripts the host tools run on boards (firmware/tools/*.py: ffkit.mpy.script)."""
+    scripts the host tools run on boards (firmware/tools/*.py: ffkit.board.mpy.script)."""
     return ([FIRMWARE / "ffrt"] + sorted(FIRMWARE.glob("*.py"))
             + sorted((FIRMWARE / "tools").glob("*.py")))
 

@@ -13,7 +13,7 @@ Negatives (``mix``), all made from normal windows only:
   gain negative is what teaches the net a band of normal motion energy: an untrained FF
   net's goodness grows with the input's energy, and hybrids of normal windows never show
   it more (or less) motion than normal, so with hybrids alone unseen vigorous windows
-  score as *more* normal (measured: `ffkit.anomaly_eval`).
+  score as *more* normal (measured: `ffkit.learning.anomaly_eval`).
 - ``MIX_CHANNEL``: a *channel-block* hybrid only. The 72 features are 8 channels x 9
   features (`ffrt.features`); every channel's 9 features come, as a block, from x or from
   the stored window, by one PRNG bit per channel (redrawn until both windows contribute).

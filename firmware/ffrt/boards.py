@@ -2,7 +2,7 @@
 
 One row per board (tuples: this module is loaded on the board too):
 
-- arch: mpy-cross -march for the port's native code (viper); host/ffkit/builds.py takes
+- arch: mpy-cross -march for the port's native code (viper); host/ffkit/board/builds.py takes
   its table from here.
 - platform: sys.platform on that port; the ESP32 family is told apart by the chip that
   os.uname().machine names (`detect`).

@@ -1,7 +1,7 @@
 """Integer window features of a 6-axis IMU stream, computed on the board as samples arrive.
 
 Input: int16 samples (acc x, y, z at 4096 LSB/g; gyro x, y, z at 2048 LSB/(rad/s), as
-ffkit.hapt converts HAPT). A `Windower` keeps the last 128 samples in a ring and, every 64
+ffkit.data.hapt converts HAPT). A `Windower` keeps the last 128 samples in a ring and, every 64
 samples (2.56 s windows, hop 1.28 s at 50 Hz), writes 72 features into one preallocated
 bytearray, each 0..255: the input of an FF net with ``in_max = 255``.
 

@@ -6,7 +6,7 @@ body: raw IMU samples with the labels of their windows, feature vectors, setting
 checkpoints, resets), then an OUTPUT record (the reply: predictions, step; and the
 goodness per layer of the last learn step and per label of the last prediction), and
 every few requests a DIGEST (step, CRC of the whole state, the net's PRNG). A host
-replays the inputs through the same request handlers (ffkit.replay) and compares every
+replays the inputs through the same request handlers (ffkit.sessions.replay) and compares every
 OUTPUT and DIGEST, so a recorded session is a regression test.
 
 Layout, little-endian:

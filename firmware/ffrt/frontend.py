@@ -77,7 +77,7 @@ class Frontend:
         self.n_in = n_in
         self.n_out = stages[-1][2]
         # (tflite crc32, in scale bits, in zp, out scale bits, out zp): f32 bit patterns,
-        # which the host reads as floats (ffkit.frontend_import); the board never does
+        # which the host reads as floats (ffkit.interop.frontend_import); the board never does
         self.meta = meta
         self.k = kernels if kernels is not None else default_kernels()
 

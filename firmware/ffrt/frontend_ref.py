@@ -16,7 +16,7 @@ Buffers (preallocated by ffrt.frontend):
 The requantisation is TFLite's MultiplyByQuantizedMultiplier as TFLite Micro computes it
 (two roundings: a rounding doubling high multiply, then a rounding right shift), which
 needs a 62-bit product there. Here |a| < 2**28 is split into 15-bit halves, so every
-partial product stays below 2**30 (ffkit.frontend_import refuses a model whose bound, 2 *
+partial product stays below 2**30 (ffkit.interop.frontend_import refuses a model whose bound, 2 *
 255 * sum|weight| + |bias| shifted by max(shift, 0), reaches 2**28, or whose right
 shift exceeds 29), and the product is kept as hi * 2**30 + mid * 2**15 + lo.
 

@@ -4,7 +4,7 @@
 multiply-accumulate): its arguments and result are below 2**30, so the call passes small
 ints and allocates nothing. Weights are offset-binary bytes, so the inner loop sums
 ws * x and takes 128 * sum(x) off once per row (as kernels_viper.fc_relu); 255 * 255 *
-n_in stays below 2**28 for n_in <= 4096 (ffkit.frontend_import's limit). Buffers are
+n_in stays below 2**28 for n_in <= 4096 (ffkit.interop.frontend_import's limit). Buffers are
 little-endian, as on every board ffrt targets.
 """
 

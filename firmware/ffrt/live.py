@@ -25,7 +25,7 @@ window learnt is observed (the goodness of its last learn step), and a collapse 
 saturation rolls the net back to the newest valid checkpoint.
 
 The same bits everywhere: the host runs this class in CPython with numpy kernels on the
-same stream (ffkit.stream) and must end with the board's weights byte for byte.
+same stream (ffkit.sessions.stream) and must end with the board's weights byte for byte.
 
 RAM: the windower's 2,376 bytes of buffers, plus the rehearsal buffer when there is one
 (n_classes * per_class * 72 bytes: 6,912 for HAPT with 16 per class; `ram_bytes`), made
@@ -69,8 +69,8 @@ class Learner:
     for sleep, through the rehearsal buffer, or the net alone), then the guard.
 
     One policy for every runner: the board's live learner (`LiveLearner`, below), the
-    host's personalisation protocols (ffkit.protocols.FFLearner) and the River estimator
-    (ffkit.river_model.FFClassifier) learn through it, so a setting means the same
+    host's personalisation protocols (ffkit.learning.protocols.FFLearner) and the River estimator
+    (ffkit.learning.river_model.FFClassifier) learn through it, so a setting means the same
     everywhere. Any model shape; predict_head: predict by the linear head, not by
     goodness per label.
     """

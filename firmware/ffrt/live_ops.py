@@ -57,7 +57,7 @@ NEW_SESSION = const(2)
 CLEAR_BUFFER = const(4)
 _FLAGS = const(7)
 SAMPLE_BYTES = const(12)  # bytes per sample: six int16
-# ADAPT's reply (ffkit.client reads it by this name; the fields: the module docstring)
+# ADAPT's reply (ffkit.board.client reads it by this name; the fields: the module docstring)
 ADAPT_REPLY = "<BBBIIBBHH"
 
 

@@ -32,7 +32,7 @@ from ffrt import proto as P
 from ffrt.proto import Reply
 
 START, STOP, HEADER, READ, DIGEST, STATUS = 0, 1, 2, 3, 4, 5
-# The bodies (struct formats; ffkit.client packs and reads them with these names)
+# The bodies (struct formats; ffkit.board.client packs and reads them with these names)
 START_BODY = "<BIH"    # op, u32 segment bytes, u16 digest_every; READ: op, u32 from, u16 most
 READ_REPLY = "<II"     # u32 first held, u32 next; then the records
 STATUS_REPLY = "<BIII"  # u8 on, u32 first, u32 next, u32 lost

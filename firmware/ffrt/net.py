@@ -79,7 +79,7 @@ class FFNet:
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
         self.last_neg = array("i", [0] * self.n_layers)
-        # a host twin may compute every label's pass at once (ffkit.kernels_np); the
+        # a host twin may compute every label's pass at once (ffkit.twins.kernels_np); the
         # board's twins leave it to the loop in goodness_per_label
         self._all_labels = getattr(self.k, "goodness_labels", None)
         self._g_all = None if self._all_labels is None else array("i", [0] * cfg.n_classes)

@@ -13,7 +13,7 @@ import struct
 from ffrt import proto as P
 from ffrt.proto import Reply
 
-# The replies (struct formats; ffkit.client reads them with these names). The board packs
+# The replies (struct formats; ffkit.board.client reads them with these names). The board packs
 # each int on its own ("<i"), so that no tuple is built.
 PREDICT_REPLY = "<B%di"   # % n_classes: u8 label, then i32 goodness per label
 LEARN_REPLY = "<I%di"     # % (2 * layers): u32 step, i32 goodness pos per layer, then neg

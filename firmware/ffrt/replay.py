@@ -7,7 +7,7 @@ replay builds the OUTPUT it would have logged and compares it with the board's, 
 field; each DIGEST is compared with the replayed net's step, state CRC and PRNG. The
 first difference stops the replay and is reported with the record's index, its byte
 offset, the field, the board's value and the replay's. Runs in CPython (any kernels) and
-in MicroPython (ffkit.replay's micropython runner), so the same log checks every runner.
+in MicroPython (ffkit.sessions.replay's micropython runner), so the same log checks every runner.
 
 Not compared: the body of a CHECKPOINT reply (the slot sequence numbers belong to the
 board's filesystem, not to the session); its goodness fields are. A SET reply (JSON) is

@@ -35,7 +35,7 @@ def changed_at(schedule, t):
 
 def step(net, lr_schedule, theta_schedule, t):
     """Before learn step t (counted from 0): set net.cfg's lr_shift and theta to the
-    values that start at t, if any (ffrt.live on a board, ffkit.protocols on a host)."""
+    values that start at t, if any (ffrt.live on a board, ffkit.learning.protocols on a host)."""
     v = changed_at(lr_schedule, t)
     if v is not None:
         net.cfg.lr_shift = v

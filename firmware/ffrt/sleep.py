@@ -13,7 +13,7 @@ stored sample with both phases instead (learn_one: a replay, deferred). The guar
 (ffrt.guard) observes awake steps as positive and sleep steps as negative goodness.
 
 A learner is an ffrt.live.LiveLearner (`setup(live, (every, steps, positives))`; on the
-host also ffkit.protocols.FFLearner): it sleeps `steps` steps after every `every`
+host also ffkit.learning.protocols.FFLearner): it sleeps `steps` steps after every `every`
 windows learnt (0: only when asked), or when a host sends SLEEP. (This module, not
 ffrt.live, holds it all: a board that never sleeps never loads it.) Integers only, nothing
 allocated per window or step; the same bits on board and host.

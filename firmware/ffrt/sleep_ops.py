@@ -20,7 +20,7 @@ from ffrt import proto as P
 from ffrt.proto import Reply
 
 MAX_STEPS = 1024  # per request: a board answers within its host's timeout
-SLEEP_REPLY = "<HIIHH"  # the reply's fields (module docstring; ffkit.client reads it so)
+SLEEP_REPLY = "<HIIHH"  # the reply's fields (module docstring; ffkit.board.client reads it so)
 
 
 def _sleep(srv, body):

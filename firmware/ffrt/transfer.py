@@ -83,7 +83,7 @@ class Import:
             self._buf = None
 
 
-# The bodies (struct formats; ffkit.client packs and reads them with these names)
+# The bodies (struct formats; ffkit.board.client packs and reads them with these names)
 BEGIN = "<II"        # IMPORT_BEGIN's body and EXPORT_BEGIN's reply: u32 size, u32 CRC
 EXPORT_CHUNK_BODY = "<IH"   # u32 offset, u16 bytes; the reply and IMPORT_CHUNK's body:
 OFFSET = "<I"        # u32 offset, then the bytes; IMPORT_CHUNK's reply: u32 bytes staged

@@ -1,4 +1,4 @@
-# What ffkit's emulated boards freeze (FROZEN_MANIFEST; ffkit.qemu builds with it and sets
+# What ffkit's emulated boards freeze (FROZEN_MANIFEST; ffkit.board.qemu builds with it and sets
 # FFKIT_FIRMWARE to the project's firmware/ folder): the boot script, main.py and the ffrt
 # package, so bytecode and viper code run from the image instead of the heap. With
 # FFKIT_NATIVE=0 (the Cortex-M0, whose port has no native emitter) the viper modules stay

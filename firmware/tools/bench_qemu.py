@@ -1,5 +1,5 @@
 """Instruction counts and allocation on an emulated board (ffkit.bench.qemu_counts), run by
-ffkit.qemu.run_json under ``-icount shift=0``: every count as raw time.ticks_us ticks
+ffkit.board.qemu.run_json under ``-icount shift=0``: every count as raw time.ticks_us ticks
 (the host turns them into instructions).
 
 Parameters: the file ``args.json`` the host copies onto the board with the others (a JSON

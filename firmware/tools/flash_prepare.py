@@ -3,13 +3,13 @@ remove its files that the bundle does not have and the files to drop (the checkp
 when a model is flashed). Prints ``FFKIT-REMOVED <paths>``.
 
 Parameters: ``ARGS``, a JSON string [keep, drop] that the host writes as the first line
-of what it sends (ffkit.mpy.with_args): keep, the names in the bundle's ffrt/; drop, the
+of what it sends (ffkit.board.mpy.with_args): keep, the names in the bundle's ffrt/; drop, the
 files to remove if present.
 """
 import json
 import os
 
-ARGS: str  # the host's header line (ffkit.mpy.with_args)
+ARGS: str  # the host's header line (ffkit.board.mpy.with_args)
 
 
 def _ffkit_prepare(keep, drop):

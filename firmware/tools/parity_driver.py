@@ -11,7 +11,7 @@ How it runs:
   namespace named ``ffkit_parity_driver`` and calls `drive` with a kernels module;
 - in the MicroPython unix port (MicroPythonRunner): ``micropython parity_driver.py
   ARGS.json``, the file of its parameters named by sys.argv[1];
-- on an emulated board (QemuRunner, ffkit.qemu.run_json): this file is the job, imported
+- on an emulated board (QemuRunner, ffkit.board.qemu.run_json): this file is the job, imported
   as ``_ffkit_job``, and its parameters are the file ``args.json`` copied onto the board.
 
 The parameters, one JSON object: {"kernels": the kernels module to import

@@ -27,6 +27,6 @@ class UsageError(FFKitError):
 def __getattr__(name):
     # PEP 562: River is imported only when FFClassifier is asked for.
     if name == "FFClassifier":
-        from ffkit.river_model import FFClassifier
+        from ffkit.learning.river_model import FFClassifier
         return FFClassifier
     raise AttributeError("module 'ffkit' has no attribute %r" % name)

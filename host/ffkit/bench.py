@@ -17,8 +17,8 @@ reports:
   ``kernels_viper.fc_relu`` (128 x 128) K times minus the same script with 0 calls, per
   multiply-accumulate; likewise per weight updated by ``kernels_viper.update`` with every
   h and x non-zero, and per MAC of the pure-Python ``kernels_ref.fc_relu``;
-- the serial link, to a virtual board (ffkit.sim: the firmware in the unix port on a pty,
-  driven by ffkit.client over pyserial): the share of the bytes on the wire, both
+- the serial link, to a virtual board (ffkit.board.sim: the firmware in the unix port on a pty,
+  driven by ffkit.board.client over pyserial): the share of the bytes on the wire, both
   directions, that is payload when the board exports its 32 KB weight file (counted by
   wrapping the host's link), and LEARN requests and STREAM samples answered per second;
 - sleep (ffrt.sleep): the work of a HAPT window (models/hapt.ffw, its [adapt] buffer of 16
@@ -29,8 +29,8 @@ reports:
   the multiply-accumulates of each counted alongside (``awake_window``: per window and
   per sleep step, and the interleaved window without a buffer, learn_last);
 - replay: a HAPT session recorded on a virtual board (the golden log's session,
-  ffkit.golden.record_hapt: raw IMU samples, personalise protocol) replayed on the host
-  with the numpy runner (ffkit.replay), against the session's real time: the raw samples
+  ffkit.sessions.golden.record_hapt: raw IMU samples, personalise protocol) replayed on the host
+  with the numpy runner (ffkit.sessions.replay), against the session's real time: the raw samples
   in its SAMPLES records at HAPT's 50 Hz, over the replay's wall time (``ffkit replay
   --json``'s ``seconds`` in a new process, median of 3).
 
@@ -39,7 +39,7 @@ reports:
      "instructions_per_mac_forward": 28.36, ...}
 
 On an emulated microcontroller (``ffkit bench --machine cortex-m3|cortex-m0``: the firmware
-image of ffkit.qemu, MicroPython for the board with ffrt frozen, run by QEMU):
+image of ffkit.board.qemu, MicroPython for the board with ffrt frozen, run by QEMU):
 
 - instruction counts under ``-icount shift=0``, where QEMU's virtual clock advances 1 ns
   per instruction, so time.ticks_us() deltas are instruction counts (times the
@@ -83,8 +83,11 @@ import tempfile
 import time
 
 
-from ffkit import FFKitError, builds, mpy
-from ffkit.link import Link
+from ffkit import FFKitError
+
+
+from ffkit.board import builds, mpy
+from ffkit.board.link import Link
 from ffkit.parity import digits_split, write_samples
 
 __all__ = [
@@ -372,9 +375,9 @@ def measure_link(steps: int = DEFAULT_STEPS) -> dict:
     and COBS overhead included. Then `steps` LEARN requests one by one, and `steps`
     labelled samples in STREAM batches (as many per frame as MAX_BODY holds).
     """
-    from ffkit.client import Board
-    from ffkit.link import open_link
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import Board
+    from ffkit.board.link import open_link
+    from ffkit.board.sim import VirtualBoard
 
     X, y, _, _ = digits_split(N_SAMPLES, 1)
     xs = [[int(v) for v in row] for row in X]
@@ -427,7 +430,8 @@ def measure_replay(repeats: int = REPLAY_REPEATS) -> dict:
     A new process, not this one: the replay makes many small objects, and the cyclic
     collector's full passes scan every object a process holds, so after the other
     benchmarks (scikit-learn loaded) the same replay takes about three times as long."""
-    from ffkit import golden, hapt
+    from ffkit.data import hapt
+    from ffkit.sessions import golden
 
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-replay-") as tmp:
         path = os.path.join(tmp, "hapt.ffl")
@@ -471,7 +475,7 @@ def write_awake_rows(path, n: int) -> None:
     fixed shuffled order, so the buffer holds every class when the timing starts."""
     import numpy as np
 
-    from ffkit import hapt
+    from ffkit.data import hapt
 
     w = hapt.windows(subjects=(16, 17))
     order = np.random.RandomState(0).permutation(len(w["y"]))[:n]
@@ -516,7 +520,7 @@ def measure_awake(windows: int = AWAKE_WINDOWS, warm: int = AWAKE_WARM) -> dict:
 
 # ---- emulated boards (QEMU): instruction counts, allocation, smallest heaps -------------------
 #
-# `ffkit bench --machine cortex-m3|cortex-m0` measures the firmware image that ffkit.qemu
+# `ffkit bench --machine cortex-m3|cortex-m0` measures the firmware image that ffkit.board.qemu
 # builds (MicroPython for the board, ffrt frozen), run by QEMU.
 #
 # Instruction counts: under ``-icount shift=0`` QEMU's virtual clock advances exactly 1 ns
@@ -575,7 +579,11 @@ def qemu_files(counts: dict) -> dict:
     (0..5, 255: none)."""
     import numpy as np
 
-    from ffkit import config, hapt, stream
+    from ffkit import config
+
+    from ffkit.data import hapt
+
+    from ffkit.sessions import stream
 
     models = config.models_dir()
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-qemu-") as tmp:
@@ -599,7 +607,8 @@ def qemu_files(counts: dict) -> dict:
 
 def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
     """One fresh boot of the machine under -icount shift=0 running bench_qemu.py."""
-    from ffkit import config, qemu
+    from ffkit import config
+    from ffkit.board import qemu
 
     adapt = config.load(config.models_dir() / "hapt.toml").adapt
     kind, base, _ = QEMU_CLOCKS[machine][1]
@@ -731,10 +740,10 @@ class _ProbeFailed(Exception):
 
 
 def _hello(vb, deadline_s=60.0):
-    """A connected ffkit.client.Board once the board answers HELLO; _ProbeFailed as soon
+    """A connected ffkit.board.client.Board once the board answers HELLO; _ProbeFailed as soon
     as its console shows that the firmware stopped (a traceback, the REPL) or QEMU
     exited, instead of waiting out every HELLO retry."""
-    from ffkit.client import BoardTimeout, connect
+    from ffkit.board.client import BoardTimeout, connect
 
     t_end = time.monotonic() + deadline_s
     while True:
@@ -775,7 +784,8 @@ def _probe_firmware(board):
 def _probe_stream(board, rec):
     """`ffkit stream` of HAPT (models/hapt.ffw and its [adapt]: the rehearsal buffer) for
     two subjects, HEAP_STREAM_LIMIT windows a session: bit-identical with the host."""
-    from ffkit import config, stream
+    from ffkit import config
+    from ffkit.sessions import stream
 
     models = config.models_dir()
     w = (models / "hapt.ffw").read_bytes()
@@ -792,7 +802,7 @@ def _heap_probe(machine, heap_k, kind, mpy_dir, rec=None):
     the probe (kind: "firmware" or "stream") and prints nothing on its console; else why
     not (a short text: a MemoryError, a timeout)."""
     from ffkit import config
-    from ffkit.qemu import QemuBoard
+    from ffkit.board.qemu import QemuBoard
 
     model = "digits.ffw" if kind == "firmware" else "hapt.ffw"
     with tempfile.TemporaryDirectory(prefix="fkb") as tmp:  # short: a board's paths
@@ -820,7 +830,7 @@ def min_heap_k(machine, kind, mpy_dir=None, rec=None, bracket=None, progress=Non
     """(smallest heap in KB that serves, why the next smaller does not, probes run): a
     bisection in 1 KB steps within the bracket, widened while its ends are wrong. A
     probe that fails other than by a MemoryError (a timeout) is run once more."""
-    from ffkit.qemu import MACHINES
+    from ffkit.board.qemu import MACHINES
 
     top = MACHINES[machine][2] // 1024
     lo, hi = bracket or QEMU_HEAP_BRACKET[kind]
@@ -862,11 +872,11 @@ def min_heap_k(machine, kind, mpy_dir=None, rec=None, bracket=None, progress=Non
 
 def qemu_heaps(machine, progress=None):
     """min_heap_kb_firmware and min_heap_kb_stream with ffrt frozen (the image as built)
-    and as .mpy files in the board's filesystem (ffkit.builds for the machine's arch;
+    and as .mpy files in the board's filesystem (ffkit.board.builds for the machine's arch;
     without the viper modules where the image has no native emitter, as the frozen
     manifest leaves them out), each with the reason the next smaller heap fails."""
-    from ffkit import hapt
-    from ffkit.qemu import MACHINES
+    from ffkit.data import hapt
+    from ffkit.board.qemu import MACHINES
 
     _, _, _, native, arch = MACHINES[machine]
     rec = hapt.load()
@@ -903,7 +913,7 @@ def qemu_heaps(machine, progress=None):
 
 def run_qemu_bench(machine, counts=None, heap=True, repeat=2, progress=None) -> dict:
     """`ffkit bench --machine`: qemu_counts, then (heap) qemu_heaps; with seconds."""
-    from ffkit import qemu
+    from ffkit.board import qemu
 
     say = progress or (lambda msg: None)
     seconds = {}
@@ -1093,7 +1103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-callgrind", action="store_true",
                         help="skip the valgrind instruction counts")
     parser.add_argument("--machine", choices=sorted(QEMU_CLOCKS),
-                        help="measure on an emulated board instead (ffkit.qemu: the image "
+                        help="measure on an emulated board instead (ffkit.board.qemu: the image "
                              "with ffrt frozen, QEMU -icount shift=0): instruction counts, "
                              "allocation per step, smallest heaps")
     parser.add_argument("--windows", type=int, default=None,

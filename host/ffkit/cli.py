@@ -17,7 +17,7 @@ traceback. ``--json`` prints one JSON object on stdout that mirrors the human te
 
 Board verbs (ports, info, export, import, monitor, sim, flash) take ``--port`` (a device path,
 a virtual board's /dev/pts/N, or a pyserial URL; default ``$FFKIT_PORT``, else the one
-board attached, see ffkit.link.choose_port). No board, a busy port, a board that does not
+board attached, see ffkit.board.link.choose_port). No board, a busy port, a board that does not
 answer and an incompatible model exit 1 with a message saying which; several boards and
 no ``--port`` exit 2 with the list.
 

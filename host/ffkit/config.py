@@ -9,7 +9,7 @@ Three tables::
               # lr_shift_schedule = [[epoch, lr_shift], ...]: from that epoch on (0-based)
               # cfg.lr_shift is that value; the last one reached stays in the saved model;
               # theta_schedule = [[epoch, [theta per layer]], ...] likewise for cfg.theta
-    [data]    # dataset = "digits" (a name that ffkit.datasets.load knows)
+    [data]    # dataset = "digits" (a name that ffkit.data.datasets.load knows)
     [adapt]   # how a board keeps learning after bootstrap (HAPT personalisation, stream):
               # per_class (rehearsal samples kept per class, 0 = none), replay (stored
               # samples learnt after each new one), lr_shift (used while adapting; absent:
@@ -167,7 +167,7 @@ def parse(doc, source="<dict>"):
 
 def _input(table, model, bad):
     """[input]: (Quantiser or None, classes tuple or None)."""
-    from ffkit.dataset import QUANT_MAX, Quantiser
+    from ffkit.data.dataset import QUANT_MAX, Quantiser
 
     if not isinstance(table, dict):
         raise bad("[input] must be a table")

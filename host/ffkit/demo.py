@@ -11,10 +11,10 @@ export, and show frozen vs adapted accuracy and the plots.
 
 The digits board demo, step by step (`run_board_demo` returns the figures it prints):
 
-1. a virtual board (ffkit.sim.VirtualBoard) in a temporary folder: the repo's firmware,
+1. a virtual board (ffkit.board.sim.VirtualBoard) in a temporary folder: the repo's firmware,
    compiled from source, in the MicroPython unix port on a pty with a 192 KB heap (about
    a Raspberry Pi Pico's), booted with fresh weights;
-2. ``ffkit flash --board unix`` onto it (ffkit.flash): ffrt cross-compiled to x64 .mpy,
+2. ``ffkit flash --board unix`` onto it (ffkit.board.flash): ffrt cross-compiled to x64 .mpy,
    copied with mpremote, the firmware restarted from the flashed bundle;
 3. ``ffkit import models/digits.ffw``: the bootstrapped weights (trained on the host with
    the integer rule), checked on the host, staged, checked again, committed atomically;
@@ -74,8 +74,8 @@ def start_and_flash(vb, say, step, timeout=2.0):
 
     step(n, text) announces each; returns the seconds the flash took.
     """
-    from ffkit.builds import build_bundle
-    from ffkit.flash import Flasher
+    from ffkit.board.builds import build_bundle
+    from ffkit.board.flash import Flasher
 
     vb.start()
     step(1, "virtual board: the firmware (ffrt from source) in the MicroPython unix port, "
@@ -94,9 +94,9 @@ def start_and_flash(vb, say, step, timeout=2.0):
 def flashed_board(folder, heap, weights, say, step, timeout=2.0):
     """(VirtualBoard, Board): a virtual board in `folder` that boots from `weights`
     (model.ffw, so its net has their shape), flashed, with a host session on it."""
-    from ffkit.client import Board
-    from ffkit.link import open_link
-    from ffkit.sim import VirtualBoard
+    from ffkit.board.client import Board
+    from ffkit.board.link import open_link
+    from ffkit.board.sim import VirtualBoard
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,11 +132,15 @@ def run_board_demo(n_stream=300, n_eval=None, model=None, heap=DEMO_HEAP, say=pr
     """
     from ffrt import ffw_ram
 
-    from ffkit import config, datasets, kernels_np
-    from ffkit.client import Board
-    from ffkit.datasets import as_labels, as_rows
-    from ffkit.link import open_link
-    from ffkit.sim import VirtualBoard
+    from ffkit import config
+
+    from ffkit.data import datasets
+
+    from ffkit.twins import kernels_np
+    from ffkit.board.client import Board
+    from ffkit.data.datasets import as_labels, as_rows
+    from ffkit.board.link import open_link
+    from ffkit.board.sim import VirtualBoard
 
     t_start = time.perf_counter()
     host_learn = host_learn or _learn_one
@@ -269,10 +273,14 @@ def host_demo(args):
     """Load models/digits.ffw (or train briefly), evaluate it, explain a few predictions."""
     from ffrt.net import FFNet
 
-    from ffkit import config, datasets, kernels_np
-    from ffkit.datasets import as_labels, as_rows
-    from ffkit.evaluate import report
-    from ffkit.train import train_spec
+    from ffkit import config
+
+    from ffkit.data import datasets
+
+    from ffkit.twins import kernels_np
+    from ffkit.data.datasets import as_labels, as_rows
+    from ffkit.learning.evaluate import report
+    from ffkit.learning.train import train_spec
     from ffkit.weights import load_weights
 
     def shape(cfg):

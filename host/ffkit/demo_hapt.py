@@ -10,10 +10,10 @@ Steps (`run_hapt_demo` returns the figures it prints):
    integer FF rule on the 72 window features of subjects 1-15 (numpy kernels,
    bit-identical to a board); the result is compared byte for byte with the committed
    models/hapt.ffw, which it rebuilds;
-2. a virtual board (ffkit.sim.VirtualBoard): the firmware in the MicroPython unix port on
+2. a virtual board (ffkit.board.sim.VirtualBoard): the firmware in the MicroPython unix port on
    a pty, 192 KB of heap (about a Raspberry Pi Pico's), then ``ffkit flash --board unix``
    onto it (ffrt cross-compiled to x64 .mpy, copied with mpremote, restarted);
-3. personalisation (`ffkit.stream`, protocol personalise): the bootstrapped weights are
+3. personalisation (`ffkit.sessions.stream`, protocol personalise): the bootstrapped weights are
    imported and checkpointed; per held-out subject the board is reset to that checkpoint,
    streamed the subject's last session as raw int16 IMU samples with learning off
    (frozen), the earlier session(s) with their labels and learning on (through the
@@ -40,9 +40,9 @@ def bootstrap(spec, say=print, progress=True):
     from ffrt import ffw_ram
     from ffrt.net import FFNet
 
-    from ffkit import datasets
-    from ffkit.kernels import host_kernels
-    from ffkit.train import train_spec
+    from ffkit.data import datasets
+    from ffkit.twins.kernels import host_kernels
+    from ffkit.learning.train import train_spec
 
     data = datasets.load("hapt")
     data.check_model(spec.model)
@@ -61,9 +61,10 @@ def run_hapt_demo(subjects=DEFAULT_SUBJECTS, limit=None, bootstrap_model=True,
     bootstrap_model: train the model (step 1) rather than take models/hapt.ffw as it is.
     limit: at most this many windows per session (tests). out: where the board's export
     goes (default <plots_dir>/hapt-board-export.ffw). The verdict ``bit_identical`` is
-    computed by ffkit.stream: the board's export and every prediction equal the host's.
+    computed by ffkit.sessions.stream: the board's export and every prediction equal the host's.
     """
-    from ffkit import config, stream
+    from ffkit import config
+    from ffkit.sessions import stream
     from ffkit.demo import flashed_board
 
     t_start = time.perf_counter()

@@ -1,9 +1,9 @@
 """Parity: one seeded learning run in every runner must give the same bits in all of them.
 
 The runners are the CPython reference kernels, the numpy kernels, the C kernels (where a C
-compiler builds ffkit.kernels_c), the MicroPython unix port with the pure-Python kernels
+compiler builds ffkit.twins.kernels_c), the MicroPython unix port with the pure-Python kernels
 and with the viper kernels (x86-64: 63-bit small ints, 64-bit viper words) and, where
-QEMU and the ARM toolchain are installed (`ffkit.qemu.available`), MicroPython on the
+QEMU and the ARM toolchain are installed (`ffkit.board.qemu.available`), MicroPython on the
 emulated microcontrollers with ffrt frozen into the image: ``qemu-cortex-m3-viper``
 (Thumb-2 viper code, 32-bit words), ``qemu-cortex-m3-pure`` and ``qemu-cortex-m0-pure``
 (31-bit small ints, Thumb-1). Each runner executes the very
@@ -62,7 +62,9 @@ from collections import Counter
 from ffrt import kernels_ref
 from ffrt.model import NEG_MODES, Config
 
-from ffkit import FFKitError, mpy
+from ffkit import FFKitError
+
+from ffkit.board import mpy
 
 __all__ = [
     "DRIVER",
@@ -226,7 +228,7 @@ class MicroPythonRunner:
 
 
 class QemuRunner:
-    """The driver on an emulated microcontroller (ffkit.qemu): MicroPython on a Cortex-M,
+    """The driver on an emulated microcontroller (ffkit.board.qemu): MicroPython on a Cortex-M,
     ffrt frozen into its image, the samples copied onto its filesystem."""
 
     def __init__(self, name: str, machine: str, kernels: str, heap=None, timeout=3600):
@@ -237,7 +239,7 @@ class QemuRunner:
         self.timeout = timeout
 
     def run(self, cfg: Config, data_path: str, steps: int, every: int) -> dict:
-        from ffkit import qemu
+        from ffkit.board import qemu
 
         args = {"kernels": self.kernels, "cfg": _cfg_dict(cfg), "path": "samples.bin",
                 "steps": steps, "every": every}
@@ -252,7 +254,7 @@ class QemuRunner:
 
 def qemu_runners() -> list:
     """The emulated microcontrollers' runners, when QEMU and the toolchain are here."""
-    from ffkit import qemu
+    from ffkit.board import qemu
 
     if not qemu.available():
         return []
@@ -265,7 +267,7 @@ def default_runners(qemu: bool = True) -> list:
     """The reference, numpy and (where a C compiler builds them) C twins in CPython, the
     pure and viper twins in the MicroPython unix port and, with qemu (when QEMU is here),
     the emulated microcontrollers' runners (`qemu_runners`)."""
-    from ffkit import kernels_c, kernels_np
+    from ffkit.twins import kernels_c, kernels_np
 
     host = [CPythonRunner("cpython-reference", kernels_ref),
             CPythonRunner("cpython-numpy", kernels_np)]

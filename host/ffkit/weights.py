@@ -6,8 +6,8 @@ from ffkit import FFKitError
 
 
 def host_kernels():
-    """The host's fastest kernels (ffkit.kernels.host_kernels)."""
-    from ffkit.kernels import host_kernels
+    """The host's fastest kernels (ffkit.twins.kernels.host_kernels)."""
+    from ffkit.twins.kernels import host_kernels
     return host_kernels()
 
 

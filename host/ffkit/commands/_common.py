@@ -12,9 +12,11 @@ from ffkit import FFKitError, UsageError
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def library(verb):
-    """The module ffkit.<verb>; a clear error if this build does not have it."""
-    name = "ffkit." + verb
+def library(module):
+    """The module ffkit.<module> (its verb's library: "bench", "board.flash" ...); a clear
+    error if this build does not have it."""
+    verb = module.rsplit(".", 1)[-1]
+    name = "ffkit." + module
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -24,10 +26,10 @@ def library(verb):
                          % (verb, name)) from None
 
 
-def delegate_arguments(p, verb):
-    """A verb whose command line lives in ffkit.<verb> (add_arguments, run_cli): its
+def delegate_arguments(p, module):
+    """A verb whose command line lives in ffkit.<module> (add_arguments, run_cli): its
     arguments, and its module docstring's first paragraph as the description."""
-    mod = library(verb)
+    mod = library(module)
     doc = (mod.__doc__ or "").strip().split("\n\n")[0]
     p.description = doc or None
     mod.add_arguments(p)
@@ -48,7 +50,7 @@ def add_data_args(p, default_help):
 def load_data(args, spec=None):
     """The data set of --data or --dataset (else the model file's [data] dataset), with
     the model file's [input] quantiser and class names applied when it has them."""
-    from ffkit import datasets
+    from ffkit.data import datasets
 
     quantiser = classes = None
     if spec is not None:
@@ -69,7 +71,7 @@ def load_data(args, spec=None):
 
 def load_spec(args):
     """The model file: --config, else models/<dataset>.toml for a built-in data set, else
-    None: ffkit train then chooses one (ffkit.autoconfig)."""
+    None: ffkit train then chooses one (ffkit.learning.autoconfig)."""
     from ffkit import config
 
     if args.config is not None:
@@ -96,7 +98,7 @@ def through_frontend(args, data, cfg=None):
     """(data, cfg) with the features mapped through --frontend, when it is given."""
     if getattr(args, "frontend", None) is None:
         return data, cfg
-    from ffkit import frontend_import
+    from ffkit.interop import frontend_import
 
     fe = frontend_import.load(args.frontend)
     data = frontend_import.through(fe, data, args.frontend.name)
@@ -133,7 +135,7 @@ def add_port_args(p):
 
 
 def connect_board(args):
-    from ffkit.client import connect
+    from ffkit.board.client import connect
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")

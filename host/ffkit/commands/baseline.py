@@ -39,7 +39,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ffkit import baselines
+    from ffkit.learning import baselines
 
     names = baselines.QUICK_BASELINES if args.quick else baselines.BASELINES
     if args.models:

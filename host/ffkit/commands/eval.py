@@ -11,7 +11,7 @@ from ffkit.weights import host_kernels, load_weights
 
 
 ANOMALY_NEGATIVES = ("box-wide", "box", "wide", "gain-channel", "channel", "feature",
-                     "gain-time")  # ffkit.anomaly_eval.NEGATIVES, without importing it here
+                     "gain-time")  # ffkit.learning.anomaly_eval.NEGATIVES, without importing it here
 
 
 DESCRIPTION = (
@@ -30,7 +30,7 @@ def add_arguments(p):
                    help="the model file whose [input] (quantiser, class names) maps the "
                         "data (default: W.toml beside W.ffw, when it describes that model)")
     p.add_argument("--mode", choices=("classify", "anomaly"), default="classify",
-                   help="anomaly: one-class FF (ffkit.anomaly_eval): fresh nets learn "
+                   help="anomaly: one-class FF (ffkit.learning.anomaly_eval): fresh nets learn "
                         "normal rows only and goodness ranks the test split (ROC AUC, "
                         "mean and worst over --seeds, with controls). Data: --dataset hapt "
                         "(default; per subject, models/anomaly.toml), --dataset digits, "
@@ -73,7 +73,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ffkit.evaluate import report
+    from ffkit.learning.evaluate import report
 
     if args.mode == "anomaly":
         return _eval_anomaly(args)
@@ -116,7 +116,7 @@ def _baseline_lines(args, rep, data):
     """eval --baselines: float learners on the same split, into rep and as lines."""
     if not getattr(args, "baselines", False):
         return []
-    from ffkit.evaluate import float_baselines
+    from ffkit.learning.evaluate import float_baselines
 
     b = float_baselines(data)
     rep["baselines"] = b
@@ -171,7 +171,7 @@ def _int_list(text, what):
 def _eval_anomaly(args):
     from dataclasses import replace
 
-    from ffkit import anomaly_eval as ae
+    from ffkit.learning import anomaly_eval as ae
     from ffkit import config
 
     if args.weights is not None or args.frontend is not None:

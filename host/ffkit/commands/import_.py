@@ -23,7 +23,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ffkit.client import check_ffw
+    from ffkit.board.client import check_ffw
 
     data = args.file.read_bytes()
     cfg = check_ffw(data, what=str(args.file))   # before any port is opened

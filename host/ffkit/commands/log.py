@@ -20,7 +20,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ffkit import logs
+    from ffkit.sessions import logs
 
     board = connect_board(args)
     try:

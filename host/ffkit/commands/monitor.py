@@ -5,7 +5,7 @@ import time
 
 from ffkit import UsageError
 from ffkit.commands._common import EXIT_OK, add_port_args, connect_board
-from ffkit.monitor import monitor_line, monitor_sample
+from ffkit.board.monitor import monitor_line, monitor_sample
 
 
 DESCRIPTION = (

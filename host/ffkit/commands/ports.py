@@ -13,7 +13,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ffkit.link import list_ports
+    from ffkit.board.link import list_ports
 
     ports = list_ports()
     lines = ["%-16s %-7s %s%s" % (p["port"], p["kind"], p["description"],

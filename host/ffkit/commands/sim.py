@@ -1,5 +1,5 @@
 """ffkit sim: a virtual board (the firmware in the unix port, or an emulated
-microcontroller under QEMU) on a pty, until Ctrl-C (ffkit.sim, ffkit.qemu)."""
+microcontroller under QEMU) on a pty, until Ctrl-C (ffkit.board.sim, ffkit.board.qemu)."""
 
 import json
 import signal
@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from ffkit.sim import check_heap
+from ffkit.board.sim import check_heap
 
 
 def add_arguments(p):
-    from ffkit import sim
-    p.description = sim.__doc__.strip().split("\n\n")[0]   # as ffkit.sim's docstring says
+    from ffkit.board import sim
+    p.description = sim.__doc__.strip().split("\n\n")[0]   # as ffkit.board.sim's docstring says
     p.add_argument("--dir", required=True, type=Path,
                    help="the board's filesystem (created if missing; checkpoints live here)")
     p.add_argument("--heap", metavar="SIZE",
@@ -32,7 +32,7 @@ def add_arguments(p):
                    help="unix (default): the firmware in the MicroPython unix port; "
                         "cortex-m3 / cortex-m0: MicroPython built for an emulated "
                         "microcontroller (QEMU mps2-an385 / microbit) with ffrt frozen, its "
-                        "flash a littlefs image in --dir (ffkit.qemu; the first run builds "
+                        "flash a littlefs image in --dir (ffkit.board.qemu; the first run builds "
                         "the image, about 30 s)")
 
 
@@ -81,7 +81,7 @@ def run(args):
             raise FFKitError("%s: refused: %s" % (args.model, e)) from None
         args.dir.mkdir(parents=True, exist_ok=True)
         (args.dir / "model.ffw").write_bytes(data)
-    from ffkit.sim_port import make_board
+    from ffkit.board.sim_port import make_board
     vb = make_board(args.dir, getattr(args, "machine", "unix"), heap=heap, register=True)
     # SIGINT too: a shell starts background jobs with SIGINT ignored
     stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

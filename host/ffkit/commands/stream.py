@@ -117,7 +117,7 @@ def _sleep_arg(text):
 
 
 def run(args):
-    from ffkit import stream
+    from ffkit.sessions import stream
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -126,7 +126,7 @@ def run(args):
     if args.port is not None and args.heap is not None:
         raise UsageError("--heap is for the virtual board, not --port")
     if args.heap is not None:
-        from ffkit.sim import check_heap
+        from ffkit.board.sim import check_heap
         check_heap(args.heap)
     adapt = _adapt_spec(args)
     weights = args.weights.read_bytes()

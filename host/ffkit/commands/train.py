@@ -21,7 +21,7 @@ def add_arguments(p):
     add_data_args(p, "the config's [data] dataset")
     p.add_argument("--config", metavar="TOML", type=Path,
                    help="model file (default: models/<dataset>.toml; without one, "
-                        "ffkit.autoconfig chooses a model on a validation split of the "
+                        "ffkit.learning.autoconfig chooses a model on a validation split of the "
                         "training data and writes its model file)")
     p.add_argument("--out", metavar="W.ffw", type=Path, required=True,
                    help="weight file to write (atomically)")
@@ -53,8 +53,8 @@ def _auto_config_path(args):
 def run(args):
     from ffrt.net import FFNet
 
-    from ffkit.evaluate import accuracy_goodness
-    from ffkit.train import train_spec
+    from ffkit.learning.evaluate import accuracy_goodness
+    from ffkit.learning.train import train_spec
 
     if args.epochs is not None and args.epochs < 0:
         raise UsageError("--epochs must be >= 0")
@@ -63,7 +63,8 @@ def run(args):
     if spec is None:  # no model file: choose one on a validation split of the training data
         if args.write_config is not None and args.write_config.resolve() == args.out.resolve():
             raise UsageError("--write-config and --out name the same file")
-        from ffkit import autoconfig, config
+        from ffkit import config
+        from ffkit.learning import autoconfig
 
         config_path = _auto_config_path(args)
         data, _ = through_frontend(args, load_data(args))
@@ -85,7 +86,7 @@ def run(args):
     t0 = time.perf_counter()
     net = FFNet(cfg, kernels=host_kernels())
     if cfg.recurrent:  # a stream: every window in time order, its state carried along
-        from ffkit.evaluate import accuracy_stream, sequences
+        from ffkit.learning.evaluate import accuracy_stream, sequences
         X, y, groups = sequences(data, "train")
         res = train_spec(net, spec, X, y, epochs, progress=not args.no_progress,
                          groups=groups)

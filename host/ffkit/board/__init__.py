@@ -1,0 +1,1 @@
+"""Boards: the link to a port, the protocol client, virtual and emulated boards, flashing and the .mpy builds, the fuzzer."""

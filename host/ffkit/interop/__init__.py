@@ -1,0 +1,1 @@
+"""Interop: TFLite export and checks, and front ends imported from TFLite models."""

@@ -1,0 +1,1 @@
+"""Learning on the host: bootstrap training, personalisation protocols, evaluation, float baselines, anomaly evaluation, the River estimator, model configuration."""
