@@ -5,7 +5,8 @@
 
 sys.argv: SAMPLES, a parity sample file (ffkit.parity.write_samples); STEPS, the steps
 timed with the viper kernels (steady state, automatic collection off, gc.mem_alloc
-before and after); PURE, the steps timed with both the pure-Python and the viper kernels
+before and after, and micropython.mem_total where the port has it: every byte allocated,
+also what was freed at once, such as a call frame too large for the C stack); PURE, the steps timed with both the pure-Python and the viper kernels
 from the same weights on the same samples (the speed-ups). Prints one JSON object of raw
 microseconds and byte counts; the host turns them into per-step figures. Loops index
 preloaded lists, so the loop itself allocates nothing.
@@ -15,6 +16,8 @@ import json
 import struct
 import sys
 import time
+
+import micropython
 
 from ffrt import kernels_ref, kernels_viper
 from ffrt.model import Config
@@ -73,14 +76,23 @@ def timed(fn, net, n, off):
     return fn(net, n, off)
 
 
-def measured(fn, net, n, off):
-    """(microseconds, bytes allocated) for n steps, automatic collection off."""
+TOTAL = getattr(micropython, "mem_total", None)  # MICROPY_MEM_STATS ports only
+TRAFFIC = {}  # phase: bytes ever allocated (mem_total), freed or not
+
+
+def measured(fn, net, n, off, phase=None):
+    """(microseconds, bytes allocated and still held) for n steps, automatic collection
+    off; with phase, also every byte allocated (TRAFFIC[phase], None without mem_total)."""
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()
+    t0 = TOTAL() if TOTAL else 0
     us = fn(net, n, off)
+    t1 = TOTAL() if TOTAL else 0
     a1 = gc.mem_alloc()
     gc.enable()
+    if phase:
+        TRAFFIC[phase] = t1 - t0 if TOTAL else None
     return us, a1 - a0
 
 
@@ -98,17 +110,18 @@ r["predict_pure_total_us"] = timed(predict, pure, PURE, 0)
 r["predict_viper_same_us"] = timed(predict, viper, PURE, 0)
 pure = None
 # steady state with viper, continuing the stream
-us, nb = measured(learn, viper, STEPS, PURE)
+us, nb = measured(learn, viper, STEPS, PURE, "learn")
 r["learn_viper_us"] = us
 r["learn_alloc_bytes"] = nb
-us, nb = measured(predict, viper, STEPS, 0)
+us, nb = measured(predict, viper, STEPS, 0, "predict")
 r["predict_viper_us"] = us
 r["predict_alloc_bytes"] = nb
-us, nb = measured(predict_head, viper, STEPS, 0)
+us, nb = measured(predict_head, viper, STEPS, 0, "predict_head")
 r["predict_head_viper_us"] = us
 r["predict_head_alloc_bytes"] = nb
 N_PROBE = min(STEPS, 1000)
-r["probe_alloc_bytes_per_step"] = measured(alloc_probe, viper, N_PROBE, 0)[1] / N_PROBE
+r["probe_alloc_bytes_per_step"] = measured(alloc_probe, viper, N_PROBE, 0, "probe")[1] / N_PROBE
+r["traffic_bytes"] = TRAFFIC
 # which layers still have activity to learn from, just after the timed run
 n_act = min(STEPS, 200)
 act = [0] * viper.n_layers

@@ -7,8 +7,10 @@ reports:
 - speed: microseconds per `learn_one` / `predict_one` with the viper kernels, and the
   speed-up of viper over the pure-Python kernels, both timed in one MicroPython process on
   the same samples from the same starting weights (``time.ticks_us``);
-- allocation: bytes allocated per learn / predict step in steady state (``gc.mem_alloc``
-  before and after ``--steps`` steps, automatic collection off so nothing is hidden);
+- allocation: bytes left allocated per learn / predict step in steady state
+  (``gc.mem_alloc`` before and after ``--steps`` steps, automatic collection off), and
+  the heap traffic: every byte allocated, also what is freed at once, such as a call
+  frame over MicroPython's stack limit (``micropython.mem_total``, where the port counts);
 - memory: the net's arrays (``net.ram_bytes()``), the smallest ``-X heapsize`` that builds
   the net, learns 20 samples and predicts (bisection in 1 KB steps, with ffrt cross-compiled
   to .mpy as `ffkit flash` installs it, and again from .py source), and the highest
@@ -133,6 +135,11 @@ FIGURES = (
     ("alloc_bytes_per_predict_step", "B", "heap bytes allocated per predict_one (viper)"),
     ("alloc_bytes_per_predict_head_step", "B", "heap bytes allocated per predict_head"),
     ("alloc_probe_bytes_per_step", "B", "control: a loop that makes one small list per step"),
+    ("heap_traffic_bytes_per_learn_step", "B", "every heap byte allocated per learn_one, "
+     "freed at once or not (micropython.mem_total: frames over the stack limit)"),
+    ("heap_traffic_bytes_per_predict_step", "B", "the same per predict_one"),
+    ("heap_traffic_bytes_per_predict_head_step", "B", "the same per predict_head"),
+    ("heap_traffic_bytes_per_probe_step", "B", "control: the one-list-per-step loop"),
     ("net_ram_bytes", "B", "bytes in the net's arrays: weights, PRNG states, head, buffers"),
     ("min_heap_bytes", "B", "least -X heapsize for build + 20 learn + predict, ffrt as .mpy"),
     ("min_heap_bytes_source", "B", "the same with ffrt from .py source (compiled on board)"),
@@ -203,9 +210,24 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
         "alloc_bytes_per_predict_step": raw["predict_alloc_bytes"] / steps,
         "alloc_bytes_per_predict_head_step": raw["predict_head_alloc_bytes"] / steps,
         "alloc_probe_bytes_per_step": raw["probe_alloc_bytes_per_step"],
+        **_traffic(raw, steps),
         "net_ram_bytes": raw["net_ram_bytes"],
         "ff_active_fraction": [round(a, 3) for a in raw["ff_active_fraction"]],
     }
+
+
+def _traffic(raw, steps):
+    """Every byte allocated per step, freed at once or not (micropython.mem_total): the
+    call frames larger than MicroPython's stack limit, which gc.mem_alloc does not see.
+    None where the port does not count (MICROPY_MEM_STATS off)."""
+    t = raw.get("traffic_bytes") or {}
+    n_probe = min(steps, 1000)
+    out = {}
+    for phase, n in (("learn", steps), ("predict", steps), ("predict_head", steps),
+                     ("probe", n_probe)):
+        b = t.get(phase)
+        out["heap_traffic_bytes_per_%s_step" % phase] = None if b is None else b / n
+    return out
 
 
 def _ratio(a, b):
