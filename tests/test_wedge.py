@@ -213,3 +213,30 @@ def test_a_log_stopped_by_a_memory_error_stays_readable(tmp_path):
     assert struct.unpack("<BIII", log(b"\x05")) == (0,) + status[1:]
     assert log(struct.pack("<BIH", 3, 0, 400)) == records
     assert log(b"\x02") == header
+
+
+def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmware):
+    """ffrt compiled from .py on the board compiles each request module when first asked:
+    at 128K it boots with 36 KB free and a long fuzz run ended with SET refused for good
+    (a module's compile finds no block big enough); the check asks SERVE_NEED_SOURCE of
+    it (133K and up serve). The .mpy firmware serves at the same heap."""
+    from ffkit.board.client import BoardTimeout, connect
+    from ffkit.board.mpy import firmware_dir
+
+    board = Path(tempfile.mkdtemp(prefix="vb"))
+    try:
+        shutil.copytree(firmware_dir() / "ffrt", board / "ffrt",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(firmware_dir() / "main.py", board / "main.py")
+        shutil.copy(repo_root / "models" / "digits.ffw", board / "model.ffw")
+        with pytest.raises(BoardTimeout) as e:
+            connect("sim://%s?heap=128K" % board, timeout=1.0)
+        assert "its console says: ffrt: not serving: " in str(e.value), e.value
+        mpy = _board(repo_root, mpy_firmware, _HEAP)
+        try:
+            with connect("sim://%s?heap=128K" % mpy, timeout=5.0) as b:
+                assert b.info()["mem_free"] > 0
+        finally:
+            shutil.rmtree(mpy, ignore_errors=True)
+    finally:
+        shutil.rmtree(board, ignore_errors=True)

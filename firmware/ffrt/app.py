@@ -47,10 +47,33 @@ MODEL = "model.ffw"
 # its interned names in the heap (about 5 KB once every request has been served), and an
 # export must still load its code then. Measured with `ffkit fuzz` (100,000 frames,
 # digits net as .mpy on x64): at 100K (20 units free after boot) a run could end with the
-# board unable to export; 101K (22 units) and up passed every run. A board's main.py may
-# set it lower before run() (tests/test_wedge.py does, to serve at 98K).
+# board unable to export; 101K (22 units) and up passed every run. ffrt compiled from .py
+# on the board compiles each request module when it is first asked for, which takes far
+# more: SERVE_NEED_SOURCE units of 64 words (the same runs: 128K, 36 KB free after boot,
+# could end refusing SET; 134K, 42 KB, and 140K passed). A board's main.py may set them
+# lower before run() (tests/test_wedge.py does, to serve at 98K).
 SERVE_NEED = 22
+SERVE_NEED_SOURCE = 82
 _IDLE_MS = 20  # the longest wait for input while there is nothing else to do
+
+
+def _serve_need():
+    """Bytes of free heap after boot that serving takes: SERVE_NEED units with ffrt as
+    .mpy, SERVE_NEED_SOURCE units with ffrt compiled from .py on this board, none when it
+    is frozen into the firmware (or in CPython)."""
+    import ffrt
+    if ffrt.UNIT:
+        return SERVE_NEED * ffrt.UNIT
+    import sys
+    if sys.implementation.name != "micropython":
+        return 0
+    import os
+    try:
+        os.stat(ffrt.__file__)   # a frozen module's path names no file on the board
+    except (OSError, TypeError):
+        return 0
+    import struct
+    return SERVE_NEED_SOURCE * (struct.calcsize("P") << 6)
 
 
 def _load(names):
@@ -123,9 +146,8 @@ def run(board=None, sensor=None, log=None):
     if log:
         from ffrt import log_ops
         log_ops.start(srv, log)
-    import ffrt
     gc.collect()
-    short = SERVE_NEED * ffrt.UNIT - gc.mem_free()   # UNIT 0: not loaded from .mpy
+    short = _serve_need() - gc.mem_free()
     if short > 0:  # it would answer for a while, then fail its requests (SERVE_NEED)
         link.close()
         print("ffrt: not serving: %d bytes of heap free after boot, %d short of what serving "
