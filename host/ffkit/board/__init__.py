@@ -1,1 +1,3 @@
-"""Boards: the link to a port, the protocol client, virtual and emulated boards, flashing and the .mpy builds, the fuzzer."""
+"""Boards: the link to a port, the protocol client, virtual and emulated boards, flashing
+and the .mpy builds, the fuzzer.
+"""

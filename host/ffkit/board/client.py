@@ -382,7 +382,7 @@ class Board:
         return {"steps": done, "step": step, "slept": slept, "guard_checks": checks,
                 "guard_rollbacks": rollbacks}
 
-    # ---- the session log (LOG, ffrt.log_ops; files: ffkit.sessions.logs) ----------------------------
+    # ---- the session log (LOG, ffrt.log_ops; files: ffkit.sessions.logs) -------------------
 
     def log_start(self, segment=65536, digest_every=64):
         """LOG START: a new session log on the board (two ring segments of `segment`

@@ -5,8 +5,8 @@
                         anything else is ffkit.board.link.open_link's (a device, a pyserial URL)
     make_board(dir, machine)   the unix port's VirtualBoard or an emulated QemuBoard
 
-Above ffkit.board.link, ffkit.board.sim and ffkit.board.qemu, which it joins: the link layer knows ports,
-not boards (tests/test_layers.py).
+Above ffkit.board.link, ffkit.board.sim and ffkit.board.qemu, which it joins: the link
+layer knows ports, not boards (tests/test_layers.py).
 """
 
 from ffkit import UsageError

@@ -30,7 +30,8 @@ import zipfile
 
 import numpy as np
 
-from ffkit.data.dataset import QUANT_MAX, DataError, Dataset, Quantiser  # noqa: F401 (ffkit.data.datasets.Dataset ... still name them)
+# (callers that name ffkit.data.datasets.Dataset ... still find them here)
+from ffkit.data.dataset import QUANT_MAX, DataError, Dataset, Quantiser  # noqa: F401
 
 SPLIT_TEXT = "stratified 75/25 split, random_state=0"
 GIVEN_SPLIT_TEXT = "test split as given in the file"

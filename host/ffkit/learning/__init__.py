@@ -1,1 +1,3 @@
-"""Learning on the host: bootstrap training, personalisation protocols, evaluation, float baselines, anomaly evaluation, the River estimator, model configuration."""
+"""Learning on the host: bootstrap training, personalisation protocols, evaluation, float
+baselines, anomaly evaluation, the River estimator, model configuration.
+"""

@@ -1,1 +1,3 @@
-"""Sessions: streams to a board with a host twin (ffkit stream), their logs, replay and the golden logs."""
+"""Sessions: streams to a board with a host twin (ffkit stream), their logs, replay and the
+golden logs.
+"""
