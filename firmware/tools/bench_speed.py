@@ -77,7 +77,7 @@ def timed(fn, net, n, off):
 
 
 TOTAL = getattr(micropython, "mem_total", None)  # MICROPY_MEM_STATS ports only
-TRAFFIC = {}  # phase: bytes ever allocated (mem_total), freed or not
+TRAFFIC: dict = {}  # phase: bytes ever allocated (mem_total), freed or not
 
 
 def measured(fn, net, n, off, phase=None):
