@@ -56,6 +56,9 @@ class FFNet:
         self._predicted = False  # goodness[] belongs to the sample in _x (see learn_last)
         # working buffers
         self._x = bytearray(self.n_in[0])  # features, label, (recurrent) the layer above
+        # the label overlay's part of it (_overlay: a short frame indexes it from 0)
+        self._lab = memoryview(self._x)[cfg.n_features:
+                                        cfg.n_features + cfg.n_classes * cfg.label_repeat]
         self._h = [bytearray(n) for n in cfg.layers]
         self._acts = bytearray(sum(cfg.layers))  # normalised activities, all layers
         self._nv = []
@@ -115,23 +118,27 @@ class FFNet:
         The one statement of the input rule: learn and predict call it before anything
         changes, and the board's server calls it on a whole STREAM batch first.
         """
-        cfg = self.cfg
-        n = cfg.n_features
+        n = self.cfg.n_features
         if len(x) != n:
             raise ValueError("x has %d values, the model takes %d" % (len(x), n))
-        hi = cfg.in_max
-        for j in range(n):
-            v = x[j]
-            if v < 0 or v > hi:
-                raise ValueError("x[%d] = %d is outside the input range 0..%d" % (j, v, hi))
+        n = self._outside(x)
+        if n >= 0:
+            raise ValueError("x[%d] = %d is outside the input range 0..%d"
+                             % (n, x[n], self.cfg.in_max))
+
+    def _outside(self, x):
+        """The first index of x outside 0..in_max, or -1 (a frame apart: see _normalize)."""
+        hi = self.cfg.in_max
+        for j in range(len(x)):
+            if x[j] < 0 or x[j] > hi:
+                return j
+        return -1
 
     def _load(self, x):
         self.check_x(x)
-        cfg = self.cfg
-        n = cfg.n_features
         buf = self._x
-        s = cfg.in_scale
-        for j in range(n):
+        s = self.cfg.in_scale
+        for j in range(self.cfg.n_features):
             buf[j] = x[j] * s
         self._predicted = False
 
@@ -147,29 +154,24 @@ class FFNet:
 
     def _overlay(self, label):
         """One-hot label after the features, label_repeat times; label -1 spreads it
-        evenly (neutral)."""
-        cfg = self.cfg
-        buf = self._x
-        v = cfg.label_value
-        nc = cfg.n_classes
-        neutral = v // nc
-        base = cfg.n_features
-        for _ in range(cfg.label_repeat):
-            for c in range(nc):
-                if label < 0:
-                    buf[base + c] = neutral
-                else:
-                    buf[base + c] = v if c == label else 0
-            base += nc
+        evenly (neutral). Few locals: see _normalize."""
+        lab = self._lab
+        nc = self.cfg.n_classes
+        v = self.cfg.label_value
+        if label < 0:
+            v //= nc
+        for i in range(len(lab)):
+            lab[i] = v if label < 0 or i % nc == label else 0
 
     # ---- passes ---------------------------------------------------------------------------
 
     def _normalize(self, l, g):
-        n = self.cfg.layers[l]
-        norm = fp.isqrt(g)
+        # few locals: a frame over MicroPython's 11-word limit is allocated on the heap
         # target << 16 < 2**30 (norm_target < 2**14); see kernels_ref.normalize
-        recip = (self.cfg.norm_target << 16) // norm if norm else 0
-        self.k.normalize(self._h[l], self._nv[l], n, recip)
+        g = fp.isqrt(g)
+        if g:
+            g = (self.cfg.norm_target << 16) // g
+        self.k.normalize(self._h[l], self._nv[l], self.cfg.layers[l], g)
 
     def _pass_on(self, l):
         """The input buffer of layer l + 1, holding layer l's normalised activities (in a
@@ -181,43 +183,47 @@ class FFNet:
             inp[0:len(nv)] = nv
         return inp
 
+    # The passes are split into short methods: a frame over MicroPython's limit (11 words
+    # of locals and stack) is allocated on the heap at every call (ffkit bench:
+    # heap_traffic_bytes_per_learn_step). Layer l reads self._inp[l] (_pass_on fills it).
+
+    def _layer(self, l):
+        """Layer l's activities from its input; returns their goodness."""
+        return self.k.fc_relu(self.weights[l], self._inp[l], self._h[l], self.n_in[l],
+                              self.cfg.layers[l], self.cfg.act_shift[l])
+
     def _forward(self, label):
         """Forward pass with a label overlaid; returns the predicting layers' goodness."""
         self._overlay(label)
-        k = self.k
-        cfg = self.cfg
-        inp = self._x
-        last = self.n_layers - 1
         total = 0
         for l in range(self.n_layers):
-            g = k.fc_relu(self.weights[l], inp, self._h[l], self.n_in[l], cfg.layers[l],
-                          cfg.act_shift[l])
-            if l >= cfg.goodness_from:
+            g = self._layer(l)
+            if l >= self.cfg.goodness_from:
                 total += g  # < n_layers * 2**24, far below 2**30 for a few layers
             self._normalize(l, g)
-            if l < last:
-                inp = self._pass_on(l)
+            if l < self.n_layers - 1:
+                self._pass_on(l)
         return total
 
     def _learn_pass(self, label, positive, record):
         """Forward with a label and let every layer take its local step."""
         self._overlay(label)
-        k = self.k
-        cfg = self.cfg
-        inp = self._x
         for l in range(self.n_layers):
-            n_out = cfg.layers[l]
-            g = k.fc_relu(self.weights[l], inp, self._h[l], self.n_in[l], n_out,
-                          cfg.act_shift[l])
+            g = self._layer(l)
             record[l] = g
-            p = fp.sigmoid_q8(g, cfg.theta[l], cfg.gshift[l])
-            # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
-            coef = (fp.ONE_Q8 - p) * cfg.lr if positive else -p * cfg.lr
-            k.update(self.weights[l], inp, self._h[l], self.n_in[l], n_out, coef,
-                     cfg.lr_shift, self.rngs[l], cfg.grad_floor if positive else 0)
+            self._update(l, g, positive)
             self._normalize(l, g)
             if l < self.n_layers - 1:
-                inp = self._pass_on(l)
+                self._pass_on(l)
+
+    def _update(self, l, g, positive):
+        """Layer l's local step after a pass of goodness g."""
+        cfg = self.cfg
+        g = fp.sigmoid_q8(g, cfg.theta[l], cfg.gshift[l])
+        # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
+        g = (fp.ONE_Q8 - g) * cfg.lr if positive else -g * cfg.lr
+        self.k.update(self.weights[l], self._inp[l], self._h[l], self.n_in[l], cfg.layers[l],
+                      g, cfg.lr_shift, self.rngs[l], cfg.grad_floor if positive else 0)
 
     # ---- the public API ---------------------------------------------------------------------
 
@@ -348,8 +354,10 @@ class FFNet:
         true label, which learning overlays, so a label never leaks into the next step's
         prediction. Call it once per sample, after predicting and learning it (ffrt.live
         does, per window)."""
-        if not self._td:
-            return
+        if self._td:
+            self._advance(x)
+
+    def _advance(self, x):
         if x is not None:
             self._load(x)
         self._forward(-1)
