@@ -174,14 +174,13 @@ class FFNet:
         self.k.normalize(self._h[l], self._nv[l], self.cfg.layers[l], g)
 
     def _pass_on(self, l):
-        """The input buffer of layer l + 1, holding layer l's normalised activities (in a
-        recurrent model they are copied in front of the recurrent state: memcpy, no
-        allocation)."""
+        """Layer l's normalised activities into the input buffer of layer l + 1
+        (self._inp[l + 1]: the same buffer, or in a recurrent model a copy in front of the
+        recurrent state: memcpy)."""
         inp = self._inp[l + 1]
         nv = self._nv[l]
         if inp is not nv:
             inp[0:len(nv)] = nv
-        return inp
 
     # The passes are split into short methods: a frame over MicroPython's limit (11 words
     # of locals and stack) is allocated on the heap at every call (ffkit bench:

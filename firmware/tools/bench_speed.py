@@ -77,12 +77,13 @@ def timed(fn, net, n, off):
 
 
 TOTAL = getattr(micropython, "mem_total", None)  # MICROPY_MEM_STATS ports only
-TRAFFIC: dict = {}  # phase: bytes ever allocated (mem_total), freed or not
+TRAFFIC: dict = {}  # phase: bytes ever allocated (mem_total) per step, freed or not
 
 
 def measured(fn, net, n, off, phase=None):
     """(microseconds, bytes allocated and still held) for n steps, automatic collection
-    off; with phase, also every byte allocated (TRAFFIC[phase], None without mem_total)."""
+    off; with phase, also every byte allocated per step (TRAFFIC[phase], None without
+    mem_total)."""
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()
@@ -92,7 +93,7 @@ def measured(fn, net, n, off, phase=None):
     a1 = gc.mem_alloc()
     gc.enable()
     if phase:
-        TRAFFIC[phase] = t1 - t0 if TOTAL else None
+        TRAFFIC[phase] = (t1 - t0) / n if TOTAL else None
     return us, a1 - a0
 
 
@@ -121,7 +122,7 @@ r["predict_head_viper_us"] = us
 r["predict_head_alloc_bytes"] = nb
 N_PROBE = min(STEPS, 1000)
 r["probe_alloc_bytes_per_step"] = measured(alloc_probe, viper, N_PROBE, 0, "probe")[1] / N_PROBE
-r["traffic_bytes"] = TRAFFIC
+r["traffic_bytes_per_step"] = TRAFFIC
 # which layers still have activity to learn from, just after the timed run
 n_act = min(STEPS, 200)
 act = [0] * viper.n_layers

@@ -210,24 +210,11 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
         "alloc_bytes_per_predict_step": raw["predict_alloc_bytes"] / steps,
         "alloc_bytes_per_predict_head_step": raw["predict_head_alloc_bytes"] / steps,
         "alloc_probe_bytes_per_step": raw["probe_alloc_bytes_per_step"],
-        **_traffic(raw, steps),
+        **{"heap_traffic_bytes_per_%s_step" % k: v
+           for k, v in raw["traffic_bytes_per_step"].items()},
         "net_ram_bytes": raw["net_ram_bytes"],
         "ff_active_fraction": [round(a, 3) for a in raw["ff_active_fraction"]],
     }
-
-
-def _traffic(raw, steps):
-    """Every byte allocated per step, freed at once or not (micropython.mem_total): the
-    call frames larger than MicroPython's stack limit, which gc.mem_alloc does not see.
-    None where the port does not count (MICROPY_MEM_STATS off)."""
-    t = raw.get("traffic_bytes") or {}
-    n_probe = min(steps, 1000)
-    out = {}
-    for phase, n in (("learn", steps), ("predict", steps), ("predict_head", steps),
-                     ("probe", n_probe)):
-        b = t.get(phase)
-        out["heap_traffic_bytes_per_%s_step" % phase] = None if b is None else b / n
-    return out
 
 
 def _ratio(a, b):
