@@ -7,9 +7,9 @@ requests until a REPL request (or the end of input on a unix pipe), then restore
 port and returns: `micropython -i main.py` lands in the REPL, and `mpremote` can deploy
 again. Nothing is printed while it serves: the protocol owns stdout (a host skips what
 comes before its first frame). A board left with less free heap after boot than serving
-every request takes (SERVE_NEED; firmware loaded from .mpy) prints one line saying
-so and returns instead of serving for a while and then failing; a main.py may set
-`app.SERVE_NEED` lower first.
+every request takes (SERVE_NEED with ffrt as .mpy, SERVE_NEED_SOURCE compiled from .py)
+prints one line saying so and returns instead of serving for a while and then failing;
+a main.py may set them lower first.
 
     from ffrt import app    # firmware/main.py
     app.run()
@@ -36,7 +36,7 @@ the bottom of the heap. What is needed once is dropped after boot: the board pro
 main.py does). The server loads the rest on demand (ffrt.server). Measured on the
 virtual board (x64 unix port) with ffrt as .mpy, the digits net runs boot, import, learn,
 export and checkpoint in 101 KB (tests/test_server.py), and the serving check asks for
-101 KB to 102 KB, depending on the host's paths (tests/test_wedge.py).
+102 KB (tests/test_wedge.py; the host's paths move such figures by up to 1 KB).
 """
 
 import gc
