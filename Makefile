@@ -9,7 +9,8 @@
 #   make test MICROPYTHON=/path/to/micropython  device tests on another unix-port binary
 #   make typecheck                              firmware/ against the rp2 and esp32 stubs
 #   make golden                                 record tests/replay/*.ffl again
-#   make qemu-toolchain                         QEMU + arm-none-eabi-gcc for the emulated boards
+#   make qemu-toolchain                         QEMU + the Arm and RISC-V cross-compilers (emulated
+#                                               boards, native kernels)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -49,7 +50,8 @@ $(STUBS_STAMP): Makefile | $(STAMP)
 	echo '*' > $(STUBS)/.gitignore
 	touch $@
 
-# The emulated boards' toolchain (QEMU, the ARM cross-compiler: ffkit.board.qemu, tests/test_qemu.py):
+# The emulated boards' toolchain (QEMU, the ARM cross-compiler: ffkit.board.qemu, tests/test_qemu.py)
+# and the native kernels' cross-compilers (Arm, RISC-V: ffkit.board.native):
 # installed with apt-get when missing and running as root; elsewhere it says what to
 # install and those tests skip (under CI=true they fail instead).
 qemu-toolchain: $(STAMP)

@@ -13,6 +13,7 @@ arch is refused before anything on the board changes.
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -42,11 +43,13 @@ def run_main(*argv):
     return code, out.getvalue(), err.getvalue()
 
 
-def expected_modules(board=None):
+def expected_modules(board=None, native=False):
     """The bundle's modules: every firmware module, without the viper ones on a board
-    whose MicroPython has no native emitter (builds.NO_NATIVE)."""
-    return sorted(p.stem + ".mpy" for p in builds.firmware_sources()
-                  if board not in builds.NO_NATIVE or not p.stem.endswith("_viper"))
+    whose MicroPython has no native emitter (builds.NO_NATIVE); with native, the native
+    kernels too (ffrt/kernels_native.mpy: C, built for the board's arch)."""
+    return sorted([p.stem + ".mpy" for p in builds.firmware_sources()
+                   if board not in builds.NO_NATIVE or not p.stem.endswith("_viper")]
+                  + (["kernels_native.mpy"] if native else []))
 
 
 # ---- the bundle (--out) -------------------------------------------------------------------
@@ -61,9 +64,19 @@ def test_out_builds_the_bundle_for_every_board(board, tmp_path):
     arch = PROFILES[board][0]
     assert res["board"] == board and res["arch"] == arch
     modules = expected_modules(board)
-    assert sorted(p.name for p in (out / "ffrt").iterdir()) == modules
+    # the native kernels (C) for the board's arch: `make test` installs every compiler
+    # but the ESP32's (xtensa-esp32-elf-gcc, not in Debian), so those are expected here
+    native = board not in builds.NO_NATIVE and (
+        arch != "xtensawin" or shutil.which("xtensa-esp32-elf-gcc") is not None)
+    assert res["kernels"] == ("native" if native else
+                              "pure" if board in builds.NO_NATIVE else "viper")
+    extra = ["kernels_native.mpy"] if native else []
+    assert sorted(p.name for p in (out / "ffrt").iterdir()) == sorted(modules + extra)
     assert ("kernels_viper.mpy" in modules) == (board != "cortex-m0")
-    assert [f["path"] for f in res["files"]] == ["ffrt/" + m for m in modules] + ["main.py"]
+    assert [f["path"] for f in res["files"]] == ["ffrt/" + m for m in modules + extra] \
+        + ["main.py"]
+    if native:
+        assert builds.read_header(out / "ffrt" / "kernels_native.mpy")["arch"] == arch
     # main.py goes as source, unchanged: the board's own boot sequence runs it
     assert (out / "main.py").read_bytes() == (REPO_ROOT / "firmware" / "main.py").read_bytes()
     assert not (out / "model.ffw").exists()
@@ -88,7 +101,7 @@ def test_out_with_a_model_replaces_stale_files_as_on_a_board(tmp_path):
     (out / "notes.txt").write_text("the user's own file stays")
     code, stdout, err = run_main("flash", "--board", "rp2", "--out", out, "--model", MODEL)
     assert code == 0, err
-    assert sorted(p.name for p in (out / "ffrt").iterdir()) == expected_modules()
+    assert sorted(p.name for p in (out / "ffrt").iterdir()) == expected_modules(native=True)
     assert (out / "model.ffw").read_bytes() == MODEL.read_bytes()
     assert not (out / "ckpt_a.bin").exists()
     assert (out / "notes.txt").exists()
@@ -161,11 +174,12 @@ def mpremote_exec(port, code):
 
 
 def running_modules(port):
-    """(main, ffrt.net, ffrt.kernels_viper) files of the running firmware, via the REPL."""
+    """(main, ffrt.net, its kernels) files of the running firmware, via the REPL."""
     with connect(port) as board:
         board.repl()
     out = mpremote_exec(port, "import sys; m = sys.modules; print(m['main'].__file__, "
-                              "m['ffrt.net'].__file__, m['ffrt.kernels_viper'].__file__)")
+                              "m['ffrt.net'].__file__, "
+                              "m['ffrt.net'].default_kernels().__file__)")
     return out.split()
 
 
@@ -190,7 +204,7 @@ def test_flash_a_virtual_board_with_a_model(tmp_path):
         assert "booted from model.ffw, step 21552" in out
 
         # the board's folder holds the bundle, and nothing stale
-        assert sorted(p.name for p in (d / "ffrt").iterdir()) == expected_modules()
+        assert sorted(p.name for p in (d / "ffrt").iterdir()) == expected_modules(native=True)
         assert (d / "model.ffw").read_bytes() == MODEL.read_bytes()
         assert not list(d.glob("ckpt_*.bin"))
 
@@ -201,9 +215,9 @@ def test_flash_a_virtual_board_with_a_model(tmp_path):
             assert info["step"] == ffw_ram.load(MODEL.read_bytes()).step
             assert board.export() == MODEL.read_bytes()
         # ... with the flashed modules: the REPL it hands back names their files
-        main, net, viper = running_modules(vb.port)
+        main, net, kernels = running_modules(vb.port)
         assert main == "main.py" and net.endswith("ffrt/net.mpy"), (main, net)
-        assert viper.endswith("ffrt/kernels_viper.mpy")
+        assert kernels.endswith("ffrt/kernels_native.mpy")   # C for x64, flashed with them
         assert (d / net).is_file()   # relative to the board's folder, its cwd
 
         # a board that restarts (power cut, then boot) boots the same bundle
@@ -321,16 +335,18 @@ def test_flash_the_emulated_cortex_m3_replaces_its_frozen_ffrt(qemu, tmp_path):
         assert code == 0, err + out
         res = json.loads(out)
         assert res["target"]["profile"] == "cortex-m3" and res["target"]["mpy"] == "6.3"
+        # the flashed board runs the native kernels (C for armv7m) from its filesystem
+        assert res["kernels"] == "native"
         assert res["modules"] == {"ffrt.net": "ffrt/net.mpy",
-                                  "ffrt.kernels_viper": "ffrt/kernels_viper.mpy"}
+                                  "ffrt.kernels_native": "ffrt/kernels_native.mpy"}
         assert res["restart"].startswith("soft reset")
         assert (res["info"]["board"], res["info"]["boot"]) == ("cortex-m3", "model.ffw")
         with connect(vb.port, hello_timeout=20) as board:
             assert board.export() == MODEL.read_bytes()
         # the serving firmware's modules are the flashed .mpy files on littlefs
         net, kernels, has_ffrt = modules()
-        assert (net, kernels, has_ffrt) == ("ffrt/net.mpy", "ffrt/kernels_viper.mpy", "True")
-        head = mpremote_exec(vb.port, "print(open('ffrt/kernels_viper.mpy', 'rb')"
+        assert (net, kernels, has_ffrt) == ("ffrt/net.mpy", "ffrt/kernels_native.mpy", "True")
+        head = mpremote_exec(vb.port, "print(open('ffrt/kernels_native.mpy', 'rb')"
                                       ".read(4).hex())").strip()
         assert bytes.fromhex(head)[2] >> 2 == builds.MPY_ARCH_CODES["armv7m"]
 

@@ -2,8 +2,9 @@
 
 - CPython: kernels_np gives the same return value and the same bytes in every buffer
   (mutated ones: weights, PRNG states, h, out, scores; and the inputs, left unchanged).
-- MicroPython (device, parity): kernels_ref and kernels_viper run the same vectors in the
-  unix port; their CRC32s per buffer must equal those of kernels_ref in CPython.
+- MicroPython (device, parity): kernels_ref, kernels_viper and kernels_native (C, built
+  for x64 by ffkit.board.native) run the same vectors in the unix port; their CRC32s per
+  buffer must equal those of kernels_ref in CPython.
 - Bounds: the reference kernels, recompiled so that every arithmetic result passes through
   a recorder (an AST rewrite of their own source), run on extreme inputs at moderate
   widths: no value reaches 2**30 (MicroPython's small-int limit on 32-bit boards), the
@@ -82,9 +83,12 @@ def test_table_covers_the_brief():
 # ---- MicroPython: reference and viper twins -------------------------------------------------
 
 _MPY_SCRIPT = """
-import json, binascii
+import json, binascii, sys
 from array import array
-from ffrt import kernels_ref, kernels_viper
+
+twins = []
+for label in sys.argv[1].split(","):
+    twins.append((label, __import__("ffrt.kernels_" + label, None, None, ["x"])))
 
 def build(spec):
     out = []
@@ -105,7 +109,7 @@ with open("vectors.json") as f:
 result = {}
 for name, kernel, spec in vectors:
     r = {}
-    for label, mod in (("ref", kernels_ref), ("viper", kernels_viper)):
+    for label, mod in twins:
         args = build(spec)
         ret = getattr(mod, kernel)(*args)
         r[label] = digest(args, ret)
@@ -126,7 +130,21 @@ def mpy_results(micropython, tmp_path_factory):
     folder = tmp_path_factory.mktemp("kernel-vectors")
     data = [[v["name"], v["kernel"], kv.to_json(v)] for v in kv.VECTORS]
     (folder / "vectors.json").write_text(json.dumps(data))
-    return mpy.run_json(_MPY_SCRIPT, cwd=folder)
+    return mpy.run_json(_MPY_SCRIPT, args=["ref,viper"], cwd=folder)
+
+
+@pytest.fixture(scope="module")
+def native_results(micropython, tmp_path_factory):
+    """The native module (C, built here for x64: `make test` installs the compiler, so a
+    missing one fails rather than skips) over the same vectors in the unix port."""
+    from ffkit.board import native
+
+    folder = tmp_path_factory.mktemp("kernel-vectors-native")
+    data = [[v["name"], v["kernel"], kv.to_json(v)] for v in kv.VECTORS]
+    (folder / "vectors.json").write_text(json.dumps(data))
+    path = native.native_firmware_dir("x64")
+    return mpy.run_json(_MPY_SCRIPT, args=["native"], cwd=folder,
+                        env_extra={"MICROPYPATH": str(path)})
 
 
 @pytest.mark.device
@@ -140,6 +158,18 @@ def test_micropython_twins_match_cpython_reference(mpy_results, name, twin):
     assert ret == exp_ret
     for arg, got, want in zip(kv.SIGNATURES[vec["kernel"]], crcs, exp_crcs):
         assert got == want, "%s in MicroPython (%s): buffer %r differs" % (name, twin, arg)
+
+
+@pytest.mark.device
+@pytest.mark.parity
+@pytest.mark.parametrize("name", kv.NAMES)
+def test_native_kernels_match_cpython_reference(native_results, name):
+    vec = kv.by_name(name)
+    ret, crcs = native_results[name]["native"]
+    exp_ret, exp_crcs = _cpython_digest(vec)
+    assert ret == exp_ret
+    for arg, got, want in zip(kv.SIGNATURES[vec["kernel"]], crcs, exp_crcs):
+        assert got == want, "%s in MicroPython (native): buffer %r differs" % (name, arg)
 
 
 # ---- bounds: every intermediate below 2**30 -------------------------------------------------

@@ -1,7 +1,7 @@
 """Parity tier: the same seeded learning run gives the same bits in every runner.
 
-CPython reference, numpy and C kernels, MicroPython unix port with pure and viper kernels
-(ffkit.parity) over 500 steps; the emulated microcontrollers (QEMU Cortex-M3 with viper
+CPython reference, numpy and C kernels, MicroPython unix port with pure, viper and native
+(C .mpy, built here for x64) kernels (ffkit.parity) over 500 steps; the emulated microcontrollers (QEMU Cortex-M3 with viper
 and pure kernels, Cortex-M0 pure: 32-bit words, 31-bit small ints) against the CPython
 reference over fewer steps, since their pure runners take about 0.13 s per learn step
 (skipped with one line where QEMU is missing, except under CI=true). Negative controls
@@ -37,10 +37,10 @@ def test_all_runners_identical_after_500_steps(micropython):
     t0 = time.monotonic()
     rep = parity.run_parity(steps=500, runners=parity.default_runners(qemu=False))
     elapsed = time.monotonic() - t0
-    print("parity: 500 steps in 4 runners took %.1f s (%s)" % (
+    print("parity: 500 steps in 6 runners took %.1f s (%s)" % (
         elapsed, ", ".join("%s %.2f s" % (n, r["seconds"]) for n, r in rep["per_runner"].items())))
     assert rep["runners"] == ["cpython-reference", "cpython-numpy", "cpython-c",
-                              "micropython-pure", "micropython-viper"]
+                              "micropython-pure", "micropython-viper", "micropython-native"]
     assert rep["messages"] == []
     assert rep["identical"] is True
     assert rep["predictions_identical"] is True
@@ -54,17 +54,18 @@ def test_all_runners_identical_after_500_steps(micropython):
     assert all(n >= 450 for n in rep["active_steps"]), rep["active_steps"]
 
 
-QEMU_RUNNERS = ["qemu-cortex-m3-viper", "qemu-cortex-m3-pure", "qemu-cortex-m0-pure"]
+QEMU_RUNNERS = ["qemu-cortex-m3-viper", "qemu-cortex-m3-native", "qemu-cortex-m3-pure",
+                "qemu-cortex-m0-pure"]
 
 
 def test_the_emulated_microcontrollers_are_runners_where_qemu_is(monkeypatch):
     from ffkit.board import qemu
 
     names = [r.name for r in parity.default_runners()]
-    assert [r.name for r in parity.default_runners(qemu=False)] == names[:5]
-    assert names[5:] == (QEMU_RUNNERS if qemu.available() else [])
+    assert [r.name for r in parity.default_runners(qemu=False)] == names[:6]
+    assert names[6:] == (QEMU_RUNNERS if qemu.available() else [])
     monkeypatch.setattr(qemu, "available", lambda: False)
-    assert len(parity.default_runners()) == 5 and parity.qemu_runners() == []
+    assert len(parity.default_runners()) == 6 and parity.qemu_runners() == []
 
 
 def test_the_emulated_microcontrollers_are_identical_to_cpython(qemu):

@@ -6,7 +6,7 @@ The update is the gradient of that layer's logistic loss, an outer product appli
 stochastic rounding; nothing is propagated backwards and no activations are kept.
 
 All buffers are allocated here, once; learn_one and predict_one allocate nothing when
-their kernels are the viper twins.
+their kernels are the native or viper twins.
 
 >>> from ffrt.model import Config
 >>> net = FFNet(Config(n_features=4, n_classes=3, in_max=15, in_scale=17, layers=(16, 16),
@@ -25,9 +25,17 @@ from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM
 
 
 def default_kernels():
-    """The viper twins on MicroPython (where the emitter exists), else the reference."""
+    """The fastest twin that loads here: the native module (C, ffrt/kernels_native.mpy,
+    present where `ffkit flash` or `mpremote mip` put one built for this board's arch),
+    else the viper twins (where the emitter exists), else the reference. A .mpy of
+    another arch, or a port without a native loader, raises ValueError on import."""
     import sys
     if sys.implementation.name == "micropython":
+        try:
+            from ffrt import kernels_native
+            return kernels_native
+        except (ImportError, ValueError, OSError):
+            pass
         try:
             from ffrt import kernels_viper
             return kernels_viper

@@ -204,11 +204,13 @@ class CPythonRunner:
 class MicroPythonRunner:
     """Runs the driver in the MicroPython unix port with ``import <kernels> as K``."""
 
-    def __init__(self, name: str, kernels: str, heapsize=None, timeout: float = 600):
+    def __init__(self, name: str, kernels: str, heapsize=None, timeout: float = 600,
+                 path=None):
         self.name = name
         self.kernels = kernels
         self.heapsize = heapsize
         self.timeout = timeout
+        self.path = path  # MICROPYPATH in place of firmware/ (e.g. one with native kernels)
 
     def args(self, cfg: Config, data_path: str, steps: int, every: int) -> str:
         """The driver's parameters, as the JSON text of the file it reads."""
@@ -221,8 +223,9 @@ class MicroPythonRunner:
                 args = os.path.join(tmp, "args.json")
                 with open(args, "w") as f:
                     f.write(self.args(cfg, data_path, steps, every))
+                env = None if self.path is None else {"MICROPYPATH": str(self.path)}
                 return mpy.run_json(DRIVER, args=[args], heapsize=self.heapsize,
-                                    timeout=self.timeout)
+                                    timeout=self.timeout, env_extra=env)
         except (mpy.MicroPythonError, ValueError, FileNotFoundError) as e:
             raise ParityError("runner %s failed: %s" % (self.name, e)) from None
 
@@ -231,23 +234,29 @@ class QemuRunner:
     """The driver on an emulated microcontroller (ffkit.board.qemu): MicroPython on a Cortex-M,
     ffrt frozen into its image, the samples copied onto its filesystem."""
 
-    def __init__(self, name: str, machine: str, kernels: str, heap=None, timeout=3600):
+    def __init__(self, name: str, machine: str, kernels: str, heap=None, timeout=3600,
+                 flashed=False):
         self.name = name
         self.machine = machine
         self.kernels = kernels
         self.heap = heap
         self.timeout = timeout
+        # flashed: ffrt as `ffkit flash` puts it on the board (.mpy files, with the native
+        # kernels) in place of the frozen copy, which has no native module
+        self.flashed = flashed
 
     def run(self, cfg: Config, data_path: str, steps: int, every: int) -> dict:
         from ffkit.board import qemu
 
         args = {"kernels": self.kernels, "cfg": _cfg_dict(cfg), "path": "samples.bin",
                 "steps": steps, "every": every}
+        files = {"samples.bin": open(data_path, "rb").read(),
+                 "args.json": json.dumps(args).encode()}
         try:
-            return qemu.run_json(self.machine, DRIVER,
-                                 files={"samples.bin": open(data_path, "rb").read(),
-                                        "args.json": json.dumps(args).encode()},
-                                 heap=self.heap, timeout=self.timeout)
+            if self.flashed:
+                files.update(qemu.flashed_files(self.machine))
+            return qemu.run_json(self.machine, DRIVER, files=files, heap=self.heap,
+                                 timeout=self.timeout)
         except FFKitError as e:
             raise ParityError("runner %s failed: %s" % (self.name, e)) from None
 
@@ -258,15 +267,35 @@ def qemu_runners() -> list:
 
     if not qemu.available():
         return []
-    return [QemuRunner("qemu-cortex-m3-viper", "cortex-m3", "ffrt.kernels_viper"),
-            QemuRunner("qemu-cortex-m3-pure", "cortex-m3", "ffrt.kernels_ref"),
-            QemuRunner("qemu-cortex-m0-pure", "cortex-m0", "ffrt.kernels_ref")]
+    from ffkit.board import native
+
+    runners = [QemuRunner("qemu-cortex-m3-viper", "cortex-m3", "ffrt.kernels_viper"),
+               QemuRunner("qemu-cortex-m3-pure", "cortex-m3", "ffrt.kernels_ref"),
+               QemuRunner("qemu-cortex-m0-pure", "cortex-m0", "ffrt.kernels_ref")]
+    if native.available("armv7m")[0]:
+        runners.insert(1, QemuRunner("qemu-cortex-m3-native", "cortex-m3",
+                                     "ffrt.kernels_native", flashed=True))
+    return runners
+
+
+def native_runner():
+    """The native kernels (C, ffrt/kernels_native.mpy built for x64) in the unix port, or
+    None where they do not build here (no compiler or MicroPython tree: ffkit.board.native
+    says which)."""
+    from ffkit.board import native
+
+    try:
+        path = native.native_firmware_dir("x64")
+    except native.NativeError:
+        return None
+    return MicroPythonRunner("micropython-native", "ffrt.kernels_native", path=path)
 
 
 def default_runners(qemu: bool = True) -> list:
     """The reference, numpy and (where a C compiler builds them) C twins in CPython, the
-    pure and viper twins in the MicroPython unix port and, with qemu (when QEMU is here),
-    the emulated microcontrollers' runners (`qemu_runners`)."""
+    pure, viper and (where they build) native twins in the MicroPython unix port and,
+    with qemu (when QEMU is here), the emulated microcontrollers' runners
+    (`qemu_runners`)."""
     from ffkit.twins import kernels_c, kernels_np
 
     host = [CPythonRunner("cpython-reference", kernels_ref),
@@ -276,7 +305,7 @@ def default_runners(qemu: bool = True) -> list:
     return host + [
         MicroPythonRunner("micropython-pure", "ffrt.kernels_ref"),
         MicroPythonRunner("micropython-viper", "ffrt.kernels_viper"),
-    ] + (qemu_runners() if qemu else [])
+    ] + [r for r in (native_runner(),) if r is not None] + (qemu_runners() if qemu else [])
 
 
 # ---- comparing -----------------------------------------------------------------------------

@@ -161,21 +161,28 @@ BUNDLE_MODEL = "model.ffw"
 STALE_ON_MODEL = ("ckpt_a.bin", "ckpt_b.bin", "import.tmp")
 
 
-def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
+def build_bundle(board: str, out_dir, model=None, src_dir=None,
+                 native_kernels: bool = True) -> dict:
     """What `ffkit flash` puts on a board, written into ``out_dir`` as the board will hold it.
 
     - ``ffrt/<module>.mpy`` for every firmware module, compiled for the board's arch
       (`build_mpy`; the viper modules left out on a board in NO_NATIVE); files in
       ``out_dir/ffrt`` that are not part of the build are removed, since a stale
       ``ffrt/x.py`` would be imported before ``ffrt/x.mpy``;
+    - ``ffrt/kernels_native.mpy``, the kernels in C for the board's arch
+      (ffkit.board.native), with native_kernels, where the board loads native code and
+      the arch's compiler is here; ffrt.net.default_kernels then picks them over viper.
+      Without them the board runs the viper kernels, as before;
     - ``main.py`` as source (two lines: ``from ffrt import app; app.run()``), so a board's
       own boot sequence runs it;
     - ``model.ffw``, a copy of ``model`` (checked first with every .ffw check) when given:
       the firmware boots it when the board has no checkpoint (ffrt.app.boot).
 
     Returns {"board", "arch", "dir", "files": [(local Path, path on the board), ...],
-    "native": whether a module holds native code, "mpy": (format version, sub-version)}
-    with the modules first, in source order, then main.py and model.ffw.
+    "native": whether a module holds native code, "mpy": (format version, sub-version),
+    "kernels": "native", "viper" or "pure" (the family the board will run),
+    "kernels_note": why not native (None when native)} with the modules first, in
+    source order, then the native kernels, main.py and model.ffw.
 
     >>> b = build_bundle("rp2", "/tmp/bundle-rp2", model="models/digits.ffw")  # doctest: +SKIP
     >>> [remote for _, remote in b["files"]][-3:]                          # doctest: +SKIP
@@ -193,6 +200,19 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
         check_ffw(blob, what=str(model))   # FFKitError "<model> refused: <reason>"
     out = Path(out_dir)
     paths = build_mpy(arch, out, src_dir=src_dir, native=board not in NO_NATIVE)
+    kernels, note = ("pure", "%s has no native-code loader" % board) \
+        if board in NO_NATIVE else ("viper", "native_kernels=False")
+    if board not in NO_NATIVE and native_kernels:
+        from ffkit.board import native as native_build
+        try:
+            built = native_build.build(arch)
+        except native_build.NativeError as e:
+            note = str(e)
+        else:
+            target = out / "ffrt" / (native_build.MODULE + ".mpy")
+            shutil.copyfile(built, target)
+            paths.append(target)
+            kernels, note = "native", None
     keep = {p.name for p in paths}
     for p in sorted((out / "ffrt").iterdir()):
         if p.name not in keep and p.is_file():
@@ -208,7 +228,8 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None) -> dict:
     native = [h for h in heads if h["arch"] is not None]
     first = (native or heads)[0]
     return {"board": board, "arch": arch, "dir": out, "files": files, "native": bool(native),
-            "mpy": (first["version"], first["sub_version"])}
+            "mpy": (first["version"], first["sub_version"]), "kernels": kernels,
+            "kernels_note": note}
 
 
 def read_header(path) -> dict:

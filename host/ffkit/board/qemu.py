@@ -44,7 +44,7 @@ from ffkit import FFKitError
 from ffkit.board.sim import SimError, VirtualBoard
 
 __all__ = ["MACHINES", "build", "ensure_toolchain", "QemuBoard", "QemuError", "source_dir",
-           "available", "run_script", "run_json", "qemu_argv"]
+           "available", "run_script", "run_json", "qemu_argv", "flashed_files"]
 
 
 class QemuError(FFKitError):
@@ -63,8 +63,12 @@ MACHINES = {
 FLASH = "flash.bin"
 FLASH_SIZE = 1048576
 COPY_MAX = 3800  # bytes of file names QEMU's -append may list (firmware/qemu: 4 KB)
-PACKAGES = ("qemu-system-arm", "gcc-arm-none-eabi", "libnewlib-arm-none-eabi")
+# with the RISC-V cross compiler the native kernels build for rv32imc too (ffkit.board.native;
+# arm-none-eabi-gcc builds the Arm ones)
+PACKAGES = ("qemu-system-arm", "gcc-arm-none-eabi", "libnewlib-arm-none-eabi",
+            "gcc-riscv64-unknown-elf", "picolibc-riscv64-unknown-elf")
 TOOLS = ("qemu-system-arm", "arm-none-eabi-gcc")
+NATIVE_TOOLS = ("riscv64-unknown-elf-gcc",)
 
 
 def firmware_dir():
@@ -80,14 +84,15 @@ def source_dir():
     return firmware_dir().resolve().parents[1] / "shared" / "micropython"
 
 
-def _missing_tools():
-    return [t for t in TOOLS if shutil.which(t) is None]
+def _missing_tools(tools=TOOLS + NATIVE_TOOLS):
+    return [t for t in tools if shutil.which(t) is None]
 
 
-def ensure_toolchain(install=True):
-    """Make sure QEMU and the ARM cross-compiler are on PATH: installed with apt-get when
-    missing and running as root (install=True), else QemuError naming what to install."""
-    missing = _missing_tools()
+def ensure_toolchain(install=True, tools=TOOLS + NATIVE_TOOLS):
+    """Make sure QEMU and the cross-compilers (tools: by default also those only the native
+    kernels need) are on PATH: installed with apt-get when missing and running as root
+    (install=True), else QemuError naming what to install."""
+    missing = _missing_tools(tools)
     if not missing:
         return
     if install and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
@@ -99,15 +104,15 @@ def ensure_toolchain(install=True):
             if r.returncode != 0:
                 raise QemuError("installing %s failed: %s"
                                 % (" ".join(PACKAGES), r.stderr.strip()[-300:]))
-        missing = _missing_tools()
+        missing = _missing_tools(tools)
     if missing:
-        raise QemuError("the emulated boards need %s (Debian: apt-get install %s)"
+        raise QemuError("the emulated boards and native kernels need %s (Debian: apt-get install %s)"
                         % (", ".join(missing), " ".join(PACKAGES)))
 
 
 def available():
     """True when QEMU, the cross-compiler and the MicroPython source are all here."""
-    return not _missing_tools() and (source_dir() / "py" / "mpconfig.h").is_file()
+    return not _missing_tools(TOOLS) and (source_dir() / "py" / "mpconfig.h").is_file()
 
 
 def _inputs(machine):
@@ -138,7 +143,7 @@ def build(machine, progress=None):
     out = _cache_dir() / ("%s-%s.elf" % (machine, _inputs(machine)))
     if out.is_file():
         return out
-    ensure_toolchain()
+    ensure_toolchain(tools=TOOLS)
     src = source_dir()
     if not (src / "py" / "mpconfig.h").is_file():
         raise QemuError("no MicroPython source at %s (set MICROPYTHON_SRC to a checkout of "
@@ -222,6 +227,7 @@ def run_script(machine, script, files=None, heap=None, icount=None, timeout=600)
     files["main.py"] = _JOB_MAIN.encode()
     with tempfile.TemporaryDirectory(prefix="ffkit-qemu-run-") as d:
         for name, data in files.items():
+            (Path(d) / name).parent.mkdir(exist_ok=True)  # "ffrt/net.mpy": one level
             (Path(d) / name).write_bytes(data)
         argv = qemu_argv(machine, elf, heap, tuple(files), icount)
         try:
@@ -232,6 +238,19 @@ def run_script(machine, script, files=None, heap=None, icount=None, timeout=600)
             raise QemuError("the %s board did not finish within %d s; it printed:\n%s"
                             % (machine, timeout, out[-1500:])) from None
     return r.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def flashed_files(machine, native_kernels=True):
+    """{"ffrt/<module>.mpy": bytes}: what `ffkit flash --board <machine>` puts on the board
+    (ffkit.board.builds.build_bundle, with the native kernels where they build). Passed as
+    run_script's files, the board imports ffrt from its filesystem, which comes before the
+    frozen copy on its sys.path, as a board flashed with .mpy files does."""
+    from ffkit.board.builds import build_bundle
+
+    with tempfile.TemporaryDirectory(prefix="ffkit-qemu-bundle-") as d:
+        bundle = build_bundle(machine, d, native_kernels=native_kernels)
+        return {remote: local.read_bytes() for local, remote in bundle["files"]
+                if remote.startswith("ffrt/")}
 
 
 def run_json(machine, script, **kw):
@@ -334,7 +353,8 @@ def main(argv=None):
     try:
         if what == "toolchain":
             ensure_toolchain()
-            print("emulated boards: %s here" % ", ".join(TOOLS))
+            print("emulated boards and native kernels: %s here"
+                  % ", ".join(TOOLS + NATIVE_TOOLS))
             return 0
         if what == "build":
             for m in args or list(MACHINES):

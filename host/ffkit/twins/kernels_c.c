@@ -1,106 +1,34 @@
-/* C twins of ffrt.kernels_ref for the host (ffkit.kernels_c loads this through ctypes).
+/* C twins of ffrt.kernels_ref for the host (ffkit.twins.kernels_c loads this through ctypes).
  *
- * The same semantics as the reference kernels, bit for bit: int8 weights stored
- * offset-binary (byte = weight + 128), uint8 activities, int16 head, xorshift32 PRNG
- * states kept as (hi, lo) uint16 pairs. Every sum is an integer below 2**30 (ffrt.model's
- * bounds), so int32 holds it; the rounding term and shifts are those of kernels_ref.
+ * The kernels themselves are ffrt's C kernels (firmware/ffrt/native/kernels.h, the same
+ * loops the boards' native module runs), exported here under the reference's names.
  * goodness_labels is the composite ffrt.net uses on the host: every label's forward pass
  * of one sample, with the first layer's products over the features formed once.
  */
-#include <stdint.h>
-
-static inline uint32_t xs32(uint32_t s) {
-    s ^= s << 13;
-    s ^= s >> 17;
-    s ^= s << 5;
-    return s;
-}
-
-static inline uint32_t rng_get(const uint16_t *rng, int i) {
-    return ((uint32_t)rng[2 * i] << 16) | rng[2 * i + 1];
-}
-
-static inline void rng_put(uint16_t *rng, int i, uint32_t s) {
-    rng[2 * i] = (uint16_t)(s >> 16);
-    rng[2 * i + 1] = (uint16_t)(s & 0xFFFF);
-}
-
-/* the top k bits of a 32-bit state (ffrt.fixedpoint.top_bits), 1 <= k <= 28 */
-static inline int32_t top(uint32_t s, int k) { return (int32_t)(s >> (32 - k)); }
-
-static inline int32_t clip_u8(int32_t v) { return v < 0 ? 0 : (v > 255 ? 255 : v); }
+#include "kernels.h"
 
 int32_t fc_relu(const uint8_t *w, const uint8_t *x, uint8_t *h, int n_in, int n_out,
                 int shift) {
-    int32_t g = 0;
-    for (int i = 0; i < n_out; i++) {
-        const uint8_t *row = w + (long)i * n_in;
-        int32_t acc = 0;
-        for (int j = 0; j < n_in; j++)
-            acc += ((int32_t)row[j] - 128) * (int32_t)x[j];
-        int32_t v = clip_u8(acc >> shift);
-        h[i] = (uint8_t)v;
-        g += v * v;
-    }
-    return g;
+    return ff_fc_relu(w, x, h, n_in, n_out, shift);
 }
 
 void normalize(const uint8_t *h, uint8_t *out, int n, int32_t recip) {
-    for (int i = 0; i < n; i++) {
-        int32_t v = (int32_t)(((int64_t)h[i] * recip) >> 16);
-        out[i] = (uint8_t)(v > 255 ? 255 : v);
-    }
+    ff_normalize(h, out, n, recip);
 }
 
 void update(uint8_t *w, const uint8_t *x, const uint8_t *h, int n_in, int n_out,
             int32_t coef, int shift, uint16_t *rng, int floor) {
-    if (coef == 0)
-        return;
-    for (int i = 0; i < n_out; i++) {
-        int32_t hi = h[i];
-        if (hi < floor)
-            hi = floor;
-        if (!hi)
-            continue;
-        int32_t c = coef * hi;
-        uint8_t *row = w + (long)i * n_in;
-        uint32_t s = rng_get(rng, i);
-        for (int j = 0; j < n_in; j++) {
-            int32_t xj = x[j];
-            if (xj) {
-                s = xs32(s);
-                int32_t v = (int32_t)row[j] + ((c * xj + top(s, shift)) >> shift);
-                row[j] = (uint8_t)(v < 1 ? 1 : (v > 255 ? 255 : v));
-            }
-        }
-        rng_put(rng, i, s);
-    }
+    ff_update(w, x, h, n_in, n_out, coef, shift, rng, floor);
 }
 
 void head_scores(const int16_t *wh, const uint8_t *a, int n_in, int n_out,
                  int32_t *scores) {
-    for (int c = 0; c < n_out; c++) {
-        const int16_t *row = wh + (long)c * n_in;
-        int32_t s = 0;
-        for (int k = 0; k < n_in; k++)
-            s += (int32_t)row[k] * (int32_t)a[k];
-        scores[c] = s;
-    }
+    ff_head_scores(wh, a, n_in, n_out, scores);
 }
 
 void head_update(int16_t *wh, const uint8_t *a, int n_in, int row, int32_t coef,
-                 int shift, uint16_t *rng, int w_max) {
-    int16_t *r = wh + (long)row * n_in;
-    uint32_t s = rng_get(rng, 0);
-    for (int k = 0; k < n_in; k++) {
-        int32_t ak = a[k];
-        if (ak) {
-            s = xs32(s);
-            int32_t v = (int32_t)r[k] + ((coef * ak + top(s, shift)) >> shift);
-            r[k] = (int16_t)(v < -w_max ? -w_max : (v > w_max ? w_max : v));
-        }
-    }
-    rng_put(rng, 0, s);
+                 int shift, uint16_t *rng) {
+    ff_head_update(wh, a, n_in, row, coef, shift, rng);
 }
 
 /* floor(sqrt(n)) for 0 <= n < 2**30: ffrt.fixedpoint.isqrt */
@@ -156,7 +84,7 @@ void goodness_labels(int n_layers, uint8_t *const *weights, const int32_t *n_in,
             for (int r = 0; r < rep; r++)
                 wsum += (int32_t)lab[r * nc] - 128;
             int32_t acc = base[i] + wsum * label_value;
-            int32_t v = clip_u8(acc >> shift[0]);
+            int32_t v = ff_clip_u8(acc >> shift[0]);
             h[i] = (uint8_t)v;
             g += v * v;
         }
@@ -168,7 +96,7 @@ void goodness_labels(int n_layers, uint8_t *const *weights, const int32_t *n_in,
             int32_t recip = norm ? (norm_target << 16) / norm : 0;
             uint8_t *inp = (l & 1) ? nv : nv2;
             int nb = n_out[l - 1];
-            normalize(h, inp, nb, recip);
+            ff_normalize(h, inp, nb, recip);
             const uint8_t *w = weights[l];
             g = 0;
             for (int i = 0; i < n_out[l]; i++) {
@@ -176,7 +104,7 @@ void goodness_labels(int n_layers, uint8_t *const *weights, const int32_t *n_in,
                 int32_t acc = b[i];
                 for (int j = 0; j < nb; j++)
                     acc += ((int32_t)row[j] - 128) * (int32_t)inp[j];
-                int32_t v = clip_u8(acc >> shift[l]);
+                int32_t v = ff_clip_u8(acc >> shift[l]);
                 h[i] = (uint8_t)v;
                 g += v * v;
             }

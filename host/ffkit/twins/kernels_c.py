@@ -2,9 +2,10 @@
 
 Bootstrapping is one learn step after another (each step's weights feed the next), so a
 PC cannot batch it; per step, numpy spends most of its time on call overheads of small
-arrays. These kernels are ``kernels_c.c`` compiled once with the system's C compiler
+arrays. These kernels are ``kernels_c.c`` (which includes ffrt's own C kernels,
+``firmware/ffrt/native/kernels.h``, the loops a board's native module runs) compiled once with the system's C compiler
 (``$CC``, else ``cc``; ``-O3``) into a shared library cached under ``$FFKIT_CACHE`` (else
-``~/.cache/ffkit``), keyed by the source's hash, and called through ctypes on the net's
+``~/.cache/ffkit``), keyed by the sources' hash, and called through ctypes on the net's
 own buffers (no copies). Semantics are the reference's, bit for bit (tests hold every twin
 to tests/kernel_vectors.py and to each other over whole training runs).
 
@@ -31,9 +32,11 @@ import subprocess
 import sys
 import tempfile
 
-from ffrt.kernels_ref import HEAD_W_MAX
+import ffrt as _ffrt
 
 SOURCE = Path(__file__).with_name("kernels_c.c")
+# the kernels' C, shared with the boards' native module (ffkit.board.native)
+HEADER = Path(_ffrt.__file__).parent / "native" / "kernels.h"
 
 _lib = None
 _error = None
@@ -55,7 +58,7 @@ class _Kernels:
         lib.update.restype = None
         lib.head_scores.argtypes = (P, P, i, i, P)
         lib.head_scores.restype = None
-        lib.head_update.argtypes = (P, P, i, i, i32, i, P, i)
+        lib.head_update.argtypes = (P, P, i, i, i32, i, P)
         lib.head_update.restype = None
         lib.goodness_labels.argtypes = (i, P, P, P, P, P, i, i, i, i, i, i, P, P, P, P, P)
         lib.goodness_labels.restype = None
@@ -78,8 +81,7 @@ class _Kernels:
         self._lib.head_scores(_addr(wh), _addr(a), n_in, n_out, _addr(scores))
 
     def head_update(self, wh, a, n_in, row, coef, shift, rng):
-        self._lib.head_update(_addr(wh), _addr(a), n_in, row, coef, shift, _addr(rng),
-                              HEAD_W_MAX)
+        self._lib.head_update(_addr(wh), _addr(a), n_in, row, coef, shift, _addr(rng))
 
     # the host composite (ffrt.net calls it when a twin has it) ----------------------------
 
@@ -123,7 +125,7 @@ def _addr(buf):
 
 
 def _build():
-    src = SOURCE.read_bytes()
+    src = SOURCE.read_bytes() + HEADER.read_bytes()
     tag = hashlib.sha256(src + sys.platform.encode()).hexdigest()[:16]
     from ffkit.data.pkgdata import cache_dir
     out = cache_dir() / ("kernels_c-%s.so" % tag)
@@ -136,7 +138,8 @@ def _build():
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        r = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", tmp, str(SOURCE)],
+        r = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-I", str(HEADER.parent), "-o",
+                            tmp, str(SOURCE)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise OSError("%s failed: %s" % (cc, r.stderr.strip()[-400:]))

@@ -1,0 +1,102 @@
+/* ffrt.kernels_native: the kernels of ffrt.kernels_ref as a MicroPython native module.
+ *
+ * Same names, arguments and bits as ffrt.kernels_ref and ffrt.kernels_viper; the loops
+ * are kernels.h. Built per board arch into ffrt/kernels_native.mpy by
+ * `ffkit build-native` (py/dynruntime.mk and tools/mpy_ld.py from a MicroPython tree);
+ * ffrt.net.default_kernels picks it where it loads. Unlike the viper twin, each call
+ * checks that the buffers hold what the sizes say (ValueError, before anything is
+ * written), since C would otherwise write past them. Nothing allocates: the arguments
+ * arrive in the caller's frame and the buffers are used in place.
+ */
+#include "py/dynruntime.h"
+#include "kernels.h"
+
+static void *buf(mp_obj_t o, mp_int_t need, int flags) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(o, &b, flags);
+    if (need < 0 || (size_t)need > b.len)
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel buffer shorter than its sizes"));
+    return b.buf;
+}
+
+static mp_int_t num(mp_obj_t o, mp_int_t lo, mp_int_t hi) {
+    mp_int_t v = mp_obj_get_int(o);
+    if (v < lo || v > hi)
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel size or shift out of range"));
+    return v;
+}
+
+#define N_MAX 0x3FFF   /* n_in, n_out < 16,500: kernels_ref's bound for the offset sum */
+#define SHIFT_MAX 28   /* lr_shift, head_shift <= 28 (ffrt.fixedpoint.top_bits) */
+
+/* fc_relu(w, x, h, n_in, n_out, shift) -> goodness */
+static mp_obj_t fc_relu(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n_in = num(args[3], 0, N_MAX), n_out = num(args[4], 0, N_MAX);
+    int shift = num(args[5], 0, 31);
+    const uint8_t *w = buf(args[0], n_in * n_out, MP_BUFFER_READ);
+    const uint8_t *x = buf(args[1], n_in, MP_BUFFER_READ);
+    uint8_t *h = buf(args[2], n_out, MP_BUFFER_WRITE);
+    return mp_obj_new_int(ff_fc_relu(w, x, h, n_in, n_out, shift));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_relu_obj, 6, 6, fc_relu);
+
+/* normalize(h, out, n, recip) */
+static mp_obj_t normalize(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n = num(args[2], 0, N_MAX);
+    int32_t recip = num(args[3], 0, 0x3FFFFFFF);
+    const uint8_t *h = buf(args[0], n, MP_BUFFER_READ);
+    uint8_t *out = buf(args[1], n, MP_BUFFER_WRITE);
+    ff_normalize(h, out, n, recip);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_obj, 4, 4, normalize);
+
+/* update(w, x, h, n_in, n_out, coef, shift, rng, floor) */
+static mp_obj_t update(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n_in = num(args[3], 0, N_MAX), n_out = num(args[4], 0, N_MAX);
+    int32_t coef = num(args[5], -0x3FFFFFFF, 0x3FFFFFFF);
+    int shift = num(args[6], 1, SHIFT_MAX);
+    int floor = num(args[8], 0, 255);
+    uint8_t *w = buf(args[0], n_in * n_out, MP_BUFFER_WRITE);
+    const uint8_t *x = buf(args[1], n_in, MP_BUFFER_READ);
+    const uint8_t *h = buf(args[2], n_out, MP_BUFFER_READ);
+    uint16_t *rng = buf(args[7], 4 * n_out, MP_BUFFER_WRITE);
+    ff_update(w, x, h, n_in, n_out, coef, shift, rng, floor);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(update_obj, 9, 9, update);
+
+/* head_scores(wh, a, n_in, n_out, scores) */
+static mp_obj_t head_scores(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n_in = num(args[2], 0, N_MAX), n_out = num(args[3], 0, N_MAX);
+    const int16_t *wh = buf(args[0], 2 * n_in * n_out, MP_BUFFER_READ);
+    const uint8_t *a = buf(args[1], n_in, MP_BUFFER_READ);
+    int32_t *scores = buf(args[4], 4 * n_out, MP_BUFFER_WRITE);
+    ff_head_scores(wh, a, n_in, n_out, scores);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_scores_obj, 5, 5, head_scores);
+
+/* head_update(wh, a, n_in, row, coef, shift, rng) */
+static mp_obj_t head_update(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n_in = num(args[2], 0, N_MAX), row = num(args[3], 0, N_MAX);
+    int32_t coef = num(args[4], -0x3FFFFFFF, 0x3FFFFFFF);
+    int shift = num(args[5], 1, SHIFT_MAX);
+    int16_t *wh = buf(args[0], 2 * n_in * (row + 1), MP_BUFFER_WRITE);
+    const uint8_t *a = buf(args[1], n_in, MP_BUFFER_READ);
+    uint16_t *rng = buf(args[6], 4, MP_BUFFER_WRITE);
+    ff_head_update(wh, a, n_in, row, coef, shift, rng);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_update_obj, 7, 7, head_update);
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_fc_relu, MP_OBJ_FROM_PTR(&fc_relu_obj));
+    mp_store_global(MP_QSTR_normalize, MP_OBJ_FROM_PTR(&normalize_obj));
+    mp_store_global(MP_QSTR_update, MP_OBJ_FROM_PTR(&update_obj));
+    mp_store_global(MP_QSTR_head_scores, MP_OBJ_FROM_PTR(&head_scores_obj));
+    mp_store_global(MP_QSTR_head_update, MP_OBJ_FROM_PTR(&head_update_obj));
+    mp_store_global(MP_QSTR_HEAD_W_MAX, MP_OBJ_NEW_SMALL_INT(FF_HEAD_W_MAX));
+    MP_DYNRUNTIME_INIT_EXIT
+}
