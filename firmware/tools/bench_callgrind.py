@@ -1,12 +1,16 @@
 """Kernel calls for callgrind's instruction counts (ffkit.bench.measure_callgrind): an
 N x N layer (weights, inputs and units all non-zero), then kernels_viper.fc_relu,
-kernels_ref.fc_relu and kernels_viper.update called the given numbers of times. The host
-counts the instructions of a run with counts and of one with none, and divides the
-difference by the multiply-accumulates.
+kernels_ref.fc_relu, kernels_viper.update, kernels_native.fc_relu and .update (C), and
+the plain C loops of bench_cloop (firmware/tools/cloop) called the given numbers of
+times. The host counts the instructions of a run with counts and of one with none, and
+divides the difference by the multiply-accumulates.
 
-    valgrind --tool=callgrind micropython bench_callgrind.py N FC_VIPER FC_PURE UPDATE_VIPER
+    valgrind --tool=callgrind micropython bench_callgrind.py N FC_VIPER FC_PURE UPDATE_VIPER \
+        FC_NATIVE UPDATE_NATIVE FC_CLOOP UPDATE_CLOOP
 
-sys.argv: N, the layer size; then the calls of each kernel. Prints nothing.
+sys.argv: N, the layer size; then the calls of each kernel (a module whose count is 0 is
+not imported: the native ones need ffrt/kernels_native.mpy and bench_cloop.mpy on the
+path). Prints nothing.
 """
 import sys
 from array import array
@@ -14,8 +18,9 @@ from array import array
 from ffrt import kernels_ref, kernels_viper
 
 N = int(sys.argv[1])
-COUNTS = {"fc_viper": int(sys.argv[2]), "fc_pure": int(sys.argv[3]),
-          "update_viper": int(sys.argv[4])}
+KEYS = ("fc_viper", "fc_pure", "update_viper", "fc_native", "update_native", "fc_cloop",
+        "update_cloop")
+COUNTS = {k: int(v) for k, v in zip(KEYS, sys.argv[2:])}
 w = bytearray(N * N)
 x = bytearray(N)
 h = bytearray(N)
@@ -36,3 +41,23 @@ for _ in range(COUNTS["fc_pure"]):
 f = kernels_viper.update
 for i in range(COUNTS["update_viper"]):
     f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)  # type: ignore[arg-type]  # as ptr8/16
+if COUNTS.get("fc_native") or COUNTS.get("update_native"):
+    from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy, built per arch
+    f = kernels_native.fc_relu
+    for _ in range(COUNTS["fc_native"]):
+        f(w, x, h, N, N, 8)
+    for i in range(N):  # every unit active again: fc_relu rewrote h
+        h[i] = 1 + (i * 91) % 255
+    f = kernels_native.update
+    for i in range(COUNTS["update_native"]):
+        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
+if COUNTS.get("fc_cloop") or COUNTS.get("update_cloop"):
+    import bench_cloop  # type: ignore[import-not-found]  # a .mpy beside this script
+    f = bench_cloop.fc_plain
+    for _ in range(COUNTS["fc_cloop"]):
+        f(w, x, h, N, N, 8)
+    for i in range(N):
+        h[i] = 1 + (i * 91) % 255
+    f = bench_cloop.update_plain
+    for i in range(COUNTS["update_cloop"]):
+        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)

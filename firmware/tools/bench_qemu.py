@@ -5,9 +5,12 @@ ffkit.board.qemu.run_json under ``-icount shift=0``: every count as raw time.tic
 Parameters: the file ``args.json`` the host copies onto the board with the others (a JSON
 object: "timer" [kind, base address] of the SoC's own timer, "calib" the calibration
 loop's length, "n" the kernels' layer size, "k" the calls and steps of each count
-(ffkit.bench.QEMU_COUNTS), "per_class", "replay" and "head" of hapt.toml's [adapt]).
-Data files: digits.ffw, samples.bin, hapt.ffw, hapt.bin, hapt_labels.bin
-(ffkit.bench.qemu_files). Prints one JSON object.
+(ffkit.bench.QEMU_COUNTS), "per_class", "replay" and "head" of hapt.toml's [adapt],
+"native": whether kernels_native.mpy, ffrt's kernels in C for the board's arch, and
+bench_cloop.mpy, the plain C loops built alike, are beside it). Data files: digits.ffw,
+samples.bin, hapt.ffw, hapt.bin, hapt_labels.bin (ffkit.bench.qemu_files). Prints one
+JSON object; with native, its "native" entry holds the digits and HAPT counts again with
+the native kernels (the frozen ffrt has no native module: the job imports it by name).
 
 Loops index preloaded lists and the timed calls take their arguments written out, so the
 timing adds no allocation of its own; a no-op twin of each timed call, timed the same
@@ -119,12 +122,21 @@ for name, f, twin, timer in (("fc", None, nop_fc, t_fc), ("update", None, nop_up
     if f is None:
         f = kv.fc_relu if name == "fc" else kv.update  # type: ignore[attr-defined]
     r[name] = [timer(f, k), timer(twin, k), k]
+# the native kernels (C for the board's arch, beside this job as kernels_native.mpy) and
+# the plain C loops built the same way (bench_cloop.mpy): the same calls, timed alike
+KN = None
+if P.get("native"):
+    import kernels_native as KN  # type: ignore[import-not-found,no-redef]
+    import bench_cloop  # type: ignore[import-not-found]
+    for name, f, twin, timer in (
+            ("fc_native", KN.fc_relu, nop_fc, t_fc),
+            ("update_native", KN.update, nop_update, t_update),
+            ("fc_cloop", bench_cloop.fc_plain, nop_fc, t_fc),
+            ("update_cloop", bench_cloop.update_plain, nop_update, t_update)):
+        r[name] = [timer(f, K["fc"]), timer(twin, K["fc"]), K["fc"]]
 w = x = h = h0 = rng = None  # type: ignore[assignment]  # freed; no longer used
 
 # ---- the digits model: learn_one, predict_one, their allocation --------------------------
-with open("digits.ffw", "rb") as f:
-    net = ffw_ram.load(f.read())
-r["kernels"] = net.k.__name__
 with open("samples.bin", "rb") as f:
     data = f.read()
 nf = data[4] | data[5] << 8
@@ -188,23 +200,34 @@ def allocated(fn, obj, n, off):
 
 
 nop = Nop()
-learn(net, K["learn_warm"], 0)
-off = K["learn_warm"]
-r["learn"] = [timed(learn, net, K["learn"], off), timed(learn, nop, K["learn"], off), K["learn"]]
-off += K["learn"]
-r["predict"] = [timed(predict, net, K["predict"], 0), timed(predict, nop, K["predict"], 0),
-                K["predict"]]
-r["alloc_learn"] = [allocated(learn, net, K["alloc"], off), K["alloc"]]
-r["alloc_predict"] = [allocated(predict, net, K["alloc"], 0), K["alloc"]]
-r["alloc_probe"] = [allocated(probe, net, K["alloc"], 0), K["alloc"]]
-r["digits_step"] = net.step
-r["digits_crc32"] = ffw_ram.weights_crc32(net)
-net = xs = ys = None  # type: ignore[assignment]  # freed; no longer used
+
+
+def digits(kern, r):
+    """learn_one and predict_one of models/digits.ffw with kern (None: the default)."""
+    with open("digits.ffw", "rb") as f:
+        net = ffw_ram.load(f.read(), kern)
+    r["kernels"] = net.k.__name__
+    learn(net, K["learn_warm"], 0)
+    off = K["learn_warm"]
+    r["learn"] = [timed(learn, net, K["learn"], off), timed(learn, nop, K["learn"], off),
+                  K["learn"]]
+    off += K["learn"]
+    r["predict"] = [timed(predict, net, K["predict"], 0), timed(predict, nop, K["predict"], 0),
+                    K["predict"]]
+    r["alloc_learn"] = [allocated(learn, net, K["alloc"], off), K["alloc"]]
+    r["alloc_predict"] = [allocated(predict, net, K["alloc"], 0), K["alloc"]]
+    r["alloc_probe"] = [allocated(probe, net, K["alloc"], 0), K["alloc"]]
+    r["digits_step"] = net.step
+    r["digits_crc32"] = ffw_ram.weights_crc32(net)
+
+
+digits(None, r)
+if KN is not None:
+    r["native"] = {}
+    digits(KN, r["native"])
+xs = ys = None  # type: ignore[assignment]  # freed; no longer used
 
 # ---- HAPT: raw samples through LiveLearner (features, prediction, rehearsal learning) -----
-with open("hapt.ffw", "rb") as f:
-    net = ffw_ram.load(f.read())
-live = LiveLearner(net, P["per_class"], P["replay"], P["head"])
 with open("hapt_labels.bin", "rb") as f:
     labels = f.read()
 with open("hapt.bin", "rb") as f:
@@ -250,10 +273,21 @@ def windows(live, n, a):
         window(live, k)
 
 
-WARM = K["hapt_warm"]
-windows(live, WARM, 0)
-r["hapt"] = timed_windows(live, WARM, WARM + K["hapt"])
-r["alloc_hapt"] = [allocated(windows, live, K["hapt_alloc"], WARM + K["hapt"]), K["hapt_alloc"]]
-r["hapt_step"] = net.step
-r["hapt_crc32"] = ffw_ram.weights_crc32(net)
+def hapt(kern, r):
+    """HAPT windows through a LiveLearner over models/hapt.ffw with kern (None: default)."""
+    with open("hapt.ffw", "rb") as f:
+        net = ffw_ram.load(f.read(), kern)
+    live = LiveLearner(net, P["per_class"], P["replay"], P["head"])
+    WARM = K["hapt_warm"]
+    windows(live, WARM, 0)
+    r["hapt"] = timed_windows(live, WARM, WARM + K["hapt"])
+    r["alloc_hapt"] = [allocated(windows, live, K["hapt_alloc"], WARM + K["hapt"]),
+                       K["hapt_alloc"]]
+    r["hapt_step"] = net.step
+    r["hapt_crc32"] = ffw_ram.weights_crc32(net)
+
+
+hapt(None, r)
+if KN is not None:
+    hapt(KN, r["native"])
 print(json.dumps(r))

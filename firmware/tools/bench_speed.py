@@ -7,7 +7,8 @@ sys.argv: SAMPLES, a parity sample file (ffkit.parity.write_samples); STEPS, the
 timed with the viper kernels (steady state, automatic collection off, gc.mem_alloc
 before and after, and micropython.mem_total where the port has it: every byte allocated,
 also what was freed at once, such as a call frame too large for the C stack); PURE, the steps timed with both the pure-Python and the viper kernels
-from the same weights on the same samples (the speed-ups). Prints one JSON object of raw
+from the same weights on the same samples (the speed-ups), and with the native kernels
+(C: ffrt/kernels_native.mpy) where they load, timed alike. Prints one JSON object of raw
 microseconds and byte counts; the host turns them into per-step figures. Loops index
 preloaded lists, so the loop itself allocates nothing.
 """
@@ -109,7 +110,23 @@ r["nets_identical"] = (bytes(pure.weights[-1]) == bytes(viper.weights[-1])
                        and bytes(pure.head) == bytes(viper.head))
 r["predict_pure_total_us"] = timed(predict, pure, PURE, 0)
 r["predict_viper_same_us"] = timed(predict, viper, PURE, 0)
+try:
+    from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy, built per arch
+except (ImportError, ValueError):  # not built for this port, or another arch's
+    kernels_native = None
+native = None
+if kernels_native is not None:
+    native = FFNet(cfg, kernels=kernels_native)
+    r["learn_native_same_us"] = timed(learn, native, PURE, 0)
+    r["native_identical"] = (bytes(pure.weights[-1]) == bytes(native.weights[-1])
+                             and bytes(pure.head) == bytes(native.head))
+    r["predict_native_same_us"] = timed(predict, native, PURE, 0)
 pure = None
+if native is not None:  # steady state with the native kernels, as for viper below
+    r["learn_native_us"] = measured(learn, native, STEPS, PURE, "learn_native")[0]
+    r["predict_native_us"] = measured(predict, native, STEPS, 0, "predict_native")[0]
+    r["predict_head_native_us"] = measured(predict_head, native, STEPS, 0)[0]
+    native = None
 # steady state with viper, continuing the stream
 us, nb = measured(learn, viper, STEPS, PURE, "learn")
 r["learn_viper_us"] = us

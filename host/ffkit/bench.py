@@ -130,6 +130,11 @@ FIGURES = (
     ("predict_us_viper", "us", "one predict_one (10 label passes) with viper kernels"),
     ("predict_head_us_viper", "us", "one predict_head (one pass + linear head) with viper"),
     ("learn_us_pure", "us", "one learn_one with pure-Python kernels (mean, --pure-steps)"),
+    ("learn_speedup_native", "x", "pure-Python learn_one time / the native (C) kernels'"),
+    ("learn_native_vs_viper", "x", "viper learn_one time / native's (steady state, --steps)"),
+    ("predict_native_vs_viper", "x", "viper predict_one time / native's"),
+    ("learn_us_native", "us", "one learn_one with the native kernels (C .mpy for x64)"),
+    ("predict_us_native", "us", "one predict_one with the native kernels"),
     ("predict_us_pure", "us", "one predict_one with pure-Python kernels"),
     ("alloc_bytes_per_learn_step", "B", "heap bytes allocated per learn_one, steady state"),
     ("alloc_bytes_per_predict_step", "B", "heap bytes allocated per predict_one (viper)"),
@@ -148,6 +153,10 @@ FIGURES = (
     ("instructions_per_mac_forward", "instr", "x64 instructions per MAC, viper fc_relu"),
     ("instructions_per_weight_update", "instr", "x64 instructions per weight, viper update"),
     ("instructions_per_mac_forward_pure", "instr", "x64 instructions per MAC, pure fc_relu"),
+    ("instr_per_mac_native", "instr", "x64 instructions per MAC, native (C) fc_relu"),
+    ("instr_per_weight_update_native", "instr", "x64 instructions per weight, native update"),
+    ("instr_per_mac_c_loop", "instr", "the plain C loop's per MAC, same flags (yardstick)"),
+    ("instr_per_weight_update_c_loop", "instr", "the plain C update loop's per weight"),
     ("wire_efficiency", "ratio", "payload / all bytes on the wire (both ways), 32 KB export"),
     ("learn_steps_per_s_link", "/s", "LEARN requests answered per second, virtual board"),
     ("stream_samples_per_s_link", "/s", "samples per second in STREAM batches, virtual board"),
@@ -192,10 +201,30 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
     """Speed-ups, per-step times and allocation, from one MicroPython run (see module doc)."""
     if steps < 1 or pure_steps < 1:
         raise BenchError("steps and pure steps must be at least 1")
-    raw = _last_json(_mp_run(mpy.script("bench_speed.py"),
-                             args=[str(path), steps, pure_steps], timeout=timeout))
-    if not raw["nets_identical"]:
-        raise BenchError("pure and viper nets differ after the same samples: run ffkit parity")
+    native_path, _ = _native_x64()
+    env = None if native_path is None else {"MICROPYPATH": native_path}
+    raw = _last_json(_mp_run(mpy.script("bench_speed.py"), args=[str(path), steps, pure_steps],
+                             timeout=timeout, env_extra=env))
+    if not raw["nets_identical"] or not raw.get("native_identical", True):
+        raise BenchError("pure, viper and native nets differ after the same samples: run "
+                         "ffkit parity")
+    native = {}
+    if "learn_native_us" in raw:
+        traffic = raw["traffic_bytes_per_step"]
+        native = {
+            "learn_speedup_native": _ratio(raw["learn_pure_total_us"],
+                                           raw["learn_native_same_us"]),
+            "predict_speedup_native": _ratio(raw["predict_pure_total_us"],
+                                             raw["predict_native_same_us"]),
+            "learn_native_vs_viper": _ratio(raw["learn_viper_us"], raw["learn_native_us"]),
+            "predict_native_vs_viper": _ratio(raw["predict_viper_us"],
+                                              raw["predict_native_us"]),
+            "learn_us_native": round(raw["learn_native_us"] / steps, 1),
+            "predict_us_native": round(raw["predict_native_us"] / steps, 1),
+            "predict_head_us_native": round(raw["predict_head_native_us"] / steps, 1),
+            "heap_traffic_bytes_per_learn_step_native": traffic.pop("learn_native"),
+            "heap_traffic_bytes_per_predict_step_native": traffic.pop("predict_native"),
+        }
     return {
         "model": raw["model"],
         "learn_speedup_viper": _ratio(raw["learn_pure_total_us"], raw["learn_viper_same_us"]),
@@ -214,6 +243,7 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
            for k, v in raw["traffic_bytes_per_step"].items()},
         "net_ram_bytes": raw["net_ram_bytes"],
         "ff_active_fraction": [round(a, 3) for a in raw["ff_active_fraction"]],
+        **native,
     }
 
 
@@ -302,8 +332,13 @@ def find_valgrind() -> str | None:
     return shutil.which("valgrind")
 
 
-def _callgrind_count(counts: dict, tmp: str, tag: str) -> int:
-    """Instructions callgrind counts in MicroPython's run_main for the script with counts."""
+CG_KEYS = ("fc_viper", "fc_pure", "update_viper", "fc_native", "update_native", "fc_cloop",
+           "update_cloop")  # bench_callgrind.py's arguments, in order
+
+
+def _callgrind_count(counts: dict, tmp: str, tag: str, path: str) -> int:
+    """Instructions callgrind counts in MicroPython's run_main for the script with counts
+    (path: the MICROPYPATH folder that holds ffrt)."""
     exe = mpy.find_micropython()
     script = os.path.join(tmp, "cg_%s.py" % tag)
     with open(script, "w") as f:
@@ -317,9 +352,9 @@ def _callgrind_count(counts: dict, tmp: str, tag: str) -> int:
         # extension: count only MicroPython, not CPython's start-up
         argv.append("--toggle-collect=*run_main*")
     argv += [exe, script, str(CG_N)]
-    argv += [str(counts[k]) for k in ("fc_viper", "fc_pure", "update_viper")]
+    argv += [str(counts.get(k, 0)) for k in CG_KEYS]
     env = dict(os.environ)
-    env["MICROPYPATH"] = "%s%s.frozen" % (mpy.firmware_dir(), os.pathsep)
+    env["MICROPYPATH"] = "%s%s.frozen" % (path, os.pathsep)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600,
                           cwd=tmp)
     if proc.returncode != 0:
@@ -332,22 +367,47 @@ def _callgrind_count(counts: dict, tmp: str, tag: str) -> int:
     raise BenchError("no instruction total in " + out_file)
 
 
+def _native_x64():
+    """(MICROPYPATH folder with ffrt and its x64 native kernels, bench_cloop.mpy), or
+    (None, None) with the reason in ffkit.board.native's error where they do not build."""
+    from ffkit.board import native
+
+    try:
+        return (str(native.native_firmware_dir("x64")),
+                native.build("x64", mpy.tools_dir() / "cloop", "bench_cloop"))
+    except native.NativeError:
+        return None, None
+
+
 def measure_callgrind(k_fc: int = 100, k_update: int = 100, k_pure: int = 3) -> dict:
-    """instructions_per_mac_forward, instructions_per_weight_update, ..._forward_pure."""
+    """instructions_per_mac_forward, instructions_per_weight_update, ..._forward_pure
+    (viper and pure), and where the native kernels build here (x64) instr_per_mac_native,
+    instr_per_weight_update_native and the plain C loops' instr_per_mac_c_loop,
+    instr_per_weight_update_c_loop (the same flags: the yardstick)."""
     if find_valgrind() is None:
         raise BenchError("valgrind not found on PATH")
-    zero = {"fc_viper": 0, "fc_pure": 0, "update_viper": 0}
     macs = CG_N * CG_N
+    path, cloop = _native_x64()
+    runs = [("instructions_per_mac_forward", "fc_viper", k_fc),
+            ("instructions_per_weight_update", "update_viper", k_update),
+            ("instructions_per_mac_forward_pure", "fc_pure", k_pure)]
+    if path is not None:
+        runs += [("instr_per_mac_native", "fc_native", k_fc),
+                 ("instr_per_weight_update_native", "update_native", k_update),
+                 ("instr_per_mac_c_loop", "fc_cloop", k_fc),
+                 ("instr_per_weight_update_c_loop", "update_cloop", k_update)]
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-cg-") as tmp:
-        base = _callgrind_count(zero, tmp, "base")
+        if cloop is not None:
+            shutil.copyfile(cloop, os.path.join(tmp, "bench_cloop.mpy"))
+        path = path or str(mpy.firmware_dir())
+        base = _callgrind_count({}, tmp, "base", path)
         out = {}
-        for key, what, k in (("instructions_per_mac_forward", "fc_viper", k_fc),
-                             ("instructions_per_weight_update", "update_viper", k_update),
-                             ("instructions_per_mac_forward_pure", "fc_pure", k_pure)):
-            n = _callgrind_count(dict(zero, **{what: k}), tmp, what)
+        calls = {"size": "%dx%d" % (CG_N, CG_N)}
+        for key, what, k in runs:
+            n = _callgrind_count({what: k}, tmp, what, path)
             out[key] = round((n - base) / (k * macs), 2)
-        out["callgrind_calls"] = {"fc_viper": k_fc, "update_viper": k_update, "fc_pure": k_pure,
-                                  "size": "%dx%d" % (CG_N, CG_N)}
+            calls[what] = k
+        out["callgrind_calls"] = calls
     return out
 
 
@@ -580,8 +640,26 @@ HAPT_HOP_S = 64 / 50      # a new window every 64 samples at 50 Hz: 1.28 s
 # ticks; its parameters in the file args.json, copied onto the board with the data).
 
 
-def qemu_files(counts: dict) -> dict:
-    """The files the count script reads on the board, {name: bytes}: the digits model and
+def native_files(machine: str) -> dict:
+    """{"kernels_native.mpy", "bench_cloop.mpy": bytes} for a machine that loads native
+    code, where they build for its arch (ffkit.board.native), else {}."""
+    from ffkit.board import native
+    from ffkit.board.qemu import MACHINES
+
+    if not MACHINES[machine][3]:
+        return {}
+    arch = MACHINES[machine][4]
+    try:
+        return {"kernels_native.mpy": native.build(arch).read_bytes(),
+                "bench_cloop.mpy": native.build(arch, mpy.tools_dir() / "cloop",
+                                                "bench_cloop").read_bytes()}
+    except native.NativeError:
+        return {}
+
+
+def qemu_files(counts: dict, machine: str | None = None) -> dict:
+    """The files the count script reads on the board, {name: bytes}: with machine, the
+    native kernels and plain C loops for its arch (`native_files`); the digits model and
     N_SAMPLES digits samples; models/hapt.ffw as `ffkit stream` starts it (its [adapt]
     lr_shift set) and the raw int16 samples of the first windows of HAPT subject 16's
     first session (6 a sample, windows of 128 with a hop of 64) with each window's label
@@ -607,7 +685,8 @@ def qemu_files(counts: dict) -> dict:
         raise BenchError("HAPT subject %d's first session has %d windows, not %d"
                          % (HAPT_SUBJECT, len(sess.y), n_win))
     labels = np.where(sess.y >= 0, sess.y, 255).astype(np.uint8)
-    return {"digits.ffw": (models / "digits.ffw").read_bytes(),
+    return {**(native_files(machine) if machine else {}),
+            "digits.ffw": (models / "digits.ffw").read_bytes(),
             "samples.bin": samples,
             "hapt.ffw": stream.start_bytes((models / "hapt.ffw").read_bytes(), adapt.lr_shift),
             "hapt.bin": np.ascontiguousarray(sess.samples, "<i2").tobytes(),
@@ -623,7 +702,7 @@ def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
     kind, base, _ = QEMU_CLOCKS[machine][1]
     params = {"timer": (kind, base), "calib": 20000, "n": QEMU_N, "k": dict(counts),
               "per_class": adapt.per_class, "replay": adapt.replay,
-              "head": adapt.predict == "head"}
+              "head": adapt.predict == "head", "native": "kernels_native.mpy" in files}
     try:
         return qemu.run_json(machine, mpy.script("bench_qemu.py"),
                              files=dict(files, **{"args.json": json.dumps(params).encode()}),
@@ -658,7 +737,7 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
     if machine not in QEMU_CLOCKS:
         raise BenchError("unknown machine %r (%s)" % (machine, ", ".join(QEMU_CLOCKS)))
     counts = dict(QEMU_COUNTS[machine], **(counts or {}))
-    files = files if files is not None else qemu_files(counts)
+    files = files if files is not None else qemu_files(counts, machine)
     runs = [_qemu_raw(machine, counts, files, timeout) for _ in range(max(1, repeat))]
     raw = runs[0]
     ns = ns_per_tick(machine, raw)
@@ -692,6 +771,32 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
 
     out["instr_per_hapt_window"] = window_instr(hp["learnt"])
     out["instr_per_hapt_window_unlabelled"] = window_instr(hp["other"])
+    nat = raw.get("native")
+    if nat is not None:  # the same counts with the native kernels (C for the arch)
+        out["kernels_native"] = nat["kernels"]
+        for key, entry in (("instr_per_mac_native", "fc_native"),
+                           ("instr_per_weight_update_native", "update_native"),
+                           ("instr_per_mac_c_loop", "fc_cloop"),
+                           ("instr_per_weight_update_c_loop", "update_cloop")):
+            out[key] = _round(per(raw[entry], macs), 2)
+        out["instr_per_learn_step_native"] = round(per(nat["learn"], 1))
+        out["instr_per_predict_step_native"] = round(per(nat["predict"], 1))
+        hn = nat["hapt"]
+        over_n = hn["overhead"] / hn["windows"]
+        out["instr_per_hapt_window_native"] = round((hn["learnt"][0] / hn["learnt"][1]
+                                                     - over_n) * ns)
+        out["hapt_window_native_vs_viper"] = _ratio(out["instr_per_hapt_window"],
+                                                    out["instr_per_hapt_window_native"])
+        out["learn_step_native_vs_viper"] = _ratio(out["instr_per_learn_step"],
+                                                   out["instr_per_learn_step_native"])
+        for key, name in (("alloc_learn", "learn_step"), ("alloc_predict", "predict_step"),
+                          ("alloc_hapt", "hapt_window")):
+            b, k = nat[key]
+            out["alloc_bytes_per_%s_native" % name] = None if b is None else b / k
+        if (nat["digits_crc32"], nat["hapt_crc32"]) != (raw["digits_crc32"],
+                                                        raw["hapt_crc32"]):
+            raise BenchError("%s: the native kernels' weights differ from %s's after the "
+                             "same steps: run ffkit parity" % (machine, raw["kernels"]))
     for key, name in (("alloc_learn", "learn_step"), ("alloc_predict", "predict_step"),
                       ("alloc_probe", "probe_step"), ("alloc_hapt", "hapt_window")):
         b, k = raw[key]

@@ -68,10 +68,11 @@ def native_dir() -> Path:
     return firmware_dir() / "ffrt" / "native"
 
 
-def sources() -> list[Path]:
-    """The files a build reads from the checkout (hashed into the cache key)."""
-    d = native_dir()
-    return [d / "Makefile", d / "kernels.h", d / "kernels_native.c"]
+def sources(src_dir=None) -> list[Path]:
+    """The files a build reads (hashed into the cache key): every file of src_dir
+    (default firmware/ffrt/native: the Makefile, kernels.h, kernels_native.c)."""
+    d = Path(src_dir) if src_dir is not None else native_dir()
+    return sorted(f for f in d.iterdir() if f.is_file() and f.suffix in ("", ".c", ".h"))
 
 
 def compiler(arch: str) -> str:
@@ -106,9 +107,9 @@ def _tree() -> Path:
     return tree
 
 
-def _key(arch: str, cc: str) -> str:
+def _key(arch: str, cc: str, src_dir) -> str:
     h = hashlib.sha256(arch.encode())
-    for f in sources():
+    for f in sources(src_dir):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     v = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60)
@@ -118,18 +119,20 @@ def _key(arch: str, cc: str) -> str:
     return h.hexdigest()[:16]
 
 
-def build(arch: str) -> Path:
-    """``kernels_native.mpy`` for ``arch`` (cached); NativeError when it cannot be built."""
+def build(arch: str, src_dir=None, module: str = MODULE) -> Path:
+    """``kernels_native.mpy`` for ``arch`` (cached); NativeError when it cannot be built.
+    src_dir and module: another native module's folder (its Makefile names MOD = module),
+    e.g. the plain C loops `ffkit bench` counts beside the kernels."""
     cc = compiler(arch)
     _mpy_ld_ready()
     tree = _tree()
     from ffkit.data.pkgdata import cache_dir
-    out = cache_dir() / "native" / ("%s-%s-%s.mpy" % (MODULE, arch, _key(arch, cc)))
+    out = cache_dir() / "native" / ("%s-%s-%s.mpy" % (module, arch, _key(arch, cc, src_dir)))
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ffkit-native-") as tmp:
-        for f in sources():
+        for f in sources(src_dir):
             shutil.copyfile(f, Path(tmp) / f.name)
         env = dict(os.environ)
         env.pop("CFLAGS", None)
@@ -138,10 +141,10 @@ def build(arch: str) -> Path:
         r = subprocess.run(["make", "-s", "MPY_DIR=%s" % tree, "ARCH=%s" % arch,
                             "PYTHON=%s" % sys.executable], cwd=tmp, env=env,
                            capture_output=True, text=True, timeout=_TIMEOUT_S)
-        built = Path(tmp) / (MODULE + ".mpy")
+        built = Path(tmp) / (module + ".mpy")
         if r.returncode != 0 or not built.is_file():
-            raise NativeError("building the %s native kernels failed: %s"
-                              % (arch, (r.stderr or r.stdout).strip()[-600:]))
+            raise NativeError("building %s for %s failed: %s"
+                              % (module, arch, (r.stderr or r.stdout).strip()[-600:]))
         fd, part = tempfile.mkstemp(suffix=".part", dir=out.parent)
         os.close(fd)
         shutil.copyfile(built, part)
