@@ -31,6 +31,8 @@ from ffrt.fixedpoint import isqrt
 # Argument names in call order; the buffers' types are in BUFFER_TYPES.
 SIGNATURES = {
     "fc_relu": ("w", "x", "h", "n_in", "n_out", "shift"),
+    "fc_acc": ("w", "x", "acc", "n_in", "n_out"),
+    "label_relu": ("w", "acc", "h", "p"),
     "normalize": ("h", "out", "n", "recip"),
     "update": ("w", "x", "h", "n_in", "n_out", "coef", "shift", "rng", "floor"),
     "head_scores": ("wh", "a", "n_in", "n_out", "scores"),
@@ -38,7 +40,7 @@ SIGNATURES = {
 }
 # None: bytearray; otherwise an array typecode.
 BUFFER_TYPES = {"w": None, "x": None, "h": None, "out": None, "a": None,
-                "wh": "h", "rng": "H", "scores": "i"}
+                "wh": "h", "rng": "H", "scores": "i", "acc": "i", "p": "i"}
 
 # The largest |coef| the net passes to update / head_update: (256 - 5) * 15 (Q8 sigmoid
 # table minimum 5, lr and head_lr at most 15). kernels_ref allows |coef| < 2**12.
@@ -138,6 +140,29 @@ def _fc_relu(name, seed, n_in, n_out, shift, w=None, x=None, h_len=None, pad=0):
          n_in=n_in, n_out=n_out, shift=shift)
 
 
+def _fc_acc(name, seed, n_in, n_out, w=None, x=None, pad=0):
+    r = _Rand(seed)
+    w = r.ints(n_in * n_out, 1, 255) if w is None else w
+    x = r.ints(n_in, 0, 255) if x is None else x
+    _vec(name, "fc_acc", w=_buf("w", w + r.ints(pad, 1, 255)),
+         x=_buf("x", x + r.ints(pad, 0, 255)),
+         acc=_buf("acc", r.ints(n_out + pad, -(1 << 30) + 1, (1 << 30) - 1)),
+         n_in=n_in, n_out=n_out)
+
+
+def _label_relu(name, seed, n_in, n_out, shift, col, step, count, value, w=None, acc=None,
+                pad=0):
+    """acc: the shared sums of the other n_in - count columns at their 255 * 127 bound."""
+    r = _Rand(seed)
+    w = r.ints(n_in * n_out, 1, 255) if w is None else w
+    bound = 127 * 255 * (n_in - count)
+    acc = r.ints(n_out, -bound, bound) if acc is None else acc
+    _vec(name, "label_relu", w=_buf("w", w + r.ints(pad, 1, 255)),
+         acc=_buf("acc", acc + r.ints(pad, -bound, bound)),
+         h=_buf("h", r.ints(n_out + pad, 0, 255)),
+         p=_buf("p", [n_in, n_out, shift, col, step, count, value] + r.ints(pad, 0, 99)))
+
+
 def _normalize(name, seed, n, target=None, recip=None, h=None, pad=0):
     r = _Rand(seed)
     h = r.ints(n, 0, 255) if h is None else h
@@ -200,6 +225,31 @@ def _build():
     _fc_relu("fc_relu/max_acc_w128", 127, 128, 2, 14, w=[255] * 256, x=[255] * 128)
     _fc_relu("fc_relu/min_acc_w128", 128, 128, 2, 0, w=[1] * 256, x=[255] * 128)
     _fc_relu("fc_relu/longer_buffers", 129, 6, 3, 7, pad=5)
+
+    # fc_acc: fc_relu's sums (every remainder of the unrolled loop), signed, extremes
+    for k, n_in in enumerate(WIDTHS):
+        _fc_acc("fc_acc/w%dx%d" % (n_in, 5), 150 + k, n_in, 5)
+    _fc_acc("fc_acc/digits_74x128", 160, 74, 128)
+    _fc_acc("fc_acc/max_w255_x255", 161, 128, 2, w=[255] * 256, x=[255] * 128)
+    _fc_acc("fc_acc/min_w1_x255", 162, 128, 2, w=[1] * 256, x=[255] * 128)
+    _fc_acc("fc_acc/zero_x", 163, 17, 4, x=[0] * 17)
+    _fc_acc("fc_acc/longer_buffers", 164, 6, 3, pad=4)
+
+    # label_relu: the digits layout (64 features, 10 labels once), labels repeated, the
+    # label's weights and the shared sums at their extremes, shift 0, no label columns
+    for c in (0, 3, 9):
+        _label_relu("label_relu/digits_label%d" % c, 170 + c, 74, 128, 6, 64 + c, 10, 1, 255)
+    _label_relu("label_relu/repeat3", 180, 30, 16, 5, 12 + 2, 6, 3, 200)
+    _label_relu("label_relu/w255_value255", 181, 20, 4, 8, 10, 5, 2, 255, w=[255] * 80)
+    _label_relu("label_relu/w1_value255", 182, 20, 4, 8, 10, 5, 2, 255, w=[1] * 80)
+    _label_relu("label_relu/acc_max", 183, 20, 3, 12, 16, 2, 2, 255,
+                acc=[127 * 255 * 18] * 3, w=[255] * 60)
+    _label_relu("label_relu/acc_min", 184, 20, 3, 0, 16, 2, 2, 255,
+                acc=[-127 * 255 * 18] * 3, w=[1] * 60)
+    _label_relu("label_relu/shift0", 185, 9, 5, 0, 7, 1, 2, 3)
+    _label_relu("label_relu/no_label_columns", 186, 9, 5, 4, 0, 1, 0, 255)
+    _label_relu("label_relu/value0", 187, 9, 5, 4, 2, 3, 2, 0)
+    _label_relu("label_relu/longer_buffers", 188, 12, 3, 5, 8, 2, 2, 99, pad=3)
 
     # normalize: the net's own recip for several targets, zero input, clipping
     for k, n in enumerate(WIDTHS):

@@ -59,7 +59,10 @@ def test_heap_traffic_counts_what_is_freed_at_once(report):
 
 def test_speedups_and_times_are_positive_numbers(report):
     for key in ("learn_speedup_viper", "predict_speedup_viper", "learn_us_viper",
-                "predict_us_viper", "predict_head_us_viper", "learn_us_pure", "predict_us_pure"):
+                "predict_us_viper", "predict_head_us_viper", "learn_us_pure", "predict_us_pure",
+                # the native kernels: make test builds them for x64, so they are measured
+                "learn_speedup_native", "learn_native_vs_viper", "predict_native_vs_viper",
+                "learn_us_native", "predict_us_native"):
         v = report[key]
         assert isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, (key, v)
 
@@ -95,6 +98,10 @@ def test_instruction_counts(micropython):
     cg = bench.measure_callgrind(k_fc=10, k_update=10, k_pure=1)
     assert 0 < cg["instructions_per_mac_forward"] < cg["instructions_per_mac_forward_pure"]
     assert cg["instructions_per_weight_update"] > 0
+    # the native kernels (C) and the plain C loops built alike: counted, not timed
+    assert 0 < cg["instr_per_mac_native"] < cg["instructions_per_mac_forward"]
+    assert 0 < cg["instr_per_weight_update_native"] < cg["instructions_per_weight_update"]
+    assert cg["instr_per_mac_c_loop"] > 0 and cg["instr_per_weight_update_c_loop"] > 0
 
 
 def test_link_figures(report):
@@ -186,6 +193,17 @@ def test_emulated_board_counts_are_positive_and_repeat_exactly(m3_report):
     # a learn step makes more passes than a prediction, a learnt window more than either
     assert r["instr_per_predict_step"] < r["instr_per_learn_step"] < r["instr_per_hapt_window"]
     assert r["instr_counts"]["calls"] == _QUICK_COUNTS
+    # the native kernels (C for armv7m; make test installs arm-none-eabi-gcc), counted in
+    # the same boots on the same steps (their weights checked equal to viper's)
+    assert r["kernels_native"] == "kernels_native"
+    for key in ("instr_per_mac_native", "instr_per_weight_update_native",
+                "instr_per_mac_c_loop", "instr_per_weight_update_c_loop",
+                "instr_per_learn_step_native", "instr_per_hapt_window_native"):
+        assert r[key] > 0, key
+    assert r["instr_per_mac_native"] < r["instr_per_mac_forward"]
+    assert r["instr_per_weight_update_native"] < r["instr_per_weight_update"]
+    assert r["instr_per_learn_step_native"] < r["instr_per_learn_step"]
+    assert r["learn_step_native_vs_viper"] > 1 and r["hapt_window_native_vs_viper"] > 1
     (clock,) = r["at_clock"]
     assert clock["mhz"] == 64
     assert clock["learn_steps_per_s"] == round(64e6 / r["instr_per_learn_step"], 2)
@@ -199,6 +217,8 @@ def test_emulated_board_hot_loops_allocate_nothing(m3_report):
     assert m3_report["alloc_bytes_per_learn_step"] == 0
     assert m3_report["alloc_bytes_per_predict_step"] == 0
     assert m3_report["alloc_bytes_per_hapt_window"] == 0
+    for step in ("learn_step", "predict_step", "hapt_window"):
+        assert m3_report["alloc_bytes_per_%s_native" % step] == 0
     assert m3_report["alloc_bytes_per_probe_step"] > 0  # the measurement sees allocation
 
 

@@ -1,9 +1,10 @@
 """The engine in the real MicroPython unix port: heap budget, zero allocation, bit parity.
 
-- A 67 KB heap holds the digits net (74-128-128) with the viper kernels while it learns and
+- A 68 KB heap holds the digits net (74-128-128) with the viper kernels while it learns and
   predicts (64 KB did before the engine gained recurrent models, label repeats and the
   sleep phases: their bytecode; 66 KB before its per-step methods were split so that
-  their call frames stay on the C stack, issue 14). ffrt is loaded as .mpy files cross-compiled for the
+  their call frames stay on the C stack, 67 KB before the shared label pass: its sums,
+  4 bytes a first-layer unit, and code; issue 14). ffrt is loaded as .mpy files cross-compiled for the
   port's own architecture, the way `ffkit flash` puts it on a board: compiling the .py
   sources in a 64 KB heap needs
   more room than the net itself (measured: MemoryError for the 16 KB layer-2 weights, the
@@ -63,7 +64,7 @@ def _run_mpy_firmware(folder, script, heapsize):
                         env_extra={"MICROPYPATH": str(folder) + os.pathsep + ".frozen"})
 
 
-# ---- (a) the digits net in a 67 KB heap -----------------------------------------------------
+# ---- (a) the digits net in a 68 KB heap -----------------------------------------------------
 
 _HEAP_SCRIPT = """
 import gc, json
@@ -98,9 +99,9 @@ print(json.dumps({"kernels": net.k.__name__, "module_file": net_mod.__file__,
 """
 
 
-def test_digits_net_learns_and_predicts_in_67k_heap(mpy_firmware):
-    r = _run_mpy_firmware(mpy_firmware, _HEAP_SCRIPT, "67K")
-    print("67K heap, gc.mem_free start/imported/built/learned/end:", r["free"],
+def test_digits_net_learns_and_predicts_in_68k_heap(mpy_firmware):
+    r = _run_mpy_firmware(mpy_firmware, _HEAP_SCRIPT, "68K")
+    print("68K heap, gc.mem_free start/imported/built/learned/end:", r["free"],
           "net.ram_bytes():", r["ram_bytes"])
     assert r["kernels"] == "ffrt.kernels_viper"
     assert r["module_file"].endswith(".mpy")

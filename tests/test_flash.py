@@ -184,6 +184,35 @@ def running_modules(port):
 
 
 @pytest.mark.device
+def test_mpremote_mip_installs_the_bundle_from_its_package_json(tmp_path):
+    """`--out` also writes package.json: the ffrt modules (the native kernels with them) as
+    a mip package. mpremote mip installs it onto a running board from the folder, and the
+    board, restarted, runs the installed modules with the native kernels."""
+    out = tmp_path / "bundle"
+    code, _, err = run_main("flash", "--board", "unix", "--out", out)
+    assert code == 0, err
+    pkg = json.loads((out / "package.json").read_text())
+    remotes = [u for u, _ in pkg["urls"]]
+    assert sorted(remotes) == ["ffrt/" + m for m in expected_modules(native=True)]
+    assert all(u == dest for u, dest in pkg["urls"])   # relative URLs, same place
+    d = tmp_path / "board"
+    with VirtualBoard(d) as vb:
+        with connect(vb.port, hello_timeout=10) as board:
+            board.repl()
+        r = subprocess.run([flash.find_mpremote(), "connect", vb.port, "resume", "mip",
+                            "install", "--target", ".", str(out / "package.json")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for remote in remotes:
+            assert (d / remote).read_bytes() == (out / remote).read_bytes(), remote
+        vb.restart()
+        with connect(vb.port, hello_timeout=10) as board:
+            assert board.info()["boot"] == "fresh"
+        main, net, kernels = running_modules(vb.port)
+        assert net.endswith("ffrt/net.mpy") and kernels.endswith("ffrt/kernels_native.mpy")
+
+
+@pytest.mark.device
 def test_flash_a_virtual_board_with_a_model(tmp_path):
     d = tmp_path / "board"
     with VirtualBoard(d) as vb:

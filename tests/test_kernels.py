@@ -287,6 +287,24 @@ def test_fc_relu_bound_formula_is_tight_and_holds_at_config_limits():
     assert fc_bound(MAX_WIDTH, MAX_WIDTH) < SMALL_INT
 
 
+def test_shared_label_pass_bounds_are_fc_relus():
+    """fc_acc forms fc_relu's sums; label_relu adds value * (the label columns' weights) to
+    them: together the sum of fc_relu over the whole input, within its bound."""
+    n_in, n_out, count, step, col = 40, 6, 3, 5, 20
+    for stored in (255, 1):
+        w = bytearray([stored] * (n_in * n_out))
+        x = bytearray([0 if j in (col, col + step, col + 2 * step) else 255
+                       for j in range(n_in)])  # the label columns zero
+        acc = kv._buf("acc", [0] * n_out)
+        peak, _ = _run_peak(REF_I.fc_acc, w, x, acc, n_in, n_out)
+        assert peak == 127 * 255 * (n_in - count) <= fc_bound(n_in, n_out)
+        p = kv._buf("p", [n_in, n_out, 0, col, step, count, 255])
+        h = bytearray(n_out)
+        peak, g = _run_peak(REF_I.label_relu, w, acc, h, p)
+        assert peak <= fc_bound(n_in, n_out) < SMALL_INT
+        assert g == (255 * 255 * n_out if stored == 255 else 0)
+
+
 def test_normalize_bound_with_the_nets_recipe():
     # FFNet._normalize: recip = (target << 16) // isqrt(g); worst case: one active unit
     # at 255 and the largest target, so h * recip comes to just below target << 16.

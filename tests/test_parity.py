@@ -210,12 +210,13 @@ def test_config_file_is_used_and_a_bad_one_is_usage_error(tmp_path, monkeypatch,
 def test_a_recurrent_net_is_identical_in_every_runner(micropython):
     """The recurrent variant (each layer but the last reads the layer above's activities
     from the previous sample): learn steps, advances and predictions give the same bits,
-    the state included, in CPython (reference, numpy, C) and MicroPython (pure, viper)."""
+    the state included, in CPython (reference, numpy, C) and MicroPython (pure, viper,
+    native)."""
     cfg = Config(**dict(parity.default_config().as_dict(), recurrent=1))
     rep = parity.run_parity(cfg, steps=200, n_test=40, runners=parity.default_runners(qemu=False))
     assert rep["messages"] == [] and rep["identical"] is True, rep["messages"]
     assert rep["predictions_identical"] is True
-    assert len(rep["runners"]) == 5
+    assert len(rep["runners"]) == 6
     # the state is one of the parts compared (a runner whose state differed would be named)
     parts = parity._driver_namespace()["state_parts"](__import__("ffrt.net").net.FFNet(cfg))
     assert "layer 0 state" in dict(parts)

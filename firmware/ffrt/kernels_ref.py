@@ -45,6 +45,52 @@ def fc_relu(w, x, h, n_in, n_out, shift):
     return g
 
 
+def fc_acc(w, x, acc, n_in, n_out):
+    """acc[i] = sum_j W[i,j] * x[j]: fc_relu's sums, before the shift and the clip
+    (|acc| <= 127 * 255 * n_in < 2**30, as there). With a net's label columns zero in x,
+    these are the products every label's pass shares (see label_relu)."""
+    base = 0
+    for i in range(n_out):
+        a = 0
+        for j in range(n_in):
+            a += (w[base + j] - 128) * x[j]
+        acc[i] = a
+        base += n_in
+
+
+# label_relu's parameters, in the array('i') p it reads (one argument, not seven: a call
+# with many arguments from a net's method makes that method's frame too large for
+# MicroPython's stack, and it is then allocated on the heap at every call)
+P_N_IN, P_N_OUT, P_SHIFT, P_COL, P_STEP, P_COUNT, P_VALUE = 0, 1, 2, 3, 4, 5, 6
+P_LEN = 7
+
+
+def label_relu(w, acc, h, p):
+    """h[i] = clip((acc[i] + value * sum_r W[i, col + r * step]) >> shift, 0, 255); returns
+    sum(h**2). With acc from fc_acc over an input whose label columns were zero, this is
+    fc_relu over that input with `value` in the `count` columns col, col + step, ...: one
+    label's layer-1 pass at the cost of its label columns alone (p: P_* above)."""
+    n_in = p[0]
+    step = p[4]
+    count = p[5]
+    value = p[6]
+    g = 0
+    base = p[3]
+    for i in range(p[1]):
+        s = 0
+        for r in range(count):
+            s += w[base + r * step] - 128
+        v = (acc[i] + value * s) >> p[2]
+        if v < 0:
+            v = 0
+        elif v > 255:
+            v = 255
+        h[i] = v
+        g += v * v
+        base += n_in
+    return g
+
+
 def normalize(h, out, n, recip):
     """out[i] = min(255, (h[i] * recip) >> 16): scale h to a fixed length.
 

@@ -51,6 +51,70 @@ def fc_relu(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, shift: int) -> int
 
 
 @micropython.viper
+def fc_acc(w: ptr8, x: ptr8, acc: ptr32, n_in: int, n_out: int):
+    xsum = 0
+    j = 0
+    while j < n_in:
+        xsum += x[j]
+        j += 1
+    off = xsum << 7
+    x0 = uint(x)
+    e8 = x0 + uint(n_in & ~7)
+    xe = x0 + uint(n_in)
+    wp = w
+    i = 0
+    while i < n_out:
+        a = 0
+        xp = x
+        while uint(xp) < e8:
+            a += (wp[0] * xp[0] + wp[1] * xp[1] + wp[2] * xp[2] + wp[3] * xp[3]
+                  + wp[4] * xp[4] + wp[5] * xp[5] + wp[6] * xp[6] + wp[7] * xp[7])
+            wp = ptr8(uint(wp) + 8)
+            xp = ptr8(uint(xp) + 8)
+        while uint(xp) < xe:
+            a += wp[0] * xp[0]
+            wp = ptr8(uint(wp) + 1)
+            xp = ptr8(uint(xp) + 1)
+        acc[i] = a - off
+        i += 1
+
+
+@micropython.viper
+def label_relu(w: ptr8, acc: ptr32, h: ptr8, p: ptr32) -> int:
+    # a ptr32 load is zero-extended on a 64-bit port and the word itself on a 32-bit
+    # board: (v ^ sign) - sign makes both the signed int32 (sign = bit 31 as a machine
+    # word, built at run time: 1 << 31 is not a small int on a 32-bit board)
+    sign = int(uint(1) << 31)
+    n_in = p[0]
+    n_out = p[1]
+    shift = p[2]
+    step = p[4]
+    count = p[5]
+    value = p[6]
+    g = 0
+    base = p[3]
+    i = 0
+    while i < n_out:
+        s = 0
+        k = base
+        r = 0
+        while r < count:
+            s += w[k]
+            k += step
+            r += 1
+        v = (((int(acc[i]) ^ sign) - sign) + value * (s - (count << 7))) >> shift
+        if v < 0:
+            v = 0
+        elif v > 255:
+            v = 255
+        h[i] = v
+        g += v * v
+        base += n_in
+        i += 1
+    return g
+
+
+@micropython.viper
 def normalize(h: ptr8, out: ptr8, n: int, recip: int):
     i = 0
     while i < n:

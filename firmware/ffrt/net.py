@@ -86,6 +86,12 @@ class FFNet:
                     self._inp[l] = bytearray(self.n_in[l])
                 self._td.append(memoryview(self._inp[l])[self.n_in[l] - cfg.layers[l + 1]:])
         self._head_in = mv[sum(cfg.layers[:cfg.goodness_from]):]
+        # every label's pass shares layer 1's sums over the features (kernels.fc_acc);
+        # label_relu adds one label's columns (its parameters: kernels_ref.P_*, P_COL per
+        # label, the shift and value refreshed per sample since SET may change act_shift)
+        self._acc0 = array("i", range(cfg.layers[0]))  # no temporary list: wide layers
+        self._lp = array("i", [self.n_in[0], cfg.layers[0], 0, cfg.n_features, cfg.n_classes,
+                               cfg.label_repeat, 0])
         self._scores = array("i", [0] * cfg.n_classes)
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
@@ -212,6 +218,46 @@ class FFNet:
                 self._pass_on(l)
         return total
 
+    # Every label's pass over one sample (a prediction, the hardest negative): the label
+    # overlay changes only the label columns of the first layer's input, so its products
+    # over the rest are formed once (_labels_first) and each label adds its own columns
+    # (_label_goodness): the same bits as _forward(label), about 1.5x fewer MACs per
+    # digits prediction (ffkit bench).
+
+    def _labels_first(self):
+        """Layer 1's sums over the input with the label columns zero (self._acc0)."""
+        self._clear_labels()
+        p = self._lp
+        p[2] = self.cfg.act_shift[0]
+        p[6] = self.cfg.label_value
+        self.k.fc_acc(self.weights[0], self._x, self._acc0, self.n_in[0], self.cfg.layers[0])
+
+    def _clear_labels(self):
+        lab = self._lab
+        for i in range(len(lab)):
+            lab[i] = 0
+
+    def _label_goodness(self, c):
+        """_forward(c)'s goodness, after _labels_first on the same sample."""
+        self._lp[3] = self.cfg.n_features + c
+        return self._above(self.k.label_relu(self.weights[0], self._acc0, self._h[0],
+                                             self._lp))
+
+    def _above(self, g):
+        """The rest of a forward pass from the first layer's goodness g (its activities in
+        self._h[0]); returns the predicting layers' goodness, as _forward does. The last
+        layer is not normalised: in a label pass its normalised activities feed nothing
+        (the head and the recurrent state take theirs from a pass with the neutral
+        label, _forward(-1)), and each normalisation costs an isqrt."""
+        total = g if self.cfg.goodness_from <= 0 else 0
+        for l in range(1, self.n_layers):
+            self._normalize(l - 1, g)
+            self._pass_on(l - 1)
+            g = self._layer(l)
+            if l >= self.cfg.goodness_from:
+                total += g
+        return total
+
     def _learn_pass(self, label, positive, record):
         """Forward with a label and let every layer take its local step."""
         self._overlay(label)
@@ -266,11 +312,13 @@ class FFNet:
                 self._all_labels(self, g_all)
                 gs = g_all
                 known = True
+            if not known:
+                self._labels_first()
             neg = -1
             best = -1
             for c in range(cfg.n_classes):
                 if c != y:
-                    g = gs[c] if known else self._forward(c)
+                    g = gs[c] if known else self._label_goodness(c)
                     if g > best:
                         best = g
                         neg = c
@@ -407,8 +455,9 @@ class FFNet:
         if self._all_labels is not None:
             self._all_labels(self, self.goodness)
         else:
+            self._labels_first()
             for c in range(self.cfg.n_classes):
-                self.goodness[c] = self._forward(c)
+                self.goodness[c] = self._label_goodness(c)
         self._predicted = True
         return self.goodness
 
@@ -438,5 +487,6 @@ class FFNet:
         n += 2 * len(self.head) + 4 + 4 + len(self._x) + sum(len(h) for h in self._h)
         n += sum(len(b) for b in self._inp[1:] if type(b) is bytearray)  # recurrent inputs
         n += len(self._acts) + 4 * (len(self._scores) + len(self.goodness))
+        n += 4 * (len(self._acc0) + len(self._lp))
         n += 8 * self.n_layers
         return n

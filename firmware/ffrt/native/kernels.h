@@ -55,9 +55,13 @@ static inline int32_t ff_dot_u8(const uint8_t *w, const uint8_t *x, int n) {
         acc = (uint32_t)__smlad(__uxtb16(a), __uxtb16(b), (int32_t)acc);
     }
 #else
-    for (; j + 4 <= n; j += 4)
+    /* eight at a time: two byte loads and a multiply-accumulate per MAC, the loop's own
+     * count and branch spread over eight (Cortex-M3: 3.4 instructions per MAC) */
+    for (; j + 8 <= n; j += 8)
         acc += (uint32_t)w[j] * x[j] + (uint32_t)w[j + 1] * x[j + 1]
-               + (uint32_t)w[j + 2] * x[j + 2] + (uint32_t)w[j + 3] * x[j + 3];
+               + (uint32_t)w[j + 2] * x[j + 2] + (uint32_t)w[j + 3] * x[j + 3]
+               + (uint32_t)w[j + 4] * x[j + 4] + (uint32_t)w[j + 5] * x[j + 5]
+               + (uint32_t)w[j + 6] * x[j + 6] + (uint32_t)w[j + 7] * x[j + 7];
 #endif
     for (; j < n; j++)
         acc += (uint32_t)w[j] * x[j];
@@ -75,6 +79,39 @@ static int32_t ff_fc_relu(const uint8_t *w, const uint8_t *x, uint8_t *h, int n_
     for (int i = 0; i < n_out; i++) {
         int32_t v = ff_clip_u8((ff_dot_u8(w, x, n_in) - off) >> shift);
         w += n_in;
+        h[i] = (uint8_t)v;
+        g += v * v;
+    }
+    return g;
+}
+
+/* acc[i] = sum_j (w[i, j] - 128) * x[j]: fc_relu's sums before the shift and the clip */
+static void ff_fc_acc(const uint8_t *w, const uint8_t *x, int32_t *acc, int n_in, int n_out) {
+    int32_t xsum = 0;
+    for (int j = 0; j < n_in; j++)
+        xsum += x[j];
+    int32_t off = xsum << 7;
+    for (int i = 0; i < n_out; i++, w += n_in)
+        acc[i] = ff_dot_u8(w, x, n_in) - off;
+}
+
+/* label_relu's parameters in p (ffrt.kernels_ref.P_*) */
+enum { FF_P_N_IN, FF_P_N_OUT, FF_P_SHIFT, FF_P_COL, FF_P_STEP, FF_P_COUNT, FF_P_VALUE,
+       FF_P_LEN };
+
+/* h[i] = clip((acc[i] + value * sum_r (w[i, col + r * step] - 128)) >> shift, 0, 255);
+ * returns sum(h**2): one label's first-layer pass from the shared sums (fc_acc) */
+static int32_t ff_label_relu(const uint8_t *w, const int32_t *acc, uint8_t *h,
+                             const int32_t *p) {
+    int n_in = p[FF_P_N_IN], n_out = p[FF_P_N_OUT], shift = p[FF_P_SHIFT];
+    int step = p[FF_P_STEP], count = p[FF_P_COUNT];
+    int32_t value = p[FF_P_VALUE], g = 0;
+    const uint8_t *col = w + p[FF_P_COL];
+    for (int i = 0; i < n_out; i++, col += n_in) {
+        int32_t s = 0;
+        for (int r = 0; r < count; r++)
+            s += (int32_t)col[r * step] - 128;
+        int32_t v = ff_clip_u8((acc[i] + value * s) >> shift);
         h[i] = (uint8_t)v;
         g += v * v;
     }

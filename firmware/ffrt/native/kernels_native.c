@@ -40,6 +40,34 @@ static mp_obj_t fc_relu(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_relu_obj, 6, 6, fc_relu);
 
+/* fc_acc(w, x, acc, n_in, n_out) */
+static mp_obj_t fc_acc(size_t n_args, const mp_obj_t *args) {
+    mp_int_t n_in = num(args[3], 0, N_MAX), n_out = num(args[4], 0, N_MAX);
+    const uint8_t *w = buf(args[0], n_in * n_out, MP_BUFFER_READ);
+    const uint8_t *x = buf(args[1], n_in, MP_BUFFER_READ);
+    int32_t *acc = buf(args[2], 4 * n_out, MP_BUFFER_WRITE);
+    ff_fc_acc(w, x, acc, n_in, n_out);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_acc_obj, 5, 5, fc_acc);
+
+/* label_relu(w, acc, h, p) -> goodness; p: the int32 parameters (FF_P_*) */
+static mp_obj_t label_relu(size_t n_args, const mp_obj_t *args) {
+    const int32_t *p = buf(args[3], 4 * FF_P_LEN, MP_BUFFER_READ);
+    int32_t n_in = p[FF_P_N_IN], n_out = p[FF_P_N_OUT], col = p[FF_P_COL];
+    int32_t step = p[FF_P_STEP], count = p[FF_P_COUNT];
+    if (n_in < 0 || n_in > N_MAX || n_out < 0 || n_out > N_MAX || p[FF_P_SHIFT] < 0
+        || p[FF_P_SHIFT] > 31 || count < 0 || step < 0 || col < 0
+        || (count > 0 && col + (count - 1) * step >= n_in)
+        || p[FF_P_VALUE] < 0 || p[FF_P_VALUE] > 255)
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel size or shift out of range"));
+    const uint8_t *w = buf(args[0], n_in * n_out, MP_BUFFER_READ);
+    const int32_t *acc = buf(args[1], 4 * n_out, MP_BUFFER_READ);
+    uint8_t *h = buf(args[2], n_out, MP_BUFFER_WRITE);
+    return mp_obj_new_int(ff_label_relu(w, acc, h, p));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(label_relu_obj, 4, 4, label_relu);
+
 /* normalize(h, out, n, recip) */
 static mp_obj_t normalize(size_t n_args, const mp_obj_t *args) {
     mp_int_t n = num(args[2], 0, N_MAX);
@@ -94,6 +122,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_fc_relu, MP_OBJ_FROM_PTR(&fc_relu_obj));
     mp_store_global(MP_QSTR_normalize, MP_OBJ_FROM_PTR(&normalize_obj));
+    mp_store_global(MP_QSTR_fc_acc, MP_OBJ_FROM_PTR(&fc_acc_obj));
+    mp_store_global(MP_QSTR_label_relu, MP_OBJ_FROM_PTR(&label_relu_obj));
     mp_store_global(MP_QSTR_update, MP_OBJ_FROM_PTR(&update_obj));
     mp_store_global(MP_QSTR_head_scores, MP_OBJ_FROM_PTR(&head_scores_obj));
     mp_store_global(MP_QSTR_head_update, MP_OBJ_FROM_PTR(&head_update_obj));

@@ -41,6 +41,8 @@ __all__ = [
     "BuildError",
     "add_arguments",
     "BUNDLE_MAIN",
+    "PACKAGE_JSON",
+    "write_package_json",
     "BUNDLE_MODEL",
     "STALE_ON_MODEL",
     "arch_for",
@@ -176,7 +178,9 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None,
     - ``main.py`` as source (two lines: ``from ffrt import app; app.run()``), so a board's
       own boot sequence runs it;
     - ``model.ffw``, a copy of ``model`` (checked first with every .ffw check) when given:
-      the firmware boots it when the board has no checkpoint (ffrt.app.boot).
+      the firmware boots it when the board has no checkpoint (ffrt.app.boot);
+    - ``package.json`` beside them (not copied to the board): the ffrt modules as a mip
+      package for ``mpremote mip install`` (`write_package_json`).
 
     Returns {"board", "arch", "dir", "files": [(local Path, path on the board), ...],
     "native": whether a module holds native code, "mpy": (format version, sub-version),
@@ -224,12 +228,33 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None,
     if blob is not None:
         (out / BUNDLE_MODEL).write_bytes(blob)
         files.append((out / BUNDLE_MODEL, BUNDLE_MODEL))
+    write_package_json(out, [r for _, r in files if r.startswith("ffrt/")])
     heads = [read_header(p) for p in paths]
     native = [h for h in heads if h["arch"] is not None]
     first = (native or heads)[0]
     return {"board": board, "arch": arch, "dir": out, "files": files, "native": bool(native),
             "mpy": (first["version"], first["sub_version"]), "kernels": kernels,
             "kernels_note": note}
+
+
+PACKAGE_JSON = "package.json"
+
+
+def write_package_json(out_dir, remote_paths) -> Path:
+    """``out_dir/package.json``: the bundle's ffrt modules as a mip package, so that
+    ``mpremote mip install --target . out_dir/package.json`` (or from a URL where the
+    folder is served) installs ffrt, with the native kernels of the bundle's arch, the
+    way `ffkit flash` copies it. The URLs are relative to the file; one package per arch
+    (a bundle is built for one). main.py and model.ffw are the board's own business and
+    stay out of it."""
+    import json
+
+    import ffkit
+
+    doc = {"urls": [[r, r] for r in remote_paths], "version": ffkit.__version__}
+    path = Path(out_dir) / PACKAGE_JSON
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
 
 
 def read_header(path) -> dict:

@@ -12,6 +12,14 @@ int32_t fc_relu(const uint8_t *w, const uint8_t *x, uint8_t *h, int n_in, int n_
     return ff_fc_relu(w, x, h, n_in, n_out, shift);
 }
 
+void fc_acc(const uint8_t *w, const uint8_t *x, int32_t *acc, int n_in, int n_out) {
+    ff_fc_acc(w, x, acc, n_in, n_out);
+}
+
+int32_t label_relu(const uint8_t *w, const int32_t *acc, uint8_t *h, const int32_t *p) {
+    return ff_label_relu(w, acc, h, p);
+}
+
 void normalize(const uint8_t *h, uint8_t *out, int n, int32_t recip) {
     ff_normalize(h, out, n, recip);
 }

@@ -52,6 +52,10 @@ class _Kernels:
         i32 = ctypes.c_int32
         lib.fc_relu.argtypes = (P, P, P, i, i, i)
         lib.fc_relu.restype = i32
+        lib.fc_acc.argtypes = (P, P, P, i, i)
+        lib.fc_acc.restype = None
+        lib.label_relu.argtypes = (P, P, P, P)
+        lib.label_relu.restype = i32
         lib.normalize.argtypes = (P, P, i, i32)
         lib.normalize.restype = None
         lib.update.argtypes = (P, P, P, i, i, i32, i, P, i)
@@ -69,6 +73,12 @@ class _Kernels:
 
     def fc_relu(self, w, x, h, n_in, n_out, shift):
         return self._lib.fc_relu(_addr(w), _addr(x), _addr(h), n_in, n_out, shift)
+
+    def fc_acc(self, w, x, acc, n_in, n_out):
+        self._lib.fc_acc(_addr(w), _addr(x), _addr(acc), n_in, n_out)
+
+    def label_relu(self, w, acc, h, p):
+        return self._lib.label_relu(_addr(w), _addr(acc), _addr(h), _addr(p))
 
     def normalize(self, h, out, n, recip):
         self._lib.normalize(_addr(h), _addr(out), n, recip)

@@ -94,6 +94,21 @@ def fc_relu(w, x, h, n_in, n_out, shift):
     return int((v * v).sum())
 
 
+def fc_acc(w, x, acc, n_in, n_out):
+    W = _u8(w, n_in * n_out).reshape(n_out, n_in).astype(np.int32) - 128
+    np.frombuffer(acc, dtype=np.int32)[:n_out] = W @ _u8(x, n_in).astype(np.int32)
+
+
+def label_relu(w, acc, h, p):
+    n_in, n_out, shift, col, step, count, value = (int(v) for v in p[:7])
+    W = _u8(w, n_in * n_out).reshape(n_out, n_in)
+    cols = col + step * np.arange(count)
+    s = W[:, cols].astype(np.int32).sum(axis=1) - 128 * count
+    v = np.clip((np.frombuffer(acc, dtype=np.int32)[:n_out] + value * s) >> shift, 0, 255)
+    _u8(h)[:n_out] = v
+    return int((v * v).sum())
+
+
 def normalize(h, out, n, recip):
     v = (_u8(h, n).astype(np.int64) * recip) >> 16
     _u8(out)[:n] = np.minimum(v, 255)
