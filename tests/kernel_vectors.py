@@ -34,9 +34,9 @@ SIGNATURES = {
     "fc_acc": ("w", "x", "acc", "n_in", "n_out"),
     "label_relu": ("w", "acc", "h", "p"),
     "normalize": ("h", "out", "n", "recip"),
-    "update": ("w", "x", "h", "n_in", "n_out", "coef", "shift", "rng", "floor"),
+    "update": ("w", "x", "h", "rng", "p"),
     "head_scores": ("wh", "a", "n_in", "n_out", "scores"),
-    "head_update": ("wh", "a", "n_in", "row", "coef", "shift", "rng"),
+    "head_update": ("wh", "a", "rng", "p"),
 }
 # None: bytearray; otherwise an array typecode.
 BUFFER_TYPES = {"w": None, "x": None, "h": None, "out": None, "a": None,
@@ -182,8 +182,8 @@ def _update(name, seed, n_in, n_out, coef, shift, w=None, x=None, h=None,
     h = r.sparse(n_out, 1, 255, p_zero) if h is None else h
     _vec(name, "update", w=_buf("w", w + r.ints(pad, 1, 255)),
          x=_buf("x", x + r.ints(pad, 0, 255)), h=_buf("h", h + r.ints(pad, 0, 255)),
-         n_in=n_in, n_out=n_out, coef=coef, shift=shift,
-         rng=_buf("rng", r.rng_states(n_out + pad)), floor=floor)
+         rng=_buf("rng", r.rng_states(n_out + pad)),
+         p=_buf("p", [n_in, n_out, coef, shift, floor] + r.ints(pad, 0, 99)))
 
 
 def _head_scores(name, seed, n_in, n_out, wh=None, a=None, pad=0):
@@ -201,8 +201,8 @@ def _head_update(name, seed, n_in, n_out, row, coef, shift, wh=None, a=None):
     hw = kernels_ref.HEAD_W_MAX
     wh = r.ints(n_in * n_out, -hw, hw) if wh is None else wh
     a = r.sparse(n_in, 1, 255, 25) if a is None else a
-    _vec(name, "head_update", wh=_buf("wh", wh), a=_buf("a", a), n_in=n_in, row=row,
-         coef=coef, shift=shift, rng=_buf("rng", r.rng_states(1)))
+    _vec(name, "head_update", wh=_buf("wh", wh), a=_buf("a", a),
+         rng=_buf("rng", r.rng_states(1)), p=_buf("p", [n_in, row, coef, shift]))
 
 
 WIDTHS = (1, 3, 4, 5, 6, 7, 17, 74, 128)

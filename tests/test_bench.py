@@ -132,20 +132,36 @@ def test_replay_figure(report, repo_root):
     assert "replay" in report["seconds"]
 
 
-def test_awake_window_figure(report):
+def test_awake_window_figure(report, repo_root):
     """Sleep (ffrt.sleep): the awake / interleaved work of a HAPT window is a positive
     ratio (timed: its size is the README's business), and the passes counted alongside
-    are the rule's: an awake window is its prediction (one pass per label) and one
-    positive pass with its update, a sleep step the hardest negative's passes and one
-    update pass, an interleaved window with replay 2 three learn_one's of two update
-    passes each (and the head's small update)."""
+    are the rule's. In units of one full forward pass: a prediction is the first layer's
+    shared sums and, per label, its label columns and the layers above (the shared label
+    pass); an awake window that and one positive pass with its update; a sleep step the
+    hardest negative's label passes (all labels but the true one) and one update pass;
+    an interleaved window with replay 2 three learn_one's of two update passes each (and
+    the head's small update)."""
+    from ffrt import ffw_ram
+
     v = report["awake_window_work_ratio"]
     assert isinstance(v, float) and v > 0
     aw = report["awake_window"]
     assert aw["model"].startswith("78-192-64") and aw["adapt"] == "per_class 16, replay 2"
-    assert aw["predict"] == dict(aw["predict"], forward_passes=6.0, update_passes=0.0)
-    assert aw["awake"]["forward_passes"] == 7.0 and aw["awake"]["update_passes"] == 1.0
-    assert aw["sleep_step"]["forward_passes"] == 6.0 and aw["sleep_step"]["update_passes"] == 1.0
+    cfg = ffw_ram.decode_config((repo_root / "models" / "hapt.ffw").read_bytes())
+    n_in, n = cfg.layer_inputs(), cfg.layers
+    one = sum(a * b for a, b in zip(n_in, n))
+    assert aw["forward_pass_macs"] == one
+    shared = n_in[0] * n[0]
+    per_label = one - shared + n[0] * cfg.label_repeat
+    nc = cfg.n_classes
+    predict = round((shared + nc * per_label) / one, 2)
+    assert aw["predict"] == dict(aw["predict"], forward_passes=predict, update_passes=0.0)
+    assert predict < 0.6 * nc   # the shared label pass: under 0.6 of a full pass a label
+    assert aw["awake"]["forward_passes"] == round(predict + 1, 2)
+    assert aw["awake"]["update_passes"] == 1.0
+    assert aw["sleep_step"]["forward_passes"] == round(
+        (shared + (nc - 1) * per_label + one) / one, 2)
+    assert aw["sleep_step"]["update_passes"] == 1.0
     assert 6.0 < aw["interleaved"]["update_passes"] < 6.1
     assert 0 < aw["mac_ratio"] < 1
     assert "awake" in report["seconds"]

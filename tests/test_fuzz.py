@@ -287,7 +287,7 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
     try:
         builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
         r = subprocess.run([sys.executable, "-m", "ffkit.cli", "fuzz", "--port",
-                            "sim://%s?heap=103K" % board, "--frames", "4000",
+                            "sim://%s?heap=106K" % board, "--frames", "4000",
                             "--episodes-every", "1", "--imports", "--json"],
                            capture_output=True, text=True, timeout=600)
     finally:

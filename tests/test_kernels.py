@@ -70,9 +70,9 @@ def test_table_covers_the_brief():
     assert kernels == set(kv.SIGNATURES)
     widths = {v["args"]["n_in"] for v in kv.VECTORS if "n_in" in v["args"]}
     assert {1, 3, 4, 5, 17, 74, 128} <= widths
-    shifts = {v["args"]["shift"] for v in kv.VECTORS if v["kernel"] == "update"}
+    shifts = {v["args"]["p"][3] for v in kv.VECTORS if v["kernel"] == "update"}
     assert {1, 16, 22, 24} <= shifts
-    coefs = [v["args"]["coef"] for v in kv.VECTORS if v["kernel"] == "update"]
+    coefs = [v["args"]["p"][2] for v in kv.VECTORS if v["kernel"] == "update"]
     assert min(coefs) < 0 < max(coefs)
     # every update vector that can move a weight moves one, or saturates, as named
     moved = [v["name"] for v in kv.VECTORS if v["kernel"] == "update"
@@ -337,7 +337,8 @@ def test_update_bound_at_extremes():
         x = bytearray([255] * n_in)
         h = bytearray([255] * n_out)
         rng = kv.by_name("update/w74x128")["args"]["rng"][:2 * n_out]
-        peak, _ = _run_peak(REF_I.update, w, x, h, n_in, n_out, coef, shift, rng, 255)
+        p = kv._buf("p", [n_in, n_out, coef, shift, 255])
+        peak, _ = _run_peak(REF_I.update, w, x, h, rng, p)
         assert abs(coef) * 255 * 255 <= peak <= bound, (coef, shift, PEAK.line)
 
 
@@ -358,7 +359,7 @@ def test_head_update_bound_at_extremes():
         wh = kv._buf("wh", [start] * 64)
         a = bytearray([255] * 32)
         rng = kv._buf("rng", [0x1234, 0x5678])
-        peak, _ = _run_peak(REF_I.head_update, wh, a, 32, 1, coef, shift, rng)
+        peak, _ = _run_peak(REF_I.head_update, wh, a, rng, kv._buf("p", [32, 1, coef, shift]))
         assert peak <= bound < SMALL_INT
         assert list(wh[32:]) == [start] * 32  # saturated at +-HEAD_W_MAX
 

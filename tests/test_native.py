@@ -76,10 +76,15 @@ before = bytes(w) + bytes(h) + bytes(rng) + bytes(wh)
 calls = (
     ("fc_relu n_in too wide for w", lambda: K.fc_relu(w, x, h, 21, 10, 4)),
     ("fc_relu n_out too wide for h", lambda: K.fc_relu(w, x, bytearray(9), 20, 10, 4)),
-    ("update rng too short", lambda: K.update(w, x, h, 20, 10, 99, 16, array("H", [1] * 19), 0)),
-    ("update negative size", lambda: K.update(w, x, h, -1, 10, 99, 16, rng, 0)),
-    ("update shift 0", lambda: K.update(w, x, h, 20, 10, 99, 0, rng, 0)),
-    ("head_update row past wh", lambda: K.head_update(wh, x, 20, 3, 99, 8, rng)),
+    ("update rng too short", lambda: K.update(w, x, h, array("H", [1] * 19),
+                                              array("i", [20, 10, 99, 16, 0]))),
+    ("update negative size", lambda: K.update(w, x, h, rng, array("i", [-1, 10, 99, 16, 0]))),
+    ("update shift 0", lambda: K.update(w, x, h, rng, array("i", [20, 10, 99, 0, 0]))),
+    ("update coef 2**12", lambda: K.update(w, x, h, rng, array("i", [20, 10, 4096, 16, 0]))),
+    ("update p too short", lambda: K.update(w, x, h, rng, array("i", [20, 10, 99, 16]))),
+    ("head_update row past wh", lambda: K.head_update(wh, x, rng, array("i", [20, 3, 99, 8]))),
+    ("label_relu column past n_in", lambda: K.label_relu(
+        w, array("i", [0] * 10), h, array("i", [20, 10, 4, 18, 2, 2, 255]))),
     ("head_scores scores too short", lambda: K.head_scores(wh, x, 20, 3, array("i", [0] * 2))),
     ("normalize out too short", lambda: K.normalize(h, bytearray(9), 10, 5)),
     ("fc_relu an int as w", lambda: K.fc_relu(5, x, h, 20, 10, 4)),
@@ -101,7 +106,7 @@ def test_native_kernels_refuse_buffers_shorter_than_their_sizes(micropython):
     out = mpy.run(_CHECKS, env_extra={"MICROPYPATH": str(native.native_firmware_dir("x64"))})
     lines = out.split("\n")
     assert not [ln for ln in lines if ln.startswith("ACCEPTED")], out
-    assert sum(ln.startswith("REFUSED ValueError") for ln in lines) == 8, out
+    assert sum(ln.startswith("REFUSED ValueError") for ln in lines) == 11, out
     assert "REFUSED TypeError fc_relu an int as w" in out
     assert "REFUSED TypeError fc_relu into bytes" in out   # read-only: not written
     assert "UNCHANGED True" in out
@@ -114,13 +119,17 @@ from ffrt import kernels_native as K
 N = 64
 w = bytearray(b"\\x90" * (N * N)); x = bytearray(b"\\x07" * N); h = bytearray(N); o = bytearray(N)
 rng = array("H", [3, 5] * N); wh = array("h", [1] * (N * 4)); sc = array("i", [0] * 4)
+up = array("i", [N, N, 250, 16, 1]); hp = array("i", [N, 2, -250, 12])
+acc = array("i", [0] * N); lp = array("i", [N, N, 6, 40, 10, 2, 255])
 def run(n):
     for i in range(n):
         K.fc_relu(w, x, h, N, N, 6)
         K.normalize(h, o, N, 300)
-        K.update(w, x, h, N, N, 250, 16, rng, 1)
+        K.update(w, x, h, rng, up)
         K.head_scores(wh, o, N, 4, sc)
-        K.head_update(wh, o, N, 2, -250, 12, rng)
+        K.head_update(wh, o, rng, hp)
+        K.fc_acc(w, x, acc, N, N)
+        K.label_relu(w, acc, h, lp)
 def counted(n):
     a0 = gc.mem_alloc(); t0 = micropython.mem_total()
     run(n)  # run's own frame (over the stack limit) and range: the same for any n
@@ -139,7 +148,7 @@ print(gc.mem_alloc() - a0, micropython.mem_total() - t0)
 
 
 def test_native_kernels_allocate_nothing_per_call(micropython):
-    """500 calls: no byte kept (gc.mem_alloc) and none allocated and freed at once
+    """700 calls: no byte kept (gc.mem_alloc) and none allocated and freed at once
     (micropython.mem_total); the control line shows both counters see allocation."""
     out = mpy.run(_ALLOC, env_extra={"MICROPYPATH": str(native.native_firmware_dir("x64"))})
     calls, control = [[int(v) for v in ln.split()] for ln in out.split("\n") if ln.strip()]

@@ -92,9 +92,9 @@ def _shifted_update_module():
     mod = types.ModuleType("kernels_perturbed")
     mod.__dict__.update({k: v for k, v in vars(kernels_ref).items() if not k.startswith("__")})
 
-    def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
-        kernels_ref.update(w, x, h, n_in, n_out, coef, shift, rng, floor)
-        if n_in == 32:  # layer 1 of the 74-32-32 parity model
+    def update(w, x, h, rng, p):
+        kernels_ref.update(w, x, h, rng, p)
+        if p[0] == 32:  # n_in: layer 1 of the 74-32-32 parity model
             calls["n"] += 1
             if calls["n"] == 20:
                 # +1 on a weight, and a bit of a row's rounding PRNG flipped: the weight

@@ -132,16 +132,16 @@ def wrapped(K):
     class W:
         pass
 
-    def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
-        for i in range(n_out):
+    def update(w, x, h, rng, p):
+        for i in range(p[1]):  # n_out rows
             rng[2 * i] = PRE_HI
             rng[2 * i + 1] = PRE_LO
-        K.update(w, x, h, n_in, n_out, coef, shift, rng, floor)
+        K.update(w, x, h, rng, p)
 
-    def head_update(wh, a, n_in, row, coef, shift, rng):
+    def head_update(wh, a, rng, p):
         rng[0] = PRE_HI
         rng[1] = PRE_LO
-        K.head_update(wh, a, n_in, row, coef, shift, rng)
+        K.head_update(wh, a, rng, p)
 
     W.fc_relu = K.fc_relu
     W.fc_acc = K.fc_acc

@@ -129,9 +129,10 @@ def test_starting_weights_are_found_by_their_crc(digits_log):
 
 # ---- a changed rounding rule is caught at the first record it affects ------------------------
 
-def _update_round_half_up(w, x, h, n_in, n_out, coef, shift, rng, floor):
+def _update_round_half_up(w, x, h, rng, p):
     """kernels_ref.update with the stochastic rounding replaced by round-half-up (the PRNG
     is still drawn, so only the rounding differs)."""
+    n_in, n_out, coef, shift, floor = p[0], p[1], p[2], p[3], p[4]
     if coef == 0:
         return
     base = 0

@@ -257,7 +257,7 @@ def test_sets_at_the_smallest_heap(repo_root):
     board = tempfile.mkdtemp(prefix="vb")   # a short folder, as in tests/test_server.py
     try:
         builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
-        with VirtualBoard(board, heap="102K") as vb, connect(vb.port, timeout=10.0) as b:
+        with VirtualBoard(board, heap="105K") as vb, connect(vb.port, timeout=10.0) as b:
             before = b.set()
             for _ in range(4):
                 assert b.set(lr_shift=26)["lr_shift"] == 26

@@ -44,7 +44,7 @@ def _board(repo_root, mpy_firmware, heap, model=None):
 # _HEAP: the smallest heap of tests/test_server.py's import, learn, export and checkpoint
 # sequence (with 1 KB to spare); 98K: where the fuzzer found the board wedged (with the
 # serving check off it boots there and answers INFO and RESET; an export needs more)
-@pytest.mark.parametrize("heap", [_HEAP, "98K"])
+@pytest.mark.parametrize("heap", [_HEAP, "100K"])
 def test_the_board_recovers_from_a_memory_error_at_its_smallest_heap(repo_root, mpy_firmware,
                                                                      heap):
     from ffkit.board.client import DeviceError, connect
@@ -79,7 +79,7 @@ def test_the_board_recovers_from_a_memory_error_at_its_smallest_heap(repo_root, 
         shutil.rmtree(board, ignore_errors=True)
 
 
-@pytest.mark.parametrize("heap", [_HEAP, "98K"])
+@pytest.mark.parametrize("heap", [_HEAP, "100K"])
 def test_info_answers_after_set_found_no_heap_for_its_json_reader(repo_root, mpy_firmware,
                                                                    heap):
     """SET loads its JSON reader (ffrt.strictjson) beside net_ops. At 98K there is not the
@@ -123,10 +123,10 @@ def test_info_and_reset_answer_once_every_request_module_has_been_loaded(repo_ro
     from ffkit.board.client import DeviceError, connect
     from ffkit.board.sim import VirtualBoard
 
-    board = _board(repo_root, mpy_firmware, "99K")
+    board = _board(repo_root, mpy_firmware, "101K")
     x = struct.pack("<64h", *range(64))
     try:
-        with VirtualBoard(board, heap="99K") as vb, connect(vb.port, timeout=10.0) as b:
+        with VirtualBoard(board, heap="101K") as vb, connect(vb.port, timeout=10.0) as b:
             step = b.info()["step"]
             every = [(P.PREDICT, x), (P.SET, b"{}"), (P.EXPORT_BEGIN, b""), (P.EXPORT_END, b""),
                      (P.IMPORT_BEGIN, struct.pack("<II", 100, 0)), (P.SAMPLES, b"\x00\x00"),
@@ -172,7 +172,7 @@ def test_a_board_without_the_heap_to_serve_says_so(repo_root, mpy_firmware):
     board = _board(repo_root, mpy_firmware, _HEAP)   # the stock main.py
     try:
         with pytest.raises(BoardTimeout) as e:
-            connect("sim://%s?heap=98K" % board, timeout=1.0)
+            connect("sim://%s?heap=100K" % board, timeout=1.0)
         assert "its console says: ffrt: not serving: " in str(e.value), e.value
         assert "short of what serving every request takes" in str(e.value)
     finally:
@@ -219,9 +219,11 @@ def test_a_log_stopped_by_a_memory_error_stays_readable(tmp_path):
 
 def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmware):
     """ffrt compiled from .py on the board compiles each request module when first asked:
-    at 128K it boots with 36 KB free and a long fuzz run ended with SET refused for good
+    at 128K it booted with 36 KB free and a long fuzz run ended with SET refused for good
     (a module's compile finds no block big enough); the check asks SERVE_NEED_SOURCE of
-    it (133K and up serve). The .mpy firmware serves at the same heap."""
+    it. Since the shared label pass and the engine's shorter methods (issue 14) the
+    sources take 4 KB more: 132K boots with 38 KB free and refuses, 136K and up serve,
+    130K cannot compile the engine. The .mpy firmware serves at the same heap."""
     from ffkit.board.client import BoardTimeout, connect
     from ffkit.board.mpy import firmware_dir
 
@@ -232,11 +234,11 @@ def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmwa
         shutil.copy(firmware_dir() / "main.py", board / "main.py")
         shutil.copy(repo_root / "models" / "digits.ffw", board / "model.ffw")
         with pytest.raises(BoardTimeout) as e:
-            connect("sim://%s?heap=128K" % board, timeout=1.0)
+            connect("sim://%s?heap=132K" % board, timeout=1.0)
         assert "its console says: ffrt: not serving: " in str(e.value), e.value
         mpy = _board(repo_root, mpy_firmware, _HEAP)
         try:
-            with connect("sim://%s?heap=128K" % mpy, timeout=5.0) as b:
+            with connect("sim://%s?heap=132K" % mpy, timeout=5.0) as b:
                 assert b.info()["mem_free"] > 0
         finally:
             shutil.rmtree(mpy, ignore_errors=True)

@@ -69,17 +69,25 @@ class Counting:
         self.fwd += n_in * n_out
         return self.k.fc_relu(w, x, h, n_in, n_out, shift)
 
-    def update(self, w, x, h, n_in, n_out, *rest):
-        self.upd += n_in * n_out
-        return self.k.update(w, x, h, n_in, n_out, *rest)
+    def fc_acc(self, w, x, acc, n_in, n_out):
+        self.fwd += n_in * n_out
+        return self.k.fc_acc(w, x, acc, n_in, n_out)
+
+    def label_relu(self, w, acc, h, p):
+        self.fwd += p[1] * p[5]  # n_out rows of the label's columns
+        return self.k.label_relu(w, acc, h, p)
+
+    def update(self, w, x, h, rng, p):
+        self.upd += p[0] * p[1]
+        return self.k.update(w, x, h, rng, p)
 
     def head_scores(self, wh, a, n_in, n_out, scores):
         self.fwd += n_in * n_out
         return self.k.head_scores(wh, a, n_in, n_out, scores)
 
-    def head_update(self, wh, a, n_in, *rest):
-        self.upd += n_in
-        return self.k.head_update(wh, a, n_in, *rest)
+    def head_update(self, wh, a, rng, p):
+        self.upd += p[0]
+        return self.k.head_update(wh, a, rng, p)
 
     def _goodness_labels(self, net, out):  # every label's pass at once (a host twin's)
         self.fwd += net.cfg.n_classes * sum(a * b for a, b in zip(net.n_in, net.cfg.layers))

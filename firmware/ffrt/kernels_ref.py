@@ -102,8 +102,17 @@ def normalize(h, out, n, recip):
         out[i] = 255 if v > 255 else v
 
 
-def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
-    """W[i,j] += (coef * max(h[i], floor) * x[j] + r) >> shift, stochastic rounding.
+# update's parameters, in the array('i') p it reads (U_*), and head_update's (H_*): as
+# for label_relu, one argument keeps the calling method's frame on MicroPython's stack
+U_N_IN, U_N_OUT, U_COEF, U_SHIFT, U_FLOOR = 0, 1, 2, 3, 4
+U_LEN = 5
+H_N_IN, H_ROW, H_COEF, H_SHIFT = 0, 1, 2, 3
+H_LEN = 4
+
+
+def update(w, x, h, rng, p):
+    """W[i,j] += (coef * max(h[i], floor) * x[j] + r) >> shift, stochastic rounding, with
+    n_in, n_out, coef, shift, floor = p[U_N_IN], p[U_N_OUT], p[U_COEF], ...
 
     With floor = 0 only active units (h[i] > 0) learn, as the gradient says. A floor of 1
     on positive passes lets silent units creep towards the data they never fire for, so
@@ -114,8 +123,13 @@ def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
     x[j] both non-zero, so rows stay independent and the numpy twin can vectorise.
     Bound: |coef * h * x| < 2**12 * 255 * 255 < 2**28, plus r < 2**28 (lr_shift <= 28): below 2**30.
     """
+    coef = p[2]
     if coef == 0:
         return
+    n_in = p[0]
+    n_out = p[1]
+    shift = p[3]
+    floor = p[4]
     base = 0
     for i in range(n_out):
         hi_ = h[i]
@@ -146,12 +160,16 @@ def head_scores(wh, a, n_in, n_out, scores):
         base += n_in
 
 
-def head_update(wh, a, n_in, row, coef, shift, rng):
-    """wh[row, k] += (coef * a[k] + r) >> shift, clipped to +-HEAD_W_MAX.
+def head_update(wh, a, rng, p):
+    """wh[row, k] += (coef * a[k] + r) >> shift, clipped to +-HEAD_W_MAX, with n_in, row,
+    coef, shift = p[H_N_IN], p[H_ROW], p[H_COEF], p[H_SHIFT].
 
     r comes from the single xorshift32 in rng[0:2], one draw per non-zero a[k].
     """
-    base = row * n_in
+    n_in = p[0]
+    coef = p[2]
+    shift = p[3]
+    base = p[1] * n_in
     for k in range(n_in):
         ak = a[k]
         if ak:

@@ -126,10 +126,15 @@ def normalize(h: ptr8, out: ptr8, n: int, recip: int):
 
 
 @micropython.viper
-def update(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, coef: int, shift: int,
-           rng: ptr16, floor: int):
+def update(w: ptr8, x: ptr8, h: ptr8, rng: ptr16, p: ptr32):
+    sign = int(uint(1) << 31)  # coef may be negative: sign-extend it (see label_relu)
+    coef = (int(p[2]) ^ sign) - sign
     if coef == 0:
         return
+    n_in = p[0]
+    n_out = p[1]
+    shift = p[3]
+    floor = p[4]
     m = (uint(0xFFFF) << 16) | uint(0xFFFF)
     rs = 32 - shift
     base = 0
@@ -178,7 +183,12 @@ def head_scores(wh: ptr16, a: ptr8, n_in: int, n_out: int, scores: ptr32):
 
 
 @micropython.viper
-def head_update(wh: ptr16, a: ptr8, n_in: int, row: int, coef: int, shift: int, rng: ptr16):
+def head_update(wh: ptr16, a: ptr8, rng: ptr16, p: ptr32):
+    sign = int(uint(1) << 31)
+    n_in = p[0]
+    row = p[1]
+    coef = (int(p[2]) ^ sign) - sign
+    shift = p[3]
     m = (uint(0xFFFF) << 16) | uint(0xFFFF)
     rs = 32 - shift
     s = (uint(rng[0]) << 16) | uint(rng[1])

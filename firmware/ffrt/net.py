@@ -32,7 +32,7 @@ def default_kernels():
     import sys
     if sys.implementation.name == "micropython":
         try:
-            from ffrt import kernels_native
+            from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy per arch
             return kernels_native
         except (ImportError, ValueError, OSError):
             pass
@@ -96,10 +96,15 @@ class FFNet:
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
         self.last_neg = array("i", [0] * self.n_layers)
+        self._positive = True    # the learn pass under way (_learn_pass)
+        self._record = self.last_pos
         # a host twin may compute every label's pass at once (ffkit.twins.kernels_np); the
         # board's twins leave it to the loop in goodness_per_label
         self._all_labels = getattr(self.k, "goodness_labels", None)
-        self._g_all = None if self._all_labels is None else array("i", [0] * cfg.n_classes)
+        self._g_all = array("i", [0] * cfg.n_classes)  # the hardest negative's goodness
+        # update's and head_update's parameters (kernels_ref.U_*, H_*): set before each call
+        self._up = array("i", [0, 0, 0, 0, 0])
+        self._hp = array("i", [self.n_head, 0, 0, 0])
         if init:  # init=False: the caller loads every tensor (ffw_ram.load, ffw.load_stream) and skips the draws
             self.reset()
 
@@ -226,16 +231,11 @@ class FFNet:
 
     def _labels_first(self):
         """Layer 1's sums over the input with the label columns zero (self._acc0)."""
-        self._clear_labels()
+        self._overlay(self.cfg.n_classes)  # no label: every label column zero
         p = self._lp
         p[2] = self.cfg.act_shift[0]
         p[6] = self.cfg.label_value
         self.k.fc_acc(self.weights[0], self._x, self._acc0, self.n_in[0], self.cfg.layers[0])
-
-    def _clear_labels(self):
-        lab = self._lab
-        for i in range(len(lab)):
-            lab[i] = 0
 
     def _label_goodness(self, c):
         """_forward(c)'s goodness, after _labels_first on the same sample."""
@@ -259,24 +259,38 @@ class FFNet:
         return total
 
     def _learn_pass(self, label, positive, record):
-        """Forward with a label and let every layer take its local step."""
+        """Forward with a label and let every layer take its local step (record[l]: each
+        layer's goodness). positive and record pass to _learn_layer through self, which
+        keeps both frames within MicroPython's stack limit (see _normalize)."""
         self._overlay(label)
+        self._positive = positive
+        self._record = record
         for l in range(self.n_layers):
-            g = self._layer(l)
-            record[l] = g
-            self._update(l, g, positive)
-            self._normalize(l, g)
-            if l < self.n_layers - 1:
-                self._pass_on(l)
+            self._learn_layer(l)
+
+    def _learn_layer(self, l):
+        g = self._layer(l)
+        self._record[l] = g
+        self._update(l, g, self._positive)
+        self._normalize(l, g)
+        if l < self.n_layers - 1:
+            self._pass_on(l)
 
     def _update(self, l, g, positive):
-        """Layer l's local step after a pass of goodness g."""
-        cfg = self.cfg
-        g = fp.sigmoid_q8(g, cfg.theta[l], cfg.gshift[l])
+        """Layer l's local step after a pass of goodness g. Few locals, and the kernel's
+        arguments in self._up: see _normalize."""
+        g = fp.sigmoid_q8(g, self.cfg.theta[l], self.cfg.gshift[l])
         # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
-        g = (fp.ONE_Q8 - g) * cfg.lr if positive else -g * cfg.lr
-        self.k.update(self.weights[l], self._inp[l], self._h[l], self.n_in[l], cfg.layers[l],
-                      g, cfg.lr_shift, self.rngs[l], cfg.grad_floor if positive else 0)
+        self._up[2] = (fp.ONE_Q8 - g) * self.cfg.lr if positive else -g * self.cfg.lr
+        self._up[4] = self.cfg.grad_floor if positive else 0
+        self._step(l)
+
+    def _step(self, l):
+        p = self._up
+        p[0] = self.n_in[l]
+        p[1] = self.cfg.layers[l]
+        p[3] = self.cfg.lr_shift
+        self.k.update(self.weights[l], self._inp[l], self._h[l], self.rngs[l], p)
 
     # ---- the public API ---------------------------------------------------------------------
 
@@ -300,31 +314,37 @@ class FFNet:
 
     def _negative_label(self, y, known):
         """The wrong label to learn as negative data for the sample in _x (cfg.neg_mode):
-        the one with the most goodness (from self.goodness when known), or a random one."""
-        cfg = self.cfg
-        mode = cfg.neg_mode
+        the one with the most goodness (from self.goodness when known), or a random one.
+        Short methods with few locals, as the passes: see _normalize."""
+        mode = self.cfg.neg_mode
         if mode == NEG_MIX:  # a bit from the net's stream: hardest or random this step
             mode = NEG_HARDEST if fp.xs_next(self.rng, 0, 1) else NEG_RANDOM
         if mode == NEG_HARDEST:
-            gs = self.goodness
-            g_all = self._g_all  # not self.goodness: that stays the last prediction's
-            if not known and self._all_labels is not None and g_all is not None:
-                self._all_labels(self, g_all)
-                gs = g_all
-                known = True
-            if not known:
-                self._labels_first()
-            neg = -1
-            best = -1
-            for c in range(cfg.n_classes):
+            return self._best_other(y, self.goodness if known else self._other_labels(y))
+        mode = fp.xs_below(self.rng, 0, self.cfg.n_classes - 1)
+        return mode + 1 if mode >= y else mode
+
+    def _other_labels(self, y):
+        """self._g_all, holding the goodness of every label but y for the sample in _x
+        (not self.goodness: that stays the last prediction's)."""
+        g = self._g_all
+        if self._all_labels is not None:
+            self._all_labels(self, g)
+        else:
+            self._labels_first()
+            for c in range(self.cfg.n_classes):
                 if c != y:
-                    g = gs[c] if known else self._label_goodness(c)
-                    if g > best:
-                        best = g
-                        neg = c
-            return neg
-        neg = fp.xs_below(self.rng, 0, cfg.n_classes - 1)
-        return neg + 1 if neg >= y else neg
+                    g[c] = self._label_goodness(c)
+        return g
+
+    def _best_other(self, y, v):
+        """The class other than y with the highest v[c] (ties: the lowest): the hardest
+        negative by goodness, the head's strongest rival by score."""
+        best = -1
+        for c in range(self.cfg.n_classes):
+            if c != y and (best < 0 or v[c] > v[best]):
+                best = c
+        return best
 
     def _learn(self, y, known):
         self._predicted = False  # the weights change below
@@ -417,8 +437,14 @@ class FFNet:
             self._load(x)
         self._forward(-1)
         for l in range(self.n_layers - 1):
-            self._td[l][0:len(self._nv[l + 1])] = self._nv[l + 1]
+            self._keep_state(l)
         self._predicted = False  # goodness[] stays; learn_last needs a new prediction
+
+    def _keep_state(self, l):
+        """The layer above's normalised activities as layer l's recurrent state (memcpy;
+        a method of its own: see _normalize)."""
+        nv = self._nv[l + 1]
+        self._td[l][0:len(nv)] = nv
 
     def reset_state(self):
         """Forget the previous time step (a recurrent model): the state is all zero, as
@@ -428,21 +454,23 @@ class FFNet:
                 td[i] = 0
 
     def _learn_head(self, y):
-        """Logistic step on the margin of the true class over its strongest rival."""
+        """Logistic step on the margin of the true class over its strongest rival. Few
+        locals, and head_update's arguments in self._hp: see _normalize."""
         self._head_forward()
-        cfg = self.cfg
-        s = self._scores
-        rival = -1
-        for c in range(cfg.n_classes):
-            if c != y and (rival < 0 or s[c] > s[rival]):
-                rival = c
-        p = fp.sigmoid_q8(s[y] - s[rival], 0, cfg.head_gshift)
-        coef = (fp.ONE_Q8 - p) * cfg.head_lr
-        k = self.k
-        k.head_update(self.head, self._head_in, self.n_head, y, coef, cfg.head_shift,
-                      self.head_rng)
-        k.head_update(self.head, self._head_in, self.n_head, rival, -coef, cfg.head_shift,
-                      self.head_rng)
+        rival = self._best_other(y, self._scores)
+        p = fp.sigmoid_q8(self._scores[y] - self._scores[rival], 0, self.cfg.head_gshift)
+        p = (fp.ONE_Q8 - p) * self.cfg.head_lr
+        hp = self._hp
+        hp[3] = self.cfg.head_shift
+        hp[1] = y
+        hp[2] = p
+        self._head_step()
+        hp[1] = rival
+        hp[2] = -p
+        self._head_step()
+
+    def _head_step(self):
+        self.k.head_update(self.head, self._head_in, self.head_rng, self._hp)
 
     def _head_forward(self):
         self._forward(-1)
@@ -487,6 +515,7 @@ class FFNet:
         n += 2 * len(self.head) + 4 + 4 + len(self._x) + sum(len(h) for h in self._h)
         n += sum(len(b) for b in self._inp[1:] if type(b) is bytearray)  # recurrent inputs
         n += len(self._acts) + 4 * (len(self._scores) + len(self.goodness))
-        n += 4 * (len(self._acc0) + len(self._lp))
+        n += 4 * (len(self._acc0) + len(self._lp) + len(self._up) + len(self._hp)
+                  + len(self._g_all))
         n += 8 * self.n_layers
         return n

@@ -47,17 +47,25 @@ class Counting:
     def normalize(self, h, out, n, recip):
         return kernels_viper.normalize(h, out, n, recip)
 
-    def update(self, w, x, h, n_in, n_out, coef, shift, rng, floor):
-        self.upd += n_in * n_out
-        return kernels_viper.update(w, x, h, n_in, n_out, coef, shift, rng, floor)
+    def fc_acc(self, w, x, acc, n_in, n_out):
+        self.fwd += n_in * n_out
+        return kernels_viper.fc_acc(w, x, acc, n_in, n_out)
+
+    def label_relu(self, w, acc, h, p):
+        self.fwd += p[1] * p[5]  # n_out rows of the label's columns
+        return kernels_viper.label_relu(w, acc, h, p)
+
+    def update(self, w, x, h, rng, p):
+        self.upd += p[0] * p[1]
+        return kernels_viper.update(w, x, h, rng, p)
 
     def head_scores(self, wh, a, n_in, n_out, scores):
         self.fwd += n_in * n_out
         return kernels_viper.head_scores(wh, a, n_in, n_out, scores)
 
-    def head_update(self, wh, a, n_in, row, coef, shift, rng):
-        self.upd += n_in
-        return kernels_viper.head_update(wh, a, n_in, row, coef, shift, rng)
+    def head_update(self, wh, a, rng, p):
+        self.upd += p[0]
+        return kernels_viper.head_update(wh, a, rng, p)
 
 
 def learner(path, kernels):

@@ -25,6 +25,7 @@ w = bytearray(N * N)
 x = bytearray(N)
 h = bytearray(N)
 rng = array("H", [0x1234, 0x5678] * N)
+P = array("i", [N, N, 400, 22, 0])  # update's n_in, n_out, coef, shift, floor
 s = 12345
 for i in range(N * N):
     s = (s * 1103515245 + 12345) & 0x3FFFFFFF
@@ -40,7 +41,8 @@ for _ in range(COUNTS["fc_pure"]):
     f(w, x, h, N, N, 8)
 f = kernels_viper.update
 for i in range(COUNTS["update_viper"]):
-    f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)  # type: ignore[arg-type]  # as ptr8/16
+    P[2] = 400 if i & 1 else -400
+    f(w, x, h, rng, P)  # type: ignore[arg-type]  # viper takes the buffers as pointers
 if COUNTS.get("fc_native") or COUNTS.get("update_native"):
     from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy, built per arch
     f = kernels_native.fc_relu
@@ -50,7 +52,8 @@ if COUNTS.get("fc_native") or COUNTS.get("update_native"):
         h[i] = 1 + (i * 91) % 255
     f = kernels_native.update
     for i in range(COUNTS["update_native"]):
-        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
+        P[2] = 400 if i & 1 else -400
+        f(w, x, h, rng, P)
 if COUNTS.get("fc_cloop") or COUNTS.get("update_cloop"):
     import bench_cloop  # type: ignore[import-not-found]  # a .mpy beside this script
     f = bench_cloop.fc_plain
@@ -60,4 +63,5 @@ if COUNTS.get("fc_cloop") or COUNTS.get("update_cloop"):
         h[i] = 1 + (i * 91) % 255
     f = bench_cloop.update_plain
     for i in range(COUNTS["update_cloop"]):
-        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
+        P[2] = 400 if i & 1 else -400
+        f(w, x, h, rng, P)

@@ -87,7 +87,7 @@ def nop_fc(w, x, h, n_in, n_out, shift):
     pass
 
 
-def nop_update(w, x, h, n_in, n_out, coef, shift, rng, floor):
+def nop_update(w, x, h, rng, p):
     pass
 
 
@@ -99,13 +99,17 @@ def t_fc(f, k):
     return D(T(), t0)
 
 
+UP = array("i", [N, N, 400, 22, 0])  # update's n_in, n_out, coef, shift, floor
+UP_NEG = array("i", [N, N, -400, 22, 0])
+
+
 def t_update(f, k):
     for i in range(N):  # every unit active (fc_relu rewrites h)
         h[i] = h0[i]
     gc.collect()
     t0 = T()
     for i in range(k):
-        f(w, x, h, N, N, 400 if i & 1 else -400, 22, rng, 0)
+        f(w, x, h, rng, UP if i & 1 else UP_NEG)
     return D(T(), t0)
 
 
@@ -129,8 +133,8 @@ if P.get("native"):
     import kernels_native as KN  # type: ignore[import-not-found,no-redef]
     import bench_cloop  # type: ignore[import-not-found]
     for name, f, twin, timer in (
-            ("fc_native", KN.fc_relu, nop_fc, t_fc),
-            ("update_native", KN.update, nop_update, t_update),
+            ("fc_native", KN.fc_relu, nop_fc, t_fc),  # type: ignore[attr-defined]
+            ("update_native", KN.update, nop_update, t_update),  # type: ignore[attr-defined]
             ("fc_cloop", bench_cloop.fc_plain, nop_fc, t_fc),
             ("update_cloop", bench_cloop.update_plain, nop_update, t_update)):
         r[name] = [timer(f, K["fc"]), timer(twin, K["fc"]), K["fc"]]

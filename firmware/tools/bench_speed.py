@@ -84,7 +84,8 @@ TRAFFIC: dict = {}  # phase: bytes ever allocated (mem_total) per step, freed or
 def measured(fn, net, n, off, phase=None):
     """(microseconds, bytes allocated and still held) for n steps, automatic collection
     off; with phase, also every byte allocated per step (TRAFFIC[phase], None without
-    mem_total)."""
+    mem_total), less what the same loop of 0 steps allocates (its own frame and range
+    object, once per loop: the figure is the steps' own)."""
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()
@@ -92,9 +93,11 @@ def measured(fn, net, n, off, phase=None):
     us = fn(net, n, off)
     t1 = TOTAL() if TOTAL else 0
     a1 = gc.mem_alloc()
+    fn(net, 0, off)
+    t2 = TOTAL() if TOTAL else 0
     gc.enable()
     if phase:
-        TRAFFIC[phase] = (t1 - t0) / n if TOTAL else None
+        TRAFFIC[phase] = ((t1 - t0) - (t2 - t1)) / n if TOTAL else None
     return us, a1 - a0
 
 

@@ -254,7 +254,8 @@ class QemuRunner:
                  "args.json": json.dumps(args).encode()}
         try:
             if self.flashed:
-                files.update(qemu.flashed_files(self.machine))
+                from ffkit.board.builds import bundle_files
+                files.update(bundle_files(self.machine))
             return qemu.run_json(self.machine, DRIVER, files=files, heap=self.heap,
                                  timeout=self.timeout)
         except FFKitError as e:

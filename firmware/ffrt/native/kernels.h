@@ -95,9 +95,12 @@ static void ff_fc_acc(const uint8_t *w, const uint8_t *x, int32_t *acc, int n_in
         acc[i] = ff_dot_u8(w, x, n_in) - off;
 }
 
-/* label_relu's parameters in p (ffrt.kernels_ref.P_*) */
+/* the parameters label_relu, update and head_update read from an int32 array p
+ * (ffrt.kernels_ref.P_*, U_*, H_*) */
 enum { FF_P_N_IN, FF_P_N_OUT, FF_P_SHIFT, FF_P_COL, FF_P_STEP, FF_P_COUNT, FF_P_VALUE,
        FF_P_LEN };
+enum { FF_U_N_IN, FF_U_N_OUT, FF_U_COEF, FF_U_SHIFT, FF_U_FLOOR, FF_U_LEN };
+enum { FF_H_N_IN, FF_H_ROW, FF_H_COEF, FF_H_SHIFT, FF_H_LEN };
 
 /* h[i] = clip((acc[i] + value * sum_r (w[i, col + r * step] - 128)) >> shift, 0, 255);
  * returns sum(h**2): one label's first-layer pass from the shared sums (fc_acc) */

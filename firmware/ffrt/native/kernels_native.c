@@ -79,20 +79,27 @@ static mp_obj_t normalize(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_obj, 4, 4, normalize);
 
-/* update(w, x, h, n_in, n_out, coef, shift, rng, floor) */
+static int32_t in(int32_t v, int32_t lo, int32_t hi) {
+    if (v < lo || v > hi)
+        mp_raise_ValueError(MP_ERROR_TEXT("kernel size or shift out of range"));
+    return v;
+}
+
+/* update(w, x, h, rng, p); p: n_in, n_out, coef, shift, floor (int32, FF_U_*) */
 static mp_obj_t update(size_t n_args, const mp_obj_t *args) {
-    mp_int_t n_in = num(args[3], 0, N_MAX), n_out = num(args[4], 0, N_MAX);
-    int32_t coef = num(args[5], -0x3FFFFFFF, 0x3FFFFFFF);
-    int shift = num(args[6], 1, SHIFT_MAX);
-    int floor = num(args[8], 0, 255);
+    const int32_t *p = buf(args[4], 4 * FF_U_LEN, MP_BUFFER_READ);
+    int32_t n_in = in(p[FF_U_N_IN], 0, N_MAX), n_out = in(p[FF_U_N_OUT], 0, N_MAX);
+    int32_t coef = in(p[FF_U_COEF], -0xFFF, 0xFFF);
+    int shift = in(p[FF_U_SHIFT], 1, SHIFT_MAX);
+    int floor = in(p[FF_U_FLOOR], 0, 255);
     uint8_t *w = buf(args[0], n_in * n_out, MP_BUFFER_WRITE);
     const uint8_t *x = buf(args[1], n_in, MP_BUFFER_READ);
     const uint8_t *h = buf(args[2], n_out, MP_BUFFER_READ);
-    uint16_t *rng = buf(args[7], 4 * n_out, MP_BUFFER_WRITE);
+    uint16_t *rng = buf(args[3], 4 * n_out, MP_BUFFER_WRITE);
     ff_update(w, x, h, n_in, n_out, coef, shift, rng, floor);
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(update_obj, 9, 9, update);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(update_obj, 5, 5, update);
 
 /* head_scores(wh, a, n_in, n_out, scores) */
 static mp_obj_t head_scores(size_t n_args, const mp_obj_t *args) {
@@ -105,18 +112,19 @@ static mp_obj_t head_scores(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_scores_obj, 5, 5, head_scores);
 
-/* head_update(wh, a, n_in, row, coef, shift, rng) */
+/* head_update(wh, a, rng, p); p: n_in, row, coef, shift (int32, FF_H_*) */
 static mp_obj_t head_update(size_t n_args, const mp_obj_t *args) {
-    mp_int_t n_in = num(args[2], 0, N_MAX), row = num(args[3], 0, N_MAX);
-    int32_t coef = num(args[4], -0x3FFFFFFF, 0x3FFFFFFF);
-    int shift = num(args[5], 1, SHIFT_MAX);
+    const int32_t *p = buf(args[3], 4 * FF_H_LEN, MP_BUFFER_READ);
+    int32_t n_in = in(p[FF_H_N_IN], 0, N_MAX), row = in(p[FF_H_ROW], 0, N_MAX);
+    int32_t coef = in(p[FF_H_COEF], -0xFFF, 0xFFF);
+    int shift = in(p[FF_H_SHIFT], 1, SHIFT_MAX);
     int16_t *wh = buf(args[0], 2 * n_in * (row + 1), MP_BUFFER_WRITE);
     const uint8_t *a = buf(args[1], n_in, MP_BUFFER_READ);
-    uint16_t *rng = buf(args[6], 4, MP_BUFFER_WRITE);
+    uint16_t *rng = buf(args[2], 4, MP_BUFFER_WRITE);
     ff_head_update(wh, a, n_in, row, coef, shift, rng);
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_update_obj, 7, 7, head_update);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_update_obj, 4, 4, head_update);
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY

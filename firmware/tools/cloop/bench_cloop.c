@@ -1,7 +1,7 @@
 /* Plain C loops for `ffkit bench`: the yardstick beside ffrt's native kernels.
  *
  * fc_plain and update_plain have the arguments and the bits of ffrt.kernels_ref's fc_relu
- * and update, written the obvious way (a signed multiply-accumulate per weight, no
+ * and update (its parameters in an int32 array, as there), written the obvious way (a signed multiply-accumulate per weight, no
  * offset-binary trick, no unrolling) and built as a native module with the same flags as
  * ffrt/kernels_native.mpy (-O2, the arch's dynruntime.mk). The bench counts instructions
  * per MAC and per weight of both on the same arch: how far the kernels are from what a
@@ -37,11 +37,10 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(fc_plain_obj, 6, 6, fc_plain);
 static mp_obj_t update_plain(size_t n_args, const mp_obj_t *args) {
     uint8_t *w = ptr(args[0]);
     const uint8_t *x = ptr(args[1]), *h = ptr(args[2]);
-    int n_in = mp_obj_get_int(args[3]), n_out = mp_obj_get_int(args[4]);
-    int32_t coef = mp_obj_get_int(args[5]);
-    int shift = mp_obj_get_int(args[6]);
-    uint16_t *rng = ptr(args[7]);
-    int floor = mp_obj_get_int(args[8]);
+    uint16_t *rng = ptr(args[3]);
+    const int32_t *p = ptr(args[4]);  /* n_in, n_out, coef, shift, floor */
+    int n_in = p[0], n_out = p[1], shift = p[3], floor = p[4];
+    int32_t coef = p[2];
     for (int i = 0; i < n_out; i++) {
         int32_t hi = h[i] < floor ? floor : h[i];
         uint32_t s = ((uint32_t)rng[2 * i] << 16) | rng[2 * i + 1];
@@ -60,7 +59,7 @@ static mp_obj_t update_plain(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(update_plain_obj, 9, 9, update_plain);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(update_plain_obj, 5, 5, update_plain);
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY

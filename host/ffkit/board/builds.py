@@ -42,6 +42,7 @@ __all__ = [
     "add_arguments",
     "BUNDLE_MAIN",
     "PACKAGE_JSON",
+    "bundle_files",
     "write_package_json",
     "BUNDLE_MODEL",
     "STALE_ON_MODEL",
@@ -235,6 +236,20 @@ def build_bundle(board: str, out_dir, model=None, src_dir=None,
     return {"board": board, "arch": arch, "dir": out, "files": files, "native": bool(native),
             "mpy": (first["version"], first["sub_version"]), "kernels": kernels,
             "kernels_note": note}
+
+
+def bundle_files(board: str, native_kernels: bool = True) -> dict:
+    """{"ffrt/<module>.mpy": bytes}: the ffrt part of what `ffkit flash --board board`
+    puts on a board (`build_bundle`, with the native kernels where they build). Given to
+    an emulated board as files (ffkit.board.qemu.run_script), ffrt is imported from its
+    filesystem, which comes before the frozen copy on its sys.path, as on a board flashed
+    with .mpy files."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ffkit-bundle-") as d:
+        bundle = build_bundle(board, d, native_kernels=native_kernels)
+        return {remote: local.read_bytes() for local, remote in bundle["files"]
+                if remote.startswith("ffrt/")}
 
 
 PACKAGE_JSON = "package.json"

@@ -39,7 +39,7 @@ import tempfile
 
 from ffkit import FFKitError
 
-__all__ = ["ARCHS", "MODULE", "NativeError", "available", "build", "compiler",
+__all__ = ["ARCHS", "MODULE", "NativeError", "available", "build", "compiler", "source_dir",
            "native_firmware_dir", "sources", "run_cli", "add_arguments"]
 
 MODULE = "kernels_native"  # ffrt/kernels_native.mpy: `from ffrt import kernels_native`
@@ -98,8 +98,17 @@ def _mpy_ld_ready() -> None:
                           "pyelftools; requirements.txt pins it)") from None
 
 
+def source_dir() -> Path:
+    """The MicroPython source tree: $MICROPYTHON_SRC, else ../shared/micropython beside
+    the repository (the emulated boards build from it too: ffkit.board.qemu)."""
+    env = os.environ.get("MICROPYTHON_SRC")
+    if env:
+        return Path(env)
+    from ffkit.board.mpy import firmware_dir
+    return firmware_dir().resolve().parents[1] / "shared" / "micropython"
+
+
 def _tree() -> Path:
-    from ffkit.board.qemu import source_dir
     tree = source_dir()
     if not (tree / "py" / "dynruntime.mk").is_file():
         raise NativeError("no MicroPython source tree at %s (set $MICROPYTHON_SRC): the "

@@ -44,7 +44,7 @@ from ffkit import FFKitError
 from ffkit.board.sim import SimError, VirtualBoard
 
 __all__ = ["MACHINES", "build", "ensure_toolchain", "QemuBoard", "QemuError", "source_dir",
-           "available", "run_script", "run_json", "qemu_argv", "flashed_files"]
+           "available", "run_script", "run_json", "qemu_argv"]
 
 
 class QemuError(FFKitError):
@@ -76,12 +76,7 @@ def firmware_dir():
     return Path(fd())
 
 
-def source_dir():
-    """The MicroPython source tree: $MICROPYTHON_SRC, else ../shared/micropython."""
-    env = os.environ.get("MICROPYTHON_SRC")
-    if env:
-        return Path(env)
-    return firmware_dir().resolve().parents[1] / "shared" / "micropython"
+from ffkit.board.native import source_dir  # noqa: E402  (the tree both build from)
 
 
 def _missing_tools(tools=TOOLS + NATIVE_TOOLS):
@@ -238,19 +233,6 @@ def run_script(machine, script, files=None, heap=None, icount=None, timeout=600)
             raise QemuError("the %s board did not finish within %d s; it printed:\n%s"
                             % (machine, timeout, out[-1500:])) from None
     return r.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
-
-
-def flashed_files(machine, native_kernels=True):
-    """{"ffrt/<module>.mpy": bytes}: what `ffkit flash --board <machine>` puts on the board
-    (ffkit.board.builds.build_bundle, with the native kernels where they build). Passed as
-    run_script's files, the board imports ffrt from its filesystem, which comes before the
-    frozen copy on its sys.path, as a board flashed with .mpy files does."""
-    from ffkit.board.builds import build_bundle
-
-    with tempfile.TemporaryDirectory(prefix="ffkit-qemu-bundle-") as d:
-        bundle = build_bundle(machine, d, native_kernels=native_kernels)
-        return {remote: local.read_bytes() for local, remote in bundle["files"]
-                if remote.startswith("ffrt/")}
 
 
 def run_json(machine, script, **kw):

@@ -24,9 +24,9 @@ void normalize(const uint8_t *h, uint8_t *out, int n, int32_t recip) {
     ff_normalize(h, out, n, recip);
 }
 
-void update(uint8_t *w, const uint8_t *x, const uint8_t *h, int n_in, int n_out,
-            int32_t coef, int shift, uint16_t *rng, int floor) {
-    ff_update(w, x, h, n_in, n_out, coef, shift, rng, floor);
+void update(uint8_t *w, const uint8_t *x, const uint8_t *h, uint16_t *rng, const int32_t *p) {
+    ff_update(w, x, h, p[FF_U_N_IN], p[FF_U_N_OUT], p[FF_U_COEF], p[FF_U_SHIFT], rng,
+              p[FF_U_FLOOR]);
 }
 
 void head_scores(const int16_t *wh, const uint8_t *a, int n_in, int n_out,
@@ -34,9 +34,8 @@ void head_scores(const int16_t *wh, const uint8_t *a, int n_in, int n_out,
     ff_head_scores(wh, a, n_in, n_out, scores);
 }
 
-void head_update(int16_t *wh, const uint8_t *a, int n_in, int row, int32_t coef,
-                 int shift, uint16_t *rng) {
-    ff_head_update(wh, a, n_in, row, coef, shift, rng);
+void head_update(int16_t *wh, const uint8_t *a, uint16_t *rng, const int32_t *p) {
+    ff_head_update(wh, a, p[FF_H_N_IN], p[FF_H_ROW], p[FF_H_COEF], p[FF_H_SHIFT], rng);
 }
 
 /* floor(sqrt(n)) for 0 <= n < 2**30: ffrt.fixedpoint.isqrt */

@@ -58,11 +58,11 @@ class _Kernels:
         lib.label_relu.restype = i32
         lib.normalize.argtypes = (P, P, i, i32)
         lib.normalize.restype = None
-        lib.update.argtypes = (P, P, P, i, i, i32, i, P, i)
+        lib.update.argtypes = (P, P, P, P, P)
         lib.update.restype = None
         lib.head_scores.argtypes = (P, P, i, i, P)
         lib.head_scores.restype = None
-        lib.head_update.argtypes = (P, P, i, i, i32, i, P)
+        lib.head_update.argtypes = (P, P, P, P)
         lib.head_update.restype = None
         lib.goodness_labels.argtypes = (i, P, P, P, P, P, i, i, i, i, i, i, P, P, P, P, P)
         lib.goodness_labels.restype = None
@@ -83,15 +83,14 @@ class _Kernels:
     def normalize(self, h, out, n, recip):
         self._lib.normalize(_addr(h), _addr(out), n, recip)
 
-    def update(self, w, x, h, n_in, n_out, coef, shift, rng, floor):
-        self._lib.update(_addr(w), _addr(x), _addr(h), n_in, n_out, coef, shift, _addr(rng),
-                         floor)
+    def update(self, w, x, h, rng, p):
+        self._lib.update(_addr(w), _addr(x), _addr(h), _addr(rng), _addr(p))
 
     def head_scores(self, wh, a, n_in, n_out, scores):
         self._lib.head_scores(_addr(wh), _addr(a), n_in, n_out, _addr(scores))
 
-    def head_update(self, wh, a, n_in, row, coef, shift, rng):
-        self._lib.head_update(_addr(wh), _addr(a), n_in, row, coef, shift, _addr(rng))
+    def head_update(self, wh, a, rng, p):
+        self._lib.head_update(_addr(wh), _addr(a), _addr(rng), _addr(p))
 
     # the host composite (ffrt.net calls it when a twin has it) ----------------------------
 

@@ -114,7 +114,8 @@ def normalize(h, out, n, recip):
     _u8(out)[:n] = np.minimum(v, 255)
 
 
-def update(w, x, h, n_in, n_out, coef, shift, rng, floor):
+def update(w, x, h, rng, p):
+    n_in, n_out, coef, shift, floor = (int(v) for v in p[:5])
     if coef == 0:
         return
     hv = np.maximum(_u8(h, n_out), np.uint8(min(floor, 255)))
@@ -143,7 +144,8 @@ def head_scores(wh, a, n_in, n_out, scores):
     np.frombuffer(scores, dtype=np.int32)[:n_out] = s
 
 
-def head_update(wh, a, n_in, row, coef, shift, rng):
+def head_update(wh, a, rng, p):
+    n_in, row, coef, shift = (int(v) for v in p[:4])
     av = _u8(a, n_in)
     cols = np.nonzero(av)[0]
     if len(cols) == 0:
