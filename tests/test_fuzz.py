@@ -271,12 +271,12 @@ def test_valid_frames_refused_one_by_one_change_nothing(vb):
 
 def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root, tmp_path):
     """`ffkit fuzz` against the flashed .mpy firmware 1 KB above the heap
-    tests/test_server.py pins (102K): fuzzed batches with an abandoned-session episode
+    tests/test_server.py pins (105K): fuzzed batches with an abandoned-session episode
     after each (IMPORT_BEGIN, IMPORT_CHUNK, SAMPLES, LOG STATUS: the sequence that once
     left every later INFO answering MemoryError), a valid import after each, and at the
-    end the same weights, settings and step. At 102K itself the same run passes, but
-    every import is refused for want of heap (cleanly), so the check that imports go
-    through runs at 103K."""
+    end the same weights, settings and step. At the pinned heap itself the same run
+    passes, but every import may be refused for want of heap (cleanly), so the check that
+    imports go through runs 1 KB above, at 106K."""
     import subprocess
     import sys
     import tempfile

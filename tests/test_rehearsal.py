@@ -37,9 +37,9 @@ def test_buffer_is_class_balanced_and_a_reservoir():
     assert [r.seen(c) for c in range(3)] == [120, 100, 80]
     # kept samples come from the whole stream of their class, not just its start or end
     firsts = {tuple(x) for x, y in _stream(300)[:4] if y == 0}
-    kept = {bytes(r._slots[j]) for j in range(4)}
+    kept = {bytes(r.sample(j)) for j in range(4)}
     assert kept != {bytes(t) for t in firsts}
-    assert r.ram_bytes() == 3 * 4 * 6 + 3 + 12 + 4
+    assert r.ram_bytes() == 3 * 4 * 6 + 6 + 3 + 12 + 4
 
 
 def test_replay_adds_learn_steps_in_turn_over_classes():

@@ -244,7 +244,7 @@ def test_a_malformed_set_on_a_virtual_board_is_refused_and_changes_nothing(tmp_p
 
 @pytest.mark.device
 def test_sets_at_the_smallest_heap(repo_root):
-    """The .mpy firmware with the digits net at the heap tests/test_server.py pins (102K):
+    """The .mpy firmware with the digits net at the heap tests/test_server.py pins (105K):
     ffrt.net_ops leaves a few KB free, in pieces, and each SET body loads ffrt.strictjson and
     drops it again; twenty SETs, well-formed or not, all answer as they should."""
     import shutil

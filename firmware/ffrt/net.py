@@ -87,24 +87,18 @@ class FFNet:
                 self._td.append(memoryview(self._inp[l])[self.n_in[l] - cfg.layers[l + 1]:])
         self._head_in = mv[sum(cfg.layers[:cfg.goodness_from]):]
         # every label's pass shares layer 1's sums over the features (kernels.fc_acc);
-        # label_relu adds one label's columns (its parameters: kernels_ref.P_*, P_COL per
-        # label, the shift and value refreshed per sample since SET may change act_shift)
+        # label_relu adds one label's columns
         self._acc0 = array("i", range(cfg.layers[0]))  # no temporary list: wide layers
-        self._lp = array("i", [self.n_in[0], cfg.layers[0], 0, cfg.n_features, cfg.n_classes,
-                               cfg.label_repeat, 0])
+        # the parameters label_relu, update and head_update read (kernels_ref.P_*, U_*,
+        # H_*): one array for the three, each caller writing every field its kernel reads
+        self._p = array("i", bytes(4 * 7))
         self._scores = array("i", [0] * cfg.n_classes)
         self.goodness = array("i", [0] * cfg.n_classes)  # per label, from the last predict
         self.last_pos = array("i", [0] * self.n_layers)   # per layer, from the last learn
         self.last_neg = array("i", [0] * self.n_layers)
-        self._positive = True    # the learn pass under way (_learn_pass)
-        self._record = self.last_pos
         # a host twin may compute every label's pass at once (ffkit.twins.kernels_np); the
         # board's twins leave it to the loop in goodness_per_label
         self._all_labels = getattr(self.k, "goodness_labels", None)
-        self._g_all = array("i", [0] * cfg.n_classes)  # the hardest negative's goodness
-        # update's and head_update's parameters (kernels_ref.U_*, H_*): set before each call
-        self._up = array("i", [0, 0, 0, 0, 0])
-        self._hp = array("i", [self.n_head, 0, 0, 0])
         if init:  # init=False: the caller loads every tensor (ffw_ram.load, ffw.load_stream) and skips the draws
             self.reset()
 
@@ -232,16 +226,20 @@ class FFNet:
     def _labels_first(self):
         """Layer 1's sums over the input with the label columns zero (self._acc0)."""
         self._overlay(self.cfg.n_classes)  # no label: every label column zero
-        p = self._lp
+        p = self._p  # P_*: P_COL per label; the shift read here, since SET may change it
+        p[0] = self.n_in[0]
+        p[1] = self.cfg.layers[0]
         p[2] = self.cfg.act_shift[0]
+        p[4] = self.cfg.n_classes
+        p[5] = self.cfg.label_repeat
         p[6] = self.cfg.label_value
         self.k.fc_acc(self.weights[0], self._x, self._acc0, self.n_in[0], self.cfg.layers[0])
 
     def _label_goodness(self, c):
         """_forward(c)'s goodness, after _labels_first on the same sample."""
-        self._lp[3] = self.cfg.n_features + c
+        self._p[3] = self.cfg.n_features + c
         return self._above(self.k.label_relu(self.weights[0], self._acc0, self._h[0],
-                                             self._lp))
+                                             self._p))
 
     def _above(self, g):
         """The rest of a forward pass from the first layer's goodness g (its activities in
@@ -258,35 +256,34 @@ class FFNet:
                 total += g
         return total
 
-    def _learn_pass(self, label, positive, record):
-        """Forward with a label and let every layer take its local step (record[l]: each
-        layer's goodness). positive and record pass to _learn_layer through self, which
-        keeps both frames within MicroPython's stack limit (see _normalize)."""
+    def _learn_pass(self, label, record):
+        """Forward with a label and let every layer take its local step: positive data
+        when record is self.last_pos, negative when it is self.last_neg (each layer's
+        goodness goes there). No more arguments: see _normalize; and no more attributes,
+        since a net with over 29 of them doubles its attribute table."""
         self._overlay(label)
-        self._positive = positive
-        self._record = record
         for l in range(self.n_layers):
-            self._learn_layer(l)
+            self._learn_layer(l, record)
 
-    def _learn_layer(self, l):
+    def _learn_layer(self, l, record):
         g = self._layer(l)
-        self._record[l] = g
-        self._update(l, g, self._positive)
+        record[l] = g
+        self._update(l, g, record is self.last_pos)
         self._normalize(l, g)
         if l < self.n_layers - 1:
             self._pass_on(l)
 
     def _update(self, l, g, positive):
         """Layer l's local step after a pass of goodness g. Few locals, and the kernel's
-        arguments in self._up: see _normalize."""
+        arguments in self._p: see _normalize."""
         g = fp.sigmoid_q8(g, self.cfg.theta[l], self.cfg.gshift[l])
         # d(log-likelihood)/d(goodness) in Q8: 1 - p for positive data, -p for negative
-        self._up[2] = (fp.ONE_Q8 - g) * self.cfg.lr if positive else -g * self.cfg.lr
-        self._up[4] = self.cfg.grad_floor if positive else 0
+        self._p[2] = (fp.ONE_Q8 - g) * self.cfg.lr if positive else -g * self.cfg.lr
+        self._p[4] = self.cfg.grad_floor if positive else 0
         self._step(l)
 
     def _step(self, l):
-        p = self._up
+        p = self._p  # U_*: coef and floor set by _update
         p[0] = self.n_in[l]
         p[1] = self.cfg.layers[l]
         p[3] = self.cfg.lr_shift
@@ -325,9 +322,10 @@ class FFNet:
         return mode + 1 if mode >= y else mode
 
     def _other_labels(self, y):
-        """self._g_all, holding the goodness of every label but y for the sample in _x
-        (not self.goodness: that stays the last prediction's)."""
-        g = self._g_all
+        """The goodness of every label but y for the sample in _x, in self._scores (not
+        self.goodness: that stays the last prediction's; the head's scores are formed
+        again before they are read, by _learn_head and predict_head)."""
+        g = self._scores
         if self._all_labels is not None:
             self._all_labels(self, g)
         else:
@@ -350,8 +348,8 @@ class FFNet:
         self._predicted = False  # the weights change below
         if self.ff_learning:
             neg = self._negative_label(y, known)
-            self._learn_pass(y, True, self.last_pos)
-            self._learn_pass(neg, False, self.last_neg)
+            self._learn_pass(y, self.last_pos)
+            self._learn_pass(neg, self.last_neg)
         self._learn_head(y)
         self.step += 1
 
@@ -366,9 +364,9 @@ class FFNet:
         self._load(x_neg)  # checks x_neg; x_pos is checked (and loaded) after it
         self._load(x_pos)
         if self.ff_learning:
-            self._learn_pass(label, True, self.last_pos)
+            self._learn_pass(label, self.last_pos)
             self._load(x_neg)
-            self._learn_pass(label, False, self.last_neg)
+            self._learn_pass(label, self.last_neg)
         self.step += 1
 
     # ---- the two phases apart in time (ffrt.sleep: awake, then asleep) --------------------
@@ -393,7 +391,7 @@ class FFNet:
     def _learn_positive(self, y, head):
         self._predicted = False  # the weights change below
         if self.ff_learning:
-            self._learn_pass(y, True, self.last_pos)
+            self._learn_pass(y, self.last_pos)
         if head:
             self._learn_head(y)
         self.step += 1
@@ -405,7 +403,7 @@ class FFNet:
         y = self.check_label(y)
         self._load(x)
         if self.ff_learning:
-            self._learn_pass(self._negative_label(y, False), False, self.last_neg)
+            self._learn_pass(self._negative_label(y, False), self.last_neg)
         self.step += 1
 
     def goodness_of(self, x, label=0):
@@ -455,12 +453,13 @@ class FFNet:
 
     def _learn_head(self, y):
         """Logistic step on the margin of the true class over its strongest rival. Few
-        locals, and head_update's arguments in self._hp: see _normalize."""
+        locals, and head_update's arguments in self._p (H_*): see _normalize."""
         self._head_forward()
         rival = self._best_other(y, self._scores)
         p = fp.sigmoid_q8(self._scores[y] - self._scores[rival], 0, self.cfg.head_gshift)
         p = (fp.ONE_Q8 - p) * self.cfg.head_lr
-        hp = self._hp
+        hp = self._p
+        hp[0] = self.n_head
         hp[3] = self.cfg.head_shift
         hp[1] = y
         hp[2] = p
@@ -470,7 +469,7 @@ class FFNet:
         self._head_step()
 
     def _head_step(self):
-        self.k.head_update(self.head, self._head_in, self.head_rng, self._hp)
+        self.k.head_update(self.head, self._head_in, self.head_rng, self._p)
 
     def _head_forward(self):
         self._forward(-1)
@@ -515,7 +514,6 @@ class FFNet:
         n += 2 * len(self.head) + 4 + 4 + len(self._x) + sum(len(h) for h in self._h)
         n += sum(len(b) for b in self._inp[1:] if type(b) is bytearray)  # recurrent inputs
         n += len(self._acts) + 4 * (len(self._scores) + len(self.goodness))
-        n += 4 * (len(self._acc0) + len(self._lp) + len(self._up) + len(self._hp)
-                  + len(self._g_all))
+        n += 4 * (len(self._acc0) + len(self._p))
         n += 8 * self.n_layers
         return n

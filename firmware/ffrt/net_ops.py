@@ -120,7 +120,7 @@ def _stream(srv, body):
 def _set(srv, body):
     # ffrt.strictjson, not json.loads: MicroPython's json takes malformed text (a missing
     # colon, trailing bytes) and deep nesting costs it KBs. Loaded for this body only and
-    # dropped before the rest: a 102K heap has a few KB free while ops is loaded.
+    # dropped before the rest: a 104K heap has a few KB free while ops is loaded.
     req = {}
     if len(body):
         if body[0] != 0x7B and body[0] not in b" \t\n\r":  # strictjson's answer, unloaded

@@ -7,8 +7,8 @@ puts it right, so after a MemoryError (ffrt.server.Server.free unloads the reque
 modules) loading this one again takes little heap. That matters once a board has served
 every kind of request: a .mpy module's interned names stay in the heap when its code is
 unloaded, about 5 KB in all, and at 98K (below ffrt.app.SERVE_NEED, with the check
-lowered) what is left holds this module and not the learning requests' code as well
-(tests/test_wedge.py).
+lowered; 100K since issue 14's 2.4 KB) what is left holds this module and not the
+learning requests' code as well (tests/test_wedge.py).
 
 Each handler takes the server and the request body, fills srv.enc.body with the response
 and returns its length (ffrt.server calls them). INFO's "model" holds every field an

@@ -9,7 +9,10 @@ from the classes in turn. Integers only; the PRNG is a seeded xorshift32 like th
 so a host replaying the same stream gets the same bits.
 
 RAM: n_classes * per_class * n_features bytes of samples (6 * 8 * 72 = 3,456 bytes for
-HAPT), one preallocated memoryview per slot, and a few counters (`ram_bytes()`).
+HAPT), one sample's bytes that a replay is copied into, and a few counters
+(`ram_bytes()`). A view per slot would spare the copy (72 bytes, a few thousand
+instructions, against a learn step's millions) and cost an object each: 96 of them take
+1.9 KB of a 32-bit board's heap at 16 per class.
 
 >>> from ffrt.model import Config
 >>> from ffrt.net import FFNet
@@ -53,9 +56,7 @@ class Rehearsal:
         self.replay = replay
         self._nf = cfg.n_features
         self._buf = bytearray(cfg.n_classes * per_class * self._nf)
-        mv = memoryview(self._buf)
-        nf = self._nf
-        self._slots = [mv[i * nf:(i + 1) * nf] for i in range(cfg.n_classes * per_class)]
+        self._one = bytearray(self._nf)             # the sample a replay learns (sample)
         self._count = bytearray(cfg.n_classes)      # samples stored per class
         self._seen = array("i", [0] * cfg.n_classes)  # samples offered per class
         self._next = 0                              # the class replayed next
@@ -69,8 +70,17 @@ class Rehearsal:
         return self._seen[c]
 
     def ram_bytes(self):
-        """Bytes of samples and counters (the slot views add one small object each)."""
-        return len(self._buf) + len(self._count) + 4 * len(self._seen) + 4
+        """Bytes of samples, the replay's copy and counters."""
+        return len(self._buf) + self._nf + len(self._count) + 4 * len(self._seen) + 4
+
+    def sample(self, j):
+        """Stored sample j (slot j: class j // per_class) in one buffer, rewritten by the
+        next call: what a replay or a sleep step learns. Few locals: a frame over
+        MicroPython's stack limit would be allocated on the heap at every call."""
+        j *= self._nf
+        for i in range(self._nf):
+            self._one[i] = self._buf[j + i]
+        return self._one
 
     def learn_one(self, x, y):
         """Learn (x, y), keep it by reservoir sampling, then replay stored samples.
@@ -84,7 +94,7 @@ class Rehearsal:
         for _ in range(self.replay):
             j = self._pick()
             if j >= 0:
-                net.learn_one(self._slots[j], j // self.per_class)
+                net.learn_one(self.sample(j), j // self.per_class)
 
     def _keep(self, x, y):
         seen = self._seen[y]
@@ -101,9 +111,11 @@ class Rehearsal:
             j = fp.xs_next(self.rng, 0, 28) % seen
             if j >= k:
                 return
-        slot = self._slots[y * k + j]
+        self._put((y * k + j) * self._nf, x)
+
+    def _put(self, o, x):
         for i in range(self._nf):
-            slot[i] = x[i]
+            self._buf[o + i] = x[i]
 
     def _pick(self):
         """The slot of the stored sample to learn next (its class: slot // per_class):

@@ -84,9 +84,9 @@ def sleep(lv, n):
         if j < 0:
             break
         if both:
-            net.learn_one(reh._slots[j], j // k)
+            net.learn_one(reh.sample(j), j // k)
         else:
-            net.learn_negative(reh._slots[j], j // k)
+            net.learn_negative(reh.sample(j), j // k)
         if g is not None:
             g.observe(3 if both else 2)
         done += 1

@@ -24,7 +24,7 @@ str or lists of those. A fault raises ValueError naming its byte. No re, no floa
 same module reads these bodies in CPython (the host) and MicroPython.
 
 The board loads it for a SET or ADAPT body only and drops it again (ffrt.unload),
-and it is small: a 102K heap has a few KB free, in pieces, while ffrt.net_ops is loaded
+and it is small: a 104K heap has a few KB free, in pieces, while ffrt.net_ops is loaded
 (tests/test_strictjson.py). So its globals are few (a module dict of more than about a
 dozen names grows by a 368-byte block), its functions short (one function's bytecode is
 one block) and its strings short.

@@ -1,7 +1,7 @@
 """ffkit fuzz: hostile frames at a board's protocol server, and what they changed.
 
     ffkit fuzz --port /dev/pts/5 --frames 100000 --json
-    ffkit fuzz --port 'sim://board1?heap=102K' --frames 20000
+    ffkit fuzz --port 'sim://board1?heap=104K' --frames 20000
 
 The fuzzer (`Fuzzer`) makes frames that are invalid by construction: bad CRCs, flipped,
 dropped and inserted bytes, truncated and merged frames, frames too long or too short,
@@ -32,7 +32,7 @@ With ``--imports`` each episode also imports the board's own weights back, chunk
 the weights to what they were). The board is left as it was: nothing else sent can change
 it (``--imports`` writes checkpoints of the same weights), and the fuzzer checks that
 nothing did. Its heap is the board's own: fuzz a virtual board at its smallest heap with
-``--port 'sim://DIR?heap=102K'``.
+``--port 'sim://DIR?heap=104K'``.
 
 Size (over 500 lines): a generator per message type and `expected_status` (the board's
 refusal rules, written as the fuzzer's model of them), the run loop and its episodes.

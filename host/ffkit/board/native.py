@@ -228,3 +228,17 @@ def run_cli(args) -> int:
         shutil.copyfile(path, dest)
         print("%-10s %s  %d bytes" % (arch, dest, dest.stat().st_size))
     return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    """``python -m ffkit.board.native [ARCH ...] [--out DIR]``: build and copy them."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m ffkit.board.native",
+                                description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run_cli(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
