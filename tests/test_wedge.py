@@ -223,24 +223,30 @@ def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmwa
     """ffrt compiled from .py on the board compiles each request module when first asked:
     at 128K it booted with 36 KB free and a long fuzz run ended with SET refused for good
     (a module's compile finds no block big enough); the check asks SERVE_NEED_SOURCE of
-    it. Since the shared label pass and the engine's shorter methods (issue 14) the
-    sources take 4 KB more: 132K boots with 38 KB free and refuses, 136K and up serve,
-    130K cannot compile the engine. The .mpy firmware serves at the same heap."""
+    it (41 KB free after boot). Since issue 14 the sources need 135 KB to compile at
+    all, and boot with about that much free: measured here, 134.25-134.75 KB boots and
+    refuses, 135 KB serves, less does not compile the engine. That window is narrower
+    than the 1 KB the host's paths move such figures, so the board's main.py raises the
+    check to 50 KB (as a board's own main.py may set it) and it boots at 140 KB: it
+    refuses, says so, and the host quotes it. The .mpy firmware serves at that heap."""
     from ffkit.board.client import BoardTimeout, connect
     from ffkit.board.mpy import firmware_dir
 
     board = Path(tempfile.mkdtemp(prefix="vb"))
     try:
         shutil.copytree(firmware_dir() / "ffrt", board / "ffrt",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(firmware_dir() / "main.py", board / "main.py")
+                        ignore=shutil.ignore_patterns("__pycache__", "native"))
+        main = (firmware_dir() / "main.py").read_text()
+        assert "app.run()" in main
+        (board / "main.py").write_text(main.replace(
+            "app.run()", "app.SERVE_NEED_SOURCE = 100  # 50 KB: see the docstring\napp.run()"))
         shutil.copy(repo_root / "models" / "digits.ffw", board / "model.ffw")
         with pytest.raises(BoardTimeout) as e:
-            connect("sim://%s?heap=132K" % board, timeout=1.0)
+            connect("sim://%s?heap=140K" % board, timeout=1.0)
         assert "its console says: ffrt: not serving: " in str(e.value), e.value
         mpy = _board(repo_root, mpy_firmware, _HEAP)
         try:
-            with connect("sim://%s?heap=132K" % mpy, timeout=5.0) as b:
+            with connect("sim://%s?heap=140K" % mpy, timeout=5.0) as b:
                 assert b.info()["mem_free"] > 0
         finally:
             shutil.rmtree(mpy, ignore_errors=True)
