@@ -132,12 +132,13 @@ KN = None
 if P.get("native"):
     import kernels_native as KN  # type: ignore[import-not-found,no-redef]
     import bench_cloop  # type: ignore[import-not-found]
-    for name, f, twin, timer in (
-            ("fc_native", KN.fc_relu, nop_fc, t_fc),  # type: ignore[attr-defined]
-            ("update_native", KN.update, nop_update, t_update),  # type: ignore[attr-defined]
-            ("fc_cloop", bench_cloop.fc_plain, nop_fc, t_fc),
-            ("update_cloop", bench_cloop.update_plain, nop_update, t_update)):
-        r[name] = [timer(f, K["fc"]), timer(twin, K["fc"]), K["fc"]]
+    for name, f, twin, timer, k in (
+            ("fc_native", KN.fc_relu, nop_fc, t_fc, K["fc"]),  # type: ignore[attr-defined]
+            ("update_native", KN.update, nop_update, t_update,  # type: ignore[attr-defined]
+             K["update"]),
+            ("fc_cloop", bench_cloop.fc_plain, nop_fc, t_fc, K["fc"]),
+            ("update_cloop", bench_cloop.update_plain, nop_update, t_update, K["update"])):
+        r[name] = [timer(f, k), timer(twin, k), k]
 w = x = h = h0 = rng = None  # type: ignore[assignment]  # freed; no longer used
 
 # ---- the digits model: learn_one, predict_one, their allocation --------------------------

@@ -201,7 +201,7 @@ def measure_speed(path, steps: int = DEFAULT_STEPS, pure_steps: int = DEFAULT_PU
     """Speed-ups, per-step times and allocation, from one MicroPython run (see module doc)."""
     if steps < 1 or pure_steps < 1:
         raise BenchError("steps and pure steps must be at least 1")
-    native_path, _ = _native_x64()
+    native_path, _ = _native_port()
     env = None if native_path is None else {"MICROPYPATH": native_path}
     raw = _last_json(_mp_run(mpy.script("bench_speed.py"), args=[str(path), steps, pure_steps],
                              timeout=timeout, env_extra=env))
@@ -291,23 +291,13 @@ def _min_heap_k(script: str, path_dir: str | None, lo: int = HEAP_LO_K,
     return hi
 
 
-def _port_arch() -> str:
-    """The -march of the unix port's native code (from sys.implementation._mpy)."""
-    out = _mp_run("import sys\nprint(sys.implementation._mpy)\n")
-    code = (int(out.split()[-1]) >> 10) & 0x3F
-    names = {v: k for k, v in builds.MPY_ARCH_CODES.items()}
-    if code not in names:
-        raise BenchError("unknown native arch %d in the unix port" % code)
-    return names[code]
-
-
 def measure_heap(path) -> dict:
     """min_heap_bytes (.mpy), min_heap_bytes_source (.py), peak and live heap at 64 KB."""
     script = mpy.script("bench_heap.py")
     args = [str(path), HEAP_LEARN_STEPS, HEAP_PREDICT_STEPS]
     with tempfile.TemporaryDirectory(prefix="ffkit-bench-mpy-") as tmp:
         try:
-            builds.build_mpy(_port_arch(), tmp)
+            builds.build_mpy(builds.port_arch(), tmp)
         except builds.BuildError as e:
             raise BenchError(str(e)) from None
         k_mpy = _min_heap_k(script, tmp, args=args)
@@ -367,15 +357,16 @@ def _callgrind_count(counts: dict, tmp: str, tag: str, path: str) -> int:
     raise BenchError("no instruction total in " + out_file)
 
 
-def _native_x64():
-    """(MICROPYPATH folder with ffrt and its x64 native kernels, bench_cloop.mpy), or
-    (None, None) with the reason in ffkit.board.native's error where they do not build."""
+def _native_port():
+    """(MICROPYPATH folder with ffrt and the native kernels for the unix port's arch,
+    bench_cloop.mpy), or (None, None) where they do not build (ffkit.board.native)."""
     from ffkit.board import native
 
     try:
-        return (str(native.native_firmware_dir("x64")),
-                native.build("x64", mpy.tools_dir() / "cloop", "bench_cloop"))
-    except native.NativeError:
+        arch = builds.port_arch()
+        return (str(native.native_firmware_dir(arch)),
+                native.build(arch, mpy.tools_dir() / "cloop", "bench_cloop"))
+    except (native.NativeError, builds.BuildError, mpy.MicroPythonError):
         return None, None
 
 
@@ -387,7 +378,7 @@ def measure_callgrind(k_fc: int = 100, k_update: int = 100, k_pure: int = 3) -> 
     if find_valgrind() is None:
         raise BenchError("valgrind not found on PATH")
     macs = CG_N * CG_N
-    path, cloop = _native_x64()
+    path, cloop = _native_port()
     runs = [("instructions_per_mac_forward", "fc_viper", k_fc),
             ("instructions_per_weight_update", "update_viper", k_update),
             ("instructions_per_mac_forward_pure", "fc_pure", k_pure)]

@@ -280,14 +280,14 @@ def qemu_runners() -> list:
 
 
 def native_runner():
-    """The native kernels (C, ffrt/kernels_native.mpy built for x64) in the unix port, or
-    None where they do not build here (no compiler or MicroPython tree: ffkit.board.native
-    says which)."""
-    from ffkit.board import native
+    """The native kernels (C, ffrt/kernels_native.mpy built for the unix port's arch) in
+    the unix port, or None where they do not build here (no compiler or MicroPython tree:
+    ffkit.board.native says which)."""
+    from ffkit.board import builds, native
 
     try:
-        path = native.native_firmware_dir("x64")
-    except native.NativeError:
+        path = native.native_firmware_dir(builds.port_arch())
+    except (native.NativeError, builds.BuildError, mpy.MicroPythonError):
         return None
     return MicroPythonRunner("micropython-native", "ffrt.kernels_native", path=path)
 

@@ -19,11 +19,14 @@ static void *buf(mp_obj_t o, mp_int_t need, int flags) {
     return b.buf;
 }
 
-static mp_int_t num(mp_obj_t o, mp_int_t lo, mp_int_t hi) {
-    mp_int_t v = mp_obj_get_int(o);
+static mp_int_t in(mp_int_t v, mp_int_t lo, mp_int_t hi) {
     if (v < lo || v > hi)
         mp_raise_ValueError(MP_ERROR_TEXT("kernel size or shift out of range"));
     return v;
+}
+
+static mp_int_t num(mp_obj_t o, mp_int_t lo, mp_int_t hi) {
+    return in(mp_obj_get_int(o), lo, hi);
 }
 
 #define N_MAX 0x3FFF   /* n_in, n_out < 16,500: kernels_ref's bound for the offset sum */
@@ -78,12 +81,6 @@ static mp_obj_t normalize(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_obj, 4, 4, normalize);
-
-static int32_t in(int32_t v, int32_t lo, int32_t hi) {
-    if (v < lo || v > hi)
-        mp_raise_ValueError(MP_ERROR_TEXT("kernel size or shift out of range"));
-    return v;
-}
 
 /* update(w, x, h, rng, p); p: n_in, n_out, coef, shift, floor (int32, FF_U_*) */
 static mp_obj_t update(size_t n_args, const mp_obj_t *args) {

@@ -52,6 +52,7 @@ __all__ = [
     "find_mpy_cross",
     "firmware_sources",
     "mpy_cross_version",
+    "port_arch",
     "read_header",
     "run_cli",
 ]
@@ -302,6 +303,19 @@ def decode_sys_mpy(value: int) -> dict:
     names = {v: k for k, v in MPY_ARCH_CODES.items()}
     return {"version": value & 0xFF, "sub_version": feat & 3,
             "arch": names.get(code, "arch %d" % code) if code else None, "arch_code": code}
+
+
+def port_arch() -> str:
+    """The -march of the MicroPython unix port's native code (its
+    sys.implementation._mpy): the arch of the .mpy files, native kernels among them, that
+    it loads. BuildError when it names none."""
+    from ffkit.board import mpy
+
+    arch = decode_sys_mpy(int(mpy.run("import sys\nprint(sys.implementation._mpy)\n")
+                              .split()[-1]))["arch"]
+    if arch not in MPY_ARCH_CODES:
+        raise BuildError("the unix port has no known native arch (%r)" % arch)
+    return arch
 
 
 _THUMB = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")
