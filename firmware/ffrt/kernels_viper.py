@@ -7,6 +7,7 @@ below 2**30 is the same here; see kernels_ref for each bound.
 """
 
 import micropython
+from array import array
 
 
 @micropython.viper
@@ -125,45 +126,76 @@ def normalize(h: ptr8, out: ptr8, n: int, recip: int):
         i += 1
 
 
+# update's row loop runs in its own viper function because viper keeps only its first
+# locals in registers (two on x64, three on Thumb), and the arguments come first: there
+# they are the PRNG state, the row's weights and the inputs, the three the loop uses
+# most. The state crosses the call as its high 16 bits, and goes back through _ROW, so
+# no value past 2**30 (a long int on a 32-bit board: an allocation) is ever an object.
+# _ROW: n_in, c, shift, state's low half, row offset, 32 - shift, state out (hi, lo).
+_ROW = array("i", [0] * 8)
+
+
 @micropython.viper
-def update(w: ptr8, x: ptr8, h: ptr8, rng: ptr16, p: ptr32):
+def _update_row(s: uint, wp: ptr8, x: ptr8, q: ptr32):
+    s = (s << 16) | uint(q[3])
+    wp = ptr8(uint(wp) + uint(q[4]))
+    end = uint(x) + uint(q[0])
+    sign = int(uint(1) << 31)
+    c = (int(q[1]) ^ sign) - sign
+    shift = q[2]
+    rs = q[5]
+    m = (uint(0xFFFF) << 16) | uint(0xFFFF)
+    while uint(x) < end:
+        xj = x[0]
+        if xj:
+            # xorshift32 (13, 17, 5); the high word's garbage after << 5 is masked off
+            # at its next use, one mask fewer per weight
+            s = (s ^ (s << 13)) & m
+            s ^= s >> 17
+            s ^= s << 5
+            v = wp[0] + ((c * xj + int((s & m) >> rs)) >> shift)
+            if uint(v - 1) > uint(254):  # one test on the common path: v in 1..255
+                if v < 1:
+                    v = 1
+                else:
+                    v = 255
+            wp[0] = v
+        x = ptr8(uint(x) + 1)
+        wp = ptr8(uint(wp) + 1)
+    s &= m
+    q[6] = int(s >> 16)
+    q[7] = int(s) & 0xFFFF
+
+
+@micropython.viper
+def update(w, x, h, rng: ptr16, p: ptr32):
+    # w and x stay objects: they go on to _update_row as they came
     sign = int(uint(1) << 31)  # coef may be negative: sign-extend it (see label_relu)
     coef = (int(p[2]) ^ sign) - sign
     if coef == 0:
         return
+    hp = ptr8(h)
     n_in = p[0]
     n_out = p[1]
-    shift = p[3]
     floor = p[4]
-    m = (uint(0xFFFF) << 16) | uint(0xFFFF)
-    rs = 32 - shift
-    base = 0
+    qo = _ROW
+    q = ptr32(qo)
+    q[0] = n_in
+    q[2] = p[3]
+    q[5] = 32 - p[3]
+    row = _update_row
     i = 0
     while i < n_out:
-        hv = h[i]
+        hv = hp[i]
         if hv < floor:
             hv = floor
         if hv:
-            c = coef * hv
-            s = (uint(rng[2 * i]) << 16) | uint(rng[2 * i + 1])
-            wp = ptr8(uint(w) + uint(base))
-            j = 0
-            while j < n_in:
-                xj = x[j]
-                if xj:
-                    s ^= (s << 13) & m
-                    s ^= s >> 17
-                    s ^= (s << 5) & m
-                    v = wp[j] + ((c * xj + int(s >> rs)) >> shift)
-                    if v < 1:
-                        v = 1
-                    elif v > 255:
-                        v = 255
-                    wp[j] = v
-                j += 1
-            rng[2 * i] = int(s >> 16)
-            rng[2 * i + 1] = int(s) & 0xFFFF
-        base += n_in
+            q[1] = coef * hv
+            q[3] = rng[2 * i + 1]
+            q[4] = i * n_in
+            row(rng[2 * i], w, x, qo)  # type: ignore[arg-type]  # viper takes it as ptr32
+            rng[2 * i] = q[6]
+            rng[2 * i + 1] = q[7]
         i += 1
 
 
