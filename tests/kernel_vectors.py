@@ -37,9 +37,12 @@ SIGNATURES = {
     "update": ("w", "x", "h", "rng", "p"),
     "head_scores": ("wh", "a", "n_in", "n_out", "scores"),
     "head_update": ("wh", "a", "rng", "p"),
+    "isqrt": ("n",),
+    "copy": ("dst", "src", "off", "n"),
 }
 # None: bytearray; otherwise an array typecode.
 BUFFER_TYPES = {"w": None, "x": None, "h": None, "out": None, "a": None,
+                "dst": None, "src": None,
                 "wh": "h", "rng": "H", "scores": "i", "acc": "i", "p": "i"}
 
 # The largest |coef| the net passes to update / head_update: (256 - 5) * 15 (Q8 sigmoid
@@ -318,6 +321,22 @@ def _build():
     _head_update("head_update/saturate_bottom", 533, 17, 2, 0, -COEF_MAX, 1,
                  wh=[-hw + 3] * 34, a=[255] * 17)
     _head_update("head_update/max_inputs_514", 534, 514, 2, 1, -COEF_NET_MAX, 10)
+
+    # isqrt (a normalisation's): powers of four and their neighbours, the top of its range
+    for n in (0, 1, 2, 3, 4, 5, 15, 16, 17, 255, 65025, 65536, (1 << 28) - 1, 1 << 28,
+              (1 << 30) - 1):
+        _vec("isqrt/%d" % n, "isqrt", n=n)
+    r = _Rand(600)
+    for k in range(8):
+        _vec("isqrt/random%d" % k, "isqrt", n=r.below(1 << 30))
+
+    # copy: a stored sample out of a rehearsal buffer (72 features, slot 5), edges
+    r = _Rand(700)
+    src = _buf("src", r.ints(72 * 8, 0, 255))
+    _vec("copy/slot5_of_72", "copy", dst=_buf("dst", [0] * 72), src=src, off=72 * 5, n=72)
+    _vec("copy/last_byte", "copy", dst=_buf("dst", [7] * 3), src=src, off=72 * 8 - 1, n=1)
+    _vec("copy/none", "copy", dst=_buf("dst", [9] * 4), src=src, off=0, n=0)
+    _vec("copy/longer_dst", "copy", dst=_buf("dst", [5] * 20), src=src, off=3, n=17)
 
     names = [s["name"] for s in _SPECS]
     assert len(names) == len(set(names)), "vector names must be unique"

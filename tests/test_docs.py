@@ -20,7 +20,7 @@ from conftest import REPO_ROOT
 
 # The viper twins need MicroPython's viper emitter; tests/test_kernels.py and
 # tests/test_frontend.py run them there.
-SKIP = {"ffrt.kernels_viper", "ffrt.frontend_viper"}
+SKIP = {"ffrt.kernels_viper", "ffrt.frontend_viper", "ffrt.features_viper"}
 
 DOCS = REPO_ROOT / "docs"
 PAGES = [REPO_ROOT / "README.md"] + sorted(DOCS.glob("*.md"))

@@ -134,6 +134,21 @@ def test_windower_emits_every_hop_and_resets():
     assert [i for i in range(200) if w.push(0, 0, 0, 0, 0, 0) is not None] == [127, 191]
 
 
+# the families of Windower's work in MicroPython: the native module's C (ffrt.kernels_native
+# carries window and sample), ffrt.features_viper, and the pure reference
+FAMILIES = {"native": "ffrt.kernels_native", "viper": "ffrt.features_viper", "pure": None}
+
+
+def _family_env(family):
+    if family != "native":
+        return {}
+    from ffkit.board import native
+    try:
+        return {"MICROPYPATH": str(native.native_firmware_dir("x64"))}
+    except native.NativeError as e:
+        pytest.skip(str(e))
+
+
 _MPY_SCRIPT = """
 import json, gc
 from array import array
@@ -155,15 +170,19 @@ for i in range(128, len(S) // 6):
         n += 1
 a1 = gc.mem_alloc()
 out.append(bytes(w.out).hex())
-print(json.dumps({"first_last": out, "windows": n + 1, "alloc_bytes": a1 - a0}))
+print(json.dumps({"first_last": out, "windows": n + 1, "alloc_bytes": a1 - a0,
+                  "twin": w.twin.__name__}))
 """
 
 
 @pytest.mark.device
-def test_windower_in_micropython_matches_numpy_and_allocates_nothing(rec, micropython):
+@pytest.mark.parametrize("family", ["native", "viper"])
+def test_windower_in_micropython_matches_numpy_and_allocates_nothing(rec, micropython, family):
     # subject 1, session 0: walking down- and upstairs, pauses in between
     x = _session(rec, 1, 0)[14000:14000 + 128 + 64 * 15]
-    r = mpy.run_json(_MPY_SCRIPT % x.astype("<i2").tobytes().hex())
+    r = mpy.run_json(_MPY_SCRIPT % x.astype("<i2").tobytes().hex(),
+                     env_extra=_family_env(family))
+    assert r["twin"] == FAMILIES[family]
     want = features_np.features(x, features_np.window_starts(len(x)))
     assert r["windows"] == len(want) == 16
     assert bytes.fromhex(r["first_last"][0]) == want[0].tobytes()
@@ -176,25 +195,46 @@ import json
 from array import array
 from ffrt.features import Windower
 S = array('h', bytes.fromhex('%s'))
-w = Windower()
+w = Windower(fast=%s)
 out = []
 for i in range(len(S) // 6):
     j = 6 * i
     o = w.push(S[j], S[j + 1], S[j + 2], S[j + 3], S[j + 4], S[j + 5])
     if o is not None:
         out.append(bytes(o).hex())
-print(json.dumps(out))
+for v in %s:  # values outside int16 (and past the small ints): saturated, as by _i16
+    w.push(*v)
+out.append(bytes(w.ring).hex())
+print(json.dumps({"twin": w.twin.__name__ if w.twin else None, "out": out}))
 """
+
+_WIDE = [(40000, -40000, 2 ** 20, -(2 ** 20), 32768, -32769), (1 << 29, -(1 << 29), 0, 1, -1, 7)]
+_LONG = [(1 << 40, -(1 << 40), 1 << 62, -(1 << 70), 5, -5)]  # long ints: C and pure only
 
 
 @pytest.mark.device
-def test_every_window_in_micropython(rec, micropython):
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_window_in_micropython(rec, micropython, family):
+    """Every window of a real stretch and of adversarial streams, each family of
+    Windower's work (native C, viper, pure) against the numpy twin, and out-of-range
+    samples saturated into the ring as the reference saturates them."""
     # a second stretch, every window compared: lying, a transition, standing (subject 23)
     x = np.concatenate([_session(rec, 23, 1)[4000:4000 + 128 + 64 * 11],
-                        np.array([[32767, -32768, 32767, -32768, 32767, -32768]] * 64)])
-    got = mpy.run_json(_MPY_ALL % x.astype("<i2").tobytes().hex())
+                        np.array([[32767, -32768, 32767, -32768, 32767, -32768]] * 64)]
+                       + [s for _, s in _STREAMS])
+    wide = _WIDE + (_LONG if family != "viper" else [])
+    r = mpy.run_json(_MPY_ALL % (x.astype("<i2").tobytes().hex(), family != "pure",
+                                 repr(wide)), env_extra=_family_env(family))
+    assert r["twin"] == FAMILIES[family]
     want = features_np.features(x, features_np.window_starts(len(x)))
-    assert [bytes.fromhex(h) for h in got] == [row.tobytes() for row in want]
+    got = [bytes.fromhex(h) for h in r["out"][:-1]]
+    assert got == [row.tobytes() for row in want]
+    ref = features.Windower(fast=False)
+    for i in range(len(x)):
+        ref.push(*(int(v) for v in x[i]))
+    for v in wide:
+        ref.push(*v)
+    assert bytes.fromhex(r["out"][-1]) == bytes(ref.ring)
 
 
 # ---- time shuffles (ffrt.anomaly.time_shuffle: the unsupervised negative of MIX_TIME) -----
@@ -283,3 +323,67 @@ def test_time_shuffle_in_micropython_same_bits_no_allocation(rec, micropython):
     assert r["windows"] == len(negs) == 7
     assert r["negs"] == [negs[1], negs[-1]]
     assert r["alloc_bytes"] == 0
+
+
+_MPY_BLOCKS = """
+import json
+from array import array
+from ffrt.features import Windower
+S = array('h', bytes.fromhex('%s'))
+a = Windower()
+b = Windower(fast=False)
+seed = 12345
+def rnd(n):  # a small LCG: the same block sizes on every port
+    global seed
+    seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+    return 1 + (seed >> 8) %% n
+out = []
+n = len(S) // 6
+j = 0
+body = bytearray(1 + 12 * 64)  # a SAMPLES body: samples from an odd byte offset
+while j < n:
+    k = min(n - j, a.due, rnd(40))
+    if rnd(2) == 1:
+        x = a.push_block(S, 12 * j, k)
+    else:
+        for q in range(6 * k):
+            v = S[6 * j + q] & 0xFFFF
+            body[1 + 2 * q] = v & 0xFF
+            body[2 + 2 * q] = v >> 8
+        x = a.push_block(body, 1, k)
+    for q in range(j, j + k):
+        y = b.push(S[6 * q], S[6 * q + 1], S[6 * q + 2], S[6 * q + 3], S[6 * q + 4], S[6 * q + 5])
+    j += k
+    if (x is None) != (y is None) or a.ring != b.ring:
+        raise SystemExit("differ at sample %%d" %% j)
+    if x is not None:
+        out.append(bytes(x).hex())
+refused = []
+for bad in (a.due + 1, 0):
+    try:
+        a.push_block(S, 0, bad)
+    except ValueError:
+        refused.append(bad)
+try:
+    b.push_block(S, 0, 1)
+except ValueError:
+    refused.append("pure")
+print(json.dumps({"twin": a.twin.__name__, "out": out, "refused": len(refused)}))
+"""
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("family", ["native", "viper"])
+def test_push_block_is_push_sample_by_sample(rec, micropython, family):
+    """Windower.push_block (what LiveLearner.feed and SAMPLES run with a twin): blocks of
+    random sizes from an int16 array and from a frame body at an odd offset give the ring
+    and the windows that pushing each sample through the reference gives; a block past the
+    next window, an empty one, or one without a twin is refused."""
+    x = np.concatenate([_session(rec, 2, 0)[9000:9000 + 128 + 64 * 9]]
+                       + [s for _, s in _STREAMS])
+    r = mpy.run_json(_MPY_BLOCKS % x.astype("<i2").tobytes().hex(),
+                     env_extra=_family_env(family))
+    assert r["twin"] == FAMILIES[family]
+    want = features_np.features(x, features_np.window_starts(len(x)))
+    assert [bytes.fromhex(h) for h in r["out"]] == [row.tobytes() for row in want]
+    assert r["refused"] == 3

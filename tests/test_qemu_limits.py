@@ -147,6 +147,8 @@ def wrapped(K):
     W.fc_acc = K.fc_acc
     W.label_relu = K.label_relu
     W.normalize = K.normalize
+    W.isqrt = K.isqrt
+    W.copy = K.copy
     W.head_scores = K.head_scores
     W.update = update
     W.head_update = head_update

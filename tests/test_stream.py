@@ -382,17 +382,19 @@ def test_cli_stream_refuses_a_model_of_other_features(tmp_path):
 # RESET reload and SAMPLES with and without learning, EXPORT) with the HAPT shape 78-128-128
 # and a rehearsal buffer of 16 per class (the [adapt] of models/hapt.toml). Smallest heaps
 # measured on the x64 unix port (whose objects and heap blocks are twice a 32-bit board's),
-# as `ffkit flash` builds it (with the native kernels): 122 KB passes, 123 KB fails (where
-# the heap's pieces fall decides it), 124-129 KB pass; 126 KB (125 failing) before issue
-# 14 (its shared label pass and shorter methods took 2.4 KB, the rehearsal buffer's slot
-# views, dropped then, gave more back), 121 KB before the engine's recurrent models,
-# label repeats and sleep phases. The test runs at 126 KB, inside the passing range,
+# as `ffkit flash` builds it (with the native kernels): 131 KB passes, 124-130 KB fail
+# (the rehearsal buffer's 6,912 bytes find no free run), 132-138 KB pass. Since the
+# windower's work runs in the native module (ffrt.features.fast_twin: 800 bytes more of
+# features.mpy, and the heap's pieces fall elsewhere); before it 122 KB passed, 123 KB
+# failed, 124-129 KB passed; 126 KB (125 failing) before issue 14's shared label pass,
+# 121 KB before the engine's recurrent models, label repeats and sleep phases. The test
+# runs at 134 KB, inside the passing range,
 # because the figures move with the host's paths (the unix port scans its C stack
 # conservatively: tests/test_server.py); the firmware without streaming serves from
 # 104 KB (tests/test_server.py). The extra: the net's 72-feature shape, the windower
 # (2,376 bytes), the buffer (6,912 + 72 for a replay's copy), and the live, live_ops,
 # features, rehearsal modules.
-STREAM_HEAP = "126K"
+STREAM_HEAP = "134K"
 HAPT_SHAPE = Config(n_features=72, n_classes=6, in_max=255, in_scale=1, label_value=255,
                     layers=(128, 128), act_shift=(9, 7))
 

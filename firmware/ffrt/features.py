@@ -82,6 +82,27 @@ _SHIFT_MIN = b"\x06\x06\x06\x06\x06\x06\x04\x02"
 _SHIFT_MAX = b"\x06\x06\x06\x06\x06\x06\x04\x04"
 _OFFSET = b"\x80\x80\x80\x80\x80\x80\x00\x00"
 _SHIFT_SPREAD = b"\x04\x04\x04\x04\x04\x04\x06\x06"
+_TAB = _SHIFT_MEAN + _SHIFT_MIN + _SHIFT_MAX + _OFFSET + _SHIFT_SPREAD  # the twins' table
+
+
+def fast_twin():
+    """The fastest twin of `Windower`'s work that loads here, as ffrt.net.default_kernels
+    picks the kernels: the native module (ffrt/kernels_native.mpy carries `window` and
+    `sample` in C), else ffrt.features_viper, else None: the pure functions here. The
+    same bits every way (tests/test_features.py)."""
+    import sys
+    if sys.implementation.name == "micropython":
+        try:
+            from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy per arch
+            return kernels_native
+        except (ImportError, ValueError, OSError):
+            pass
+        try:
+            from ffrt import features_viper
+            return features_viper
+        except (ImportError, SyntaxError, NotImplementedError):  # a port without viper
+            pass
+    return None
 
 
 def windows_done(n, due=WINDOW):
@@ -164,7 +185,9 @@ class Windower:
 
     Buffers (allocated here, once): ``ring`` holds the last 128 values of the 8 channels
     (``array('h')``, channel-major, 2 KB), ``win`` one channel's window oldest first (256
-    bytes), ``out`` the features (72 bytes). `push` allocates nothing.
+    bytes), ``out`` the features (72 bytes). `push` allocates nothing. fast: use the
+    viper twins (`fast_twin`) where they load (None or True), or not (False: the pure
+    reference, for the twin tests).
 
     A sensor loop::
 
@@ -176,10 +199,11 @@ class Windower:
                 label = net.predict_one(x)
     """
 
-    def __init__(self):
+    def __init__(self, fast=None):
         self.ring = array("h", bytes(2 * N_CHANNELS * WINDOW))
         self.win = array("h", bytes(2 * WINDOW))
         self.out = bytearray(N_FEATURES)
+        self.twin = fast_twin() if fast is None or fast else None
         self.reset()
 
     def reset(self):
@@ -196,6 +220,42 @@ class Windower:
         """
         r = self.ring
         p = self.pos
+        t = self.twin
+        if t is not None:
+            t.sample(r, p, ax, ay, az, gx, gy, gz)
+        else:
+            self._sample(r, p, ax, ay, az, gx, gy, gz)
+        self.pos = (p + 1) & _MASK
+        self.due -= 1
+        if self.due:
+            return None
+        self.due = HOP
+        self.count += 1
+        self.compute()
+        return self.out
+
+    def push_block(self, src, off, k):
+        """k samples (1 <= k <= `due`) of six little-endian int16 from src's memory at byte
+        offset off (an array('h'), whose memory is little-endian on every port ffrt runs
+        on, or a SAMPLES frame's body); `out` when they complete a window, else None.
+        One call for a block, not one per sample: it needs the twin (`twin` not None),
+        and callers without one push sample by sample."""
+        if self.twin is None or not 0 < k <= self.due:
+            raise ValueError("push_block: %d samples, %d due" % (k, self.due))
+        p = self.pos
+        self.twin.samples(self.ring, p, src, off, k)
+        self.pos = (p + k) & _MASK
+        self.due -= k
+        if self.due:
+            return None
+        self.due = HOP
+        self.count += 1
+        self.compute()
+        return self.out
+
+    @staticmethod
+    def _sample(r, p, ax, ay, az, gx, gy, gz):
+        """The reference of features_viper.sample: saturate, store, the magnitudes."""
         ax = _i16(ax)
         ay = _i16(ay)
         az = _i16(az)
@@ -217,20 +277,15 @@ class Windower:
         gz >>= 2
         r[p + 768] = isqrt(ax * ax + ay * ay + az * az)
         r[p + 896] = isqrt(gx * gx + gy * gy + gz * gz)
-        self.pos = (p + 1) & _MASK
-        self.due -= 1
-        if self.due:
-            return None
-        self.due = HOP
-        self.count += 1
-        self.compute()
-        return self.out
 
     def compute(self):
         """Features of the ring's 128 samples (oldest at `pos`) into `out`."""
         r = self.ring
         w = self.win
         head = self.pos
+        if self.twin is not None:
+            self.twin.window(r, w, head, self.out, _TAB)
+            return
         for c in range(N_CHANNELS):
             base = c << _LOG2_WINDOW
             for i in range(WINDOW):

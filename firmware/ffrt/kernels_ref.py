@@ -16,7 +16,7 @@ they also serve the smallest boards that lack viper.
 (16, 4)
 """
 
-from ffrt.fixedpoint import xs_next
+from ffrt.fixedpoint import isqrt, xs_next  # isqrt: a kernel too (a normalisation's root)
 
 HEAD_W_MAX = 4095  # bound: 514 inputs * 255 * 4095 < 2**29 for head scores (model.py)
 
@@ -100,6 +100,13 @@ def normalize(h, out, n, recip):
     for i in range(n):
         v = (h[i] * recip) >> 16
         out[i] = 255 if v > 255 else v
+
+
+def copy(dst, src, off, n):
+    """dst[0:n] = src[off:off + n], bytes, without the slice a copy would allocate: a
+    stored sample into the buffer a replay learns from (ffrt.rehearsal)."""
+    for i in range(n):
+        dst[i] = src[off + i]
 
 
 # update's parameters, in the array('i') p it reads (U_*), and head_update's (H_*): as

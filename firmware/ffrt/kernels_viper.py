@@ -11,6 +11,23 @@ from array import array
 
 
 @micropython.viper
+def isqrt(n: int) -> int:
+    """kernels_ref.isqrt (ffrt.fixedpoint's) for 0 <= n < 2**30."""
+    res = 0
+    bit = 1 << 28
+    while bit > n:
+        bit >>= 2
+    while bit:
+        if n >= res + bit:
+            n -= res + bit
+            res = (res >> 1) + bit
+        else:
+            res >>= 1
+        bit >>= 2
+    return res
+
+
+@micropython.viper
 def fc_relu(w: ptr8, x: ptr8, h: ptr8, n_in: int, n_out: int, shift: int) -> int:
     # offset-binary weights: sum((ws - 128) * x) = sum(ws * x) - 128 * sum(x), so the
     # inner loop loads bytes without sign extension. Walking two pointers with constant
@@ -113,6 +130,14 @@ def label_relu(w: ptr8, acc: ptr32, h: ptr8, p: ptr32) -> int:
         base += n_in
         i += 1
     return g
+
+
+@micropython.viper
+def copy(dst: ptr8, src: ptr8, off: int, n: int):
+    i = 0
+    while i < n:
+        dst[i] = src[off + i]
+        i += 1
 
 
 @micropython.viper

@@ -206,12 +206,30 @@ class LiveLearner(Learner):
         """Samples buf[0:6n] (ax ay az gx gy gz each, as the sensor sources' read_into
         fills them), every completed window predicted (and learnt with label, if any);
         returns how many windows completed."""
+        w = self.windower
+        if w.twin is not None:
+            return self._feed_blocks(w, buf, n, label)
         done = 0
         j = 0
         for _ in range(n):
-            x = self.windower.push(buf[j], buf[j + 1], buf[j + 2], buf[j + 3], buf[j + 4],
-                                   buf[j + 5])
+            x = w.push(buf[j], buf[j + 1], buf[j + 2], buf[j + 3], buf[j + 4], buf[j + 5])
             j += 6
+            if x is not None:
+                self.window(x, label)
+                done += 1
+        return done
+
+    def _feed_blocks(self, w, buf, n, label):
+        # up to the next window per call: no Python per sample (ffrt.features.push_block)
+        done = 0
+        off = 0
+        while n > 0:
+            k = w.due
+            if k > n:
+                k = n
+            x = w.push_block(buf, off, k)
+            off += 12 * k
+            n -= k
             if x is not None:
                 self.window(x, label)
                 done += 1

@@ -23,6 +23,8 @@ from array import array
 from ffrt import fixedpoint as fp
 from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM
 
+_BYTES = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
+
 
 def default_kernels():
     """The fastest twin that loads here: the native module (C, ffrt/kernels_native.mpy,
@@ -148,11 +150,23 @@ class FFNet:
         return -1
 
     def _load(self, x):
+        cfg = self.cfg
+        if cfg.in_scale == 1 and cfg.in_max >= 255 and isinstance(x, _BYTES):
+            self._load_bytes(x)  # a window's features, as a board has them: one copy
+            return
         self.check_x(x)
         buf = self._x
-        s = self.cfg.in_scale
-        for j in range(self.cfg.n_features):
+        s = cfg.in_scale
+        for j in range(cfg.n_features):
             buf[j] = x[j] * s
+        self._predicted = False
+
+    def _load_bytes(self, x):
+        # bytes are 0..255 by their type, so only their count needs checking
+        n = self.cfg.n_features
+        if len(x) != n:
+            self.check_x(x)  # raises, naming the fault
+        self._x[0:n] = x
         self._predicted = False
 
     def check_label(self, y):
@@ -181,7 +195,7 @@ class FFNet:
     def _normalize(self, l, g):
         # few locals: a frame over MicroPython's 11-word limit is allocated on the heap
         # target << 16 < 2**30 (norm_target < 2**14); see kernels_ref.normalize
-        g = fp.isqrt(g)
+        g = self.k.isqrt(g)  # a kernel: pure Python spends about 90 operations on it
         if g:
             g = (self.cfg.norm_target << 16) // g
         self.k.normalize(self._h[l], self._nv[l], self.cfg.layers[l], g)
@@ -269,8 +283,8 @@ class FFNet:
         g = self._layer(l)
         record[l] = g
         self._update(l, g, record is self.last_pos)
-        self._normalize(l, g)
-        if l < self.n_layers - 1:
+        if l < self.n_layers - 1:  # the last layer's normalised activities feed nothing
+            self._normalize(l, g)  # here (the head's come from _forward(-1), see _above)
             self._pass_on(l)
 
     def _update(self, l, g, positive):

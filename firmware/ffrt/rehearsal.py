@@ -35,6 +35,7 @@ except ImportError:  # CPython
 
 PER_CLASS_MAX = const(255)  # samples kept per class: the counts are bytes, as ADAPT's field
 REPLAY_MAX = const(16)      # stored samples learnt after each new one
+_BYTES = (bytes, bytearray)  # samples whose bytes are their values (_put)
 
 
 def check_sizes(per_class, replay, least=1):
@@ -77,9 +78,7 @@ class Rehearsal:
         """Stored sample j (slot j: class j // per_class) in one buffer, rewritten by the
         next call: what a replay or a sleep step learns. Few locals: a frame over
         MicroPython's stack limit would be allocated on the heap at every call."""
-        j *= self._nf
-        for i in range(self._nf):
-            self._one[i] = self._buf[j + i]
+        self.net.k.copy(self._one, self._buf, j * self._nf, self._nf)
         return self._one
 
     def learn_one(self, x, y):
@@ -114,6 +113,9 @@ class Rehearsal:
         self._put((y * k + j) * self._nf, x)
 
     def _put(self, o, x):
+        if isinstance(x, _BYTES):  # a window's features: one copy, no Python per byte
+            self._buf[o:o + self._nf] = x
+            return
         for i in range(self._nf):
             self._buf[o + i] = x[i]
 

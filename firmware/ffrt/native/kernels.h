@@ -39,6 +39,24 @@ static inline void ff_rng_put(uint16_t *rng, int i, uint32_t s) {
     rng[2 * i + 1] = (uint16_t)(s & 0xFFFF);
 }
 
+/* floor(sqrt(n)) for 0 <= n < 2**30: kernels_ref.isqrt (ffrt.fixedpoint's bit-wise
+ * restoring root) */
+static inline int32_t ff_isqrt(int32_t n) {
+    int32_t res = 0, bit = 1 << 28;
+    while (bit > n)
+        bit >>= 2;
+    while (bit) {
+        if (n >= res + bit) {
+            n -= res + bit;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
 static inline int32_t ff_clip_u8(int32_t v) { return v < 0 ? 0 : (v > 255 ? 255 : v); }
 
 /* sum(w[j] * x[j]) over unsigned bytes: < 255 * 255 * n < 2**30 for n < 16,500 */
@@ -142,6 +160,12 @@ static void ff_normalize(const uint8_t *h, uint8_t *out, int n, int32_t recip) {
         int32_t v = ((int32_t)h[i] * recip) >> 16;
         out[i] = (uint8_t)(v > 255 ? 255 : v);
     }
+}
+
+/* dst[0:n] = src[0:n] (the caller offsets src) */
+static inline void ff_copy(uint8_t *dst, const uint8_t *src, int n) {
+    for (int i = 0; i < n; i++)
+        dst[i] = src[i];
 }
 
 /* W[i, j] += (coef * max(h[i], floor) * x[j] + r) >> shift, clipped to 1..255, r the top

@@ -10,6 +10,7 @@
  */
 #include "py/dynruntime.h"
 #include "kernels.h"
+#include "ff_features.h"  /* not features.h: the C library has one */
 
 static void *buf(mp_obj_t o, mp_int_t need, int flags) {
     mp_buffer_info_t b;
@@ -123,6 +124,63 @@ static mp_obj_t head_update(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(head_update_obj, 4, 4, head_update);
 
+/* copy(dst, src, off, n): kernels_ref.copy */
+static mp_obj_t copy(size_t n_args, const mp_obj_t *args) {
+    mp_int_t off = num(args[2], 0, 0x3FFFFFFF), n = num(args[3], 0, 0x3FFFFFFF);
+    uint8_t *dst = buf(args[0], n, MP_BUFFER_WRITE);
+    const uint8_t *src = buf(args[1], off + n, MP_BUFFER_READ);
+    ff_copy(dst, src + off, n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(copy_obj, 4, 4, copy);
+
+/* isqrt(n) for 0 <= n < 2**30: kernels_ref.isqrt */
+static mp_obj_t isqrt(mp_obj_t n) {
+    return MP_OBJ_NEW_SMALL_INT(ff_isqrt(num(n, 0, 0x3FFFFFFF)));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(isqrt_obj, isqrt);
+
+/* window(ring, win, head, out, tab): ffrt.features_viper.window */
+static mp_obj_t window(size_t n_args, const mp_obj_t *args) {
+    int head = num(args[2], 0, FF_WINDOW - 1);
+    const int16_t *ring = buf(args[0], 2 * FF_CHANNELS * FF_WINDOW, MP_BUFFER_READ);
+    int16_t *w = buf(args[1], 2 * FF_WINDOW, MP_BUFFER_WRITE);
+    uint8_t *out = buf(args[3], 9 * FF_CHANNELS, MP_BUFFER_WRITE);
+    const uint8_t *tab = buf(args[4], 5 * FF_CHANNELS, MP_BUFFER_READ);
+    ff_window(ring, w, head, out, tab);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(window_obj, 5, 5, window);
+
+/* sample(ring, p, ax, ay, az, gx, gy, gz): ffrt.features_viper.sample; any int saturates */
+static mp_obj_t sample(size_t n_args, const mp_obj_t *args) {
+    int p = num(args[1], 0, FF_WINDOW - 1);
+    int16_t *r = buf(args[0], 2 * FF_CHANNELS * FF_WINDOW, MP_BUFFER_WRITE);
+    int32_t v[6];
+    for (int k = 0; k < 6; k++) {
+        mp_obj_t o = args[2 + k];
+        mp_int_t x = mp_obj_get_int(o);  /* TypeError for what is not an int */
+        if (!mp_obj_is_small_int(o))     /* a long int: far outside int16, by its sign */
+            x = mp_binary_op(MP_BINARY_OP_LESS, o, MP_OBJ_NEW_SMALL_INT(0)) == mp_const_true
+                ? -32768 : 32767;
+        v[k] = x < -32768 ? -32768 : (x > 32767 ? 32767 : (int32_t)x);  /* before narrowing */
+    }
+    ff_sample(r, p, v);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(sample_obj, 8, 8, sample);
+
+/* samples(ring, p, src, off, k): ffrt.features_viper.samples */
+static mp_obj_t samples(size_t n_args, const mp_obj_t *args) {
+    int p = num(args[1], 0, FF_WINDOW - 1);
+    mp_int_t off = num(args[3], 0, 0x3FFFFFFF), k = num(args[4], 0, 0x3FFFFFFF / 12);
+    int16_t *r = buf(args[0], 2 * FF_CHANNELS * FF_WINDOW, MP_BUFFER_WRITE);
+    const uint8_t *src = buf(args[2], off + 12 * k, MP_BUFFER_READ);
+    ff_samples(r, p, src + off, k);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(samples_obj, 5, 5, samples);
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_fc_relu, MP_OBJ_FROM_PTR(&fc_relu_obj));
@@ -132,6 +190,11 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_update, MP_OBJ_FROM_PTR(&update_obj));
     mp_store_global(MP_QSTR_head_scores, MP_OBJ_FROM_PTR(&head_scores_obj));
     mp_store_global(MP_QSTR_head_update, MP_OBJ_FROM_PTR(&head_update_obj));
+    mp_store_global(MP_QSTR_copy, MP_OBJ_FROM_PTR(&copy_obj));
+    mp_store_global(MP_QSTR_isqrt, MP_OBJ_FROM_PTR(&isqrt_obj));
+    mp_store_global(MP_QSTR_window, MP_OBJ_FROM_PTR(&window_obj));
+    mp_store_global(MP_QSTR_sample, MP_OBJ_FROM_PTR(&sample_obj));
+    mp_store_global(MP_QSTR_samples, MP_OBJ_FROM_PTR(&samples_obj));
     mp_store_global(MP_QSTR_HEAD_W_MAX, MP_OBJ_NEW_SMALL_INT(FF_HEAD_W_MAX));
     MP_DYNRUNTIME_INIT_EXIT
 }

@@ -33,6 +33,7 @@ import sys
 import tempfile
 
 import ffrt as _ffrt
+from ffrt import kernels_ref
 
 SOURCE = Path(__file__).with_name("kernels_c.c")
 # the kernels' C, shared with the boards' native module (ffkit.board.native)
@@ -91,6 +92,9 @@ class _Kernels:
 
     def head_update(self, wh, a, rng, p):
         self._lib.head_update(_addr(wh), _addr(a), _addr(rng), _addr(p))
+
+    isqrt = staticmethod(kernels_ref.isqrt)
+    copy = staticmethod(kernels_ref.copy)  # one int: a ctypes call would cost more
 
     # the host composite (ffrt.net calls it when a twin has it) ----------------------------
 

@@ -11,7 +11,7 @@ precomputed once. That computes all draws of all active rows in 32 vector steps.
 
 import numpy as np
 
-from ffrt.kernels_ref import HEAD_W_MAX
+from ffrt.kernels_ref import HEAD_W_MAX, isqrt  # isqrt: the reference's, per call
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 
@@ -112,6 +112,10 @@ def label_relu(w, acc, h, p):
 def normalize(h, out, n, recip):
     v = (_u8(h, n).astype(np.int64) * recip) >> 16
     _u8(out)[:n] = np.minimum(v, 255)
+
+
+def copy(dst, src, off, n):
+    _u8(dst)[:n] = _u8(src)[off:off + n]
 
 
 def update(w, x, h, rng, p):
