@@ -172,6 +172,29 @@ def test_native_kernels_match_cpython_reference(native_results, name):
         assert got == want, "%s in MicroPython (native): buffer %r differs" % (name, arg)
 
 
+@pytest.fixture(scope="module")
+def cortex_m4_results(qemu):
+    """The native module built for armv7emsp (its dot product in the DSP extension's
+    SMLAD) over the same vectors on the emulated Cortex-M4 (QEMU mps2-an386), flashed as
+    `ffkit flash --board cortex-m4` flashes it."""
+    from ffkit.board import builds
+
+    files = builds.bundle_files("cortex-m4")
+    assert "ffrt/kernels_native.mpy" in files
+    data = [[v["name"], v["kernel"], kv.to_json(v)] for v in kv.VECTORS]
+    files["vectors.json"] = json.dumps(data).encode()
+    script = _MPY_SCRIPT.replace('sys.argv[1].split(",")', '["native"]')
+    return qemu.run_json("cortex-m4", script, files=files, timeout=600)
+
+
+@pytest.mark.device
+@pytest.mark.parity
+@pytest.mark.parametrize("name", kv.NAMES)
+def test_dsp_kernels_on_the_emulated_cortex_m4_match_cpython_reference(cortex_m4_results,
+                                                                       name):
+    assert cortex_m4_results[name]["native"] == _cpython_digest(kv.by_name(name)), name
+
+
 # ---- bounds: every intermediate below 2**30 -------------------------------------------------
 
 class Peak:

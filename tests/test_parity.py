@@ -55,7 +55,7 @@ def test_all_runners_identical_after_500_steps(micropython):
 
 
 QEMU_RUNNERS = ["qemu-cortex-m3-viper", "qemu-cortex-m3-native", "qemu-cortex-m3-pure",
-                "qemu-cortex-m0-pure"]
+                "qemu-cortex-m4-native", "qemu-cortex-m0-pure"]
 
 
 def test_the_emulated_microcontrollers_are_runners_where_qemu_is(monkeypatch):
@@ -70,7 +70,8 @@ def test_the_emulated_microcontrollers_are_runners_where_qemu_is(monkeypatch):
 
 def test_the_emulated_microcontrollers_are_identical_to_cpython(qemu):
     """Thumb-2 viper code with 32-bit words, and the pure kernels with 31-bit small ints
-    on Cortex-M3 and Cortex-M0 (ffrt frozen into the image), against the reference."""
+    on Cortex-M3 and Cortex-M0 (ffrt frozen into the image), the native kernels flashed
+    on the Cortex-M3 and on the Cortex-M4 (its DSP dot product), against the reference."""
     t0 = time.monotonic()
     runners = [parity.CPythonRunner("cpython-reference")] + parity.qemu_runners()
     rep = parity.run_parity(steps=160, n_test=40, runners=runners, jobs=2)

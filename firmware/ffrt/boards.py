@@ -18,6 +18,8 @@ One row per board (tuples: this module is loaded on the board too):
 'esp32s3'
 >>> detect("qemu", "mps2-an385 with Cortex-M3"), detect("qemu", "microbit with nRF51")
 ('cortex-m3', 'cortex-m0')
+>>> detect("qemu", "mps2-an386 with Cortex-M4")
+'cortex-m4'
 """
 
 FIELDS = ("arch", "platform", "port", "i2c", "heap")
@@ -35,6 +37,8 @@ PROFILES = {
     # emulated microcontrollers (ffkit sim --machine, firmware/qemu): the heap is set at
     # boot (ffkit sim --heap)
     "cortex-m3": ("armv7m", "qemu", "stdio", None, "QEMU mps2-an385, Cortex-M3: up to 1 MB"),
+    "cortex-m4": ("armv7emsp", "qemu", "stdio", None,
+                  "QEMU mps2-an386, Cortex-M4F (DSP instructions): up to 1 MB"),
     "cortex-m0": ("armv6m", "qemu", "stdio", None,
                   "QEMU microbit, nRF51 Cortex-M0 (no viper): up to 192 KB"),
 }
@@ -49,7 +53,9 @@ def detect(platform=None, machine=None):
     if platform == "qemu":  # the emulated boards: the CPU names the profile
         if machine is None:
             machine = getattr(sys.implementation, "_machine", "")  # the port has no uname
-        return "cortex-m0" if "Cortex-M0" in machine or "nRF51" in machine else "cortex-m3"
+        if "Cortex-M0" in machine or "nRF51" in machine:
+            return "cortex-m0"
+        return "cortex-m4" if "Cortex-M4" in machine else "cortex-m3"
     if platform == "esp32":
         if machine is None:
             import os

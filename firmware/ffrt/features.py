@@ -85,23 +85,20 @@ _SHIFT_SPREAD = b"\x04\x04\x04\x04\x04\x04\x06\x06"
 _TAB = _SHIFT_MEAN + _SHIFT_MIN + _SHIFT_MAX + _OFFSET + _SHIFT_SPREAD  # the twins' table
 
 
-def fast_twin():
-    """The fastest twin of `Windower`'s work that loads here, as ffrt.net.default_kernels
-    picks the kernels: the native module (ffrt/kernels_native.mpy carries `window` and
-    `sample` in C), else ffrt.features_viper, else None: the pure functions here. The
-    same bits every way (tests/test_features.py)."""
-    import sys
-    if sys.implementation.name == "micropython":
-        try:
-            from ffrt import kernels_native  # type: ignore[attr-defined]  # a .mpy per arch
-            return kernels_native
-        except (ImportError, ValueError, OSError):
-            pass
-        try:
-            from ffrt import features_viper
-            return features_viper
-        except (ImportError, SyntaxError, NotImplementedError):  # a port without viper
-            pass
+def fast_twin(kernels=None):
+    """The twin of `Windower`'s work that goes with a net's kernels (ffrt.net): the native
+    module itself, which carries `window`, `sample` and `samples` in C; ffrt.features_viper
+    beside the viper kernels; None (the pure functions here) beside any other. kernels
+    None: those ffrt.net.default_kernels picks here. The same bits every way
+    (tests/test_features.py)."""
+    if kernels is None:
+        from ffrt.net import default_kernels
+        kernels = default_kernels()
+    if hasattr(kernels, "window"):
+        return kernels
+    if getattr(kernels, "__name__", "") == "ffrt.kernels_viper":
+        from ffrt import features_viper
+        return features_viper
     return None
 
 
@@ -185,9 +182,9 @@ class Windower:
 
     Buffers (allocated here, once): ``ring`` holds the last 128 values of the 8 channels
     (``array('h')``, channel-major, 2 KB), ``win`` one channel's window oldest first (256
-    bytes), ``out`` the features (72 bytes). `push` allocates nothing. fast: use the
-    viper twins (`fast_twin`) where they load (None or True), or not (False: the pure
-    reference, for the twin tests).
+    bytes), ``out`` the features (72 bytes). `push` allocates nothing. The work runs in
+    the twin that goes with kernels (`fast_twin`: a live learner passes its net's), or
+    in the pure reference with fast False (the twin tests).
 
     A sensor loop::
 
@@ -199,11 +196,11 @@ class Windower:
                 label = net.predict_one(x)
     """
 
-    def __init__(self, fast=None):
+    def __init__(self, fast=True, kernels=None):
         self.ring = array("h", bytes(2 * N_CHANNELS * WINDOW))
         self.win = array("h", bytes(2 * WINDOW))
         self.out = bytearray(N_FEATURES)
-        self.twin = fast_twin() if fast is None or fast else None
+        self.twin = fast_twin(kernels) if fast else None
         self.reset()
 
     def reset(self):

@@ -155,7 +155,7 @@ class LiveLearner(Learner):
                              "(ffrt.features) in 0..%d; this one takes %d in 0..%d"
                              % (N_FEATURES, _IN_MAX, cfg.n_features, cfg.in_max))
         super().__init__(net, per_class, replay, predict_head)
-        self.windower = Windower()
+        self.windower = Windower(kernels=net.k)  # the features' twin goes with the kernels
         self.last = -1      # the newest window's prediction (-1: none yet)
         self.windows = 0    # windows predicted since the last reset
         self._sensor_buf = None

@@ -282,11 +282,7 @@ def hapt(kern, r):
     """HAPT windows through a LiveLearner over models/hapt.ffw with kern (None: default)."""
     with open("hapt.ffw", "rb") as f:
         net = ffw_ram.load(f.read(), kern)
-    live = LiveLearner(net, P["per_class"], P["replay"], P["head"])
-    if kern is not None:
-        # the native module computes the windows' features too, as on a board flashed with
-        # it (ffrt.features.fast_twin finds it as ffrt.kernels_native; here it is top-level)
-        live.windower.twin = kern
+    live = LiveLearner(net, P["per_class"], P["replay"], P["head"])  # features: kern's
     WARM = K["hapt_warm"]
     windows(live, WARM, 0)
     r["hapt"] = timed_windows(live, WARM, WARM + K["hapt"])

@@ -599,12 +599,14 @@ def measure_awake(windows: int = AWAKE_WINDOWS, warm: int = AWAKE_WARM) -> dict:
 QEMU_CLOCKS = {
     # machine: (SysTick's clock in QEMU, (hardware timer kind, base address, its clock))
     "cortex-m3": (25_000_000, ("cmsdk", 0x40000000, 25_000_000)),
+    "cortex-m4": (25_000_000, ("cmsdk", 0x40000000, 25_000_000)),  # mps2-an386: AN385's
     "cortex-m0": (16_000_000, ("nrf51", 0x40008000, 16_000_000)),
 }
 
 # Clocks at which the counts become rates (MHz, what runs at it).
 STATED_CLOCKS = {
     "cortex-m3": ((64, "an nRF52-class Cortex-M4 part at 64 MHz"),),
+    "cortex-m4": ((64, "an nRF52840 (Cortex-M4F) at 64 MHz"),),
     "cortex-m0": ((16, "a micro:bit v1 (nRF51, Cortex-M0) at 16 MHz"),
                   (125, "an RP2040 (Cortex-M0+) at 125 MHz")),
 }
@@ -617,6 +619,9 @@ CYCLE_CAVEAT = ("the rates assume one instruction per cycle, which a real core d
 # instructions per step), so it gets fewer.
 QEMU_COUNTS = {
     "cortex-m3": {"fc": 20, "update": 20, "fc_pure": 1, "update_pure": 1, "learn_warm": 20,
+                  "learn": 200, "predict": 100, "alloc": 100, "hapt_warm": 32,
+                  "hapt": 48, "hapt_alloc": 8},
+    "cortex-m4": {"fc": 20, "update": 20, "fc_pure": 1, "update_pure": 1, "learn_warm": 20,
                   "learn": 200, "predict": 100, "alloc": 100, "hapt_warm": 32,
                   "hapt": 48, "hapt_alloc": 8},
     "cortex-m0": {"fc": 0, "update": 0, "fc_pure": 1, "update_pure": 1, "learn_warm": 2,

@@ -276,6 +276,9 @@ def qemu_runners() -> list:
     if native.available("armv7m")[0]:
         runners.insert(1, QemuRunner("qemu-cortex-m3-native", "cortex-m3",
                                      "ffrt.kernels_native", flashed=True))
+    if native.available("armv7emsp")[0]:  # the DSP extension's dot product (SMLAD)
+        runners.insert(-1, QemuRunner("qemu-cortex-m4-native", "cortex-m4",
+                                      "ffrt.kernels_native", flashed=True))
     return runners
 
 

@@ -94,7 +94,7 @@ _HAZARDS = frozenset((2, 3, 4, 5))  # Ctrl-B, C, D, E: see quiet_seq
 # trial import of the flashed bundle) and flash_reimport.py (step 4 on the unix port).
 
 # boards that restart with a soft reset at the friendly REPL (step 4): ffkit.board.qemu's
-SOFT_RESET_BOARDS = frozenset(("cortex-m3", "cortex-m0"))
+SOFT_RESET_BOARDS = frozenset(("cortex-m3", "cortex-m4", "cortex-m0"))
 
 class FlashError(FFKitError):
     """A flash step failed; the message names the step and what mpremote or the board said."""

@@ -6,6 +6,7 @@ small ints, ext4). These boards run the firmware on a microcontroller's instruct
 
     machine     QEMU board    CPU                    native code  heap (set at boot)
     cortex-m3   mps2-an385    Cortex-M3, armv7m      viper        up to 1 MB
+    cortex-m4   mps2-an386    Cortex-M4F, armv7emsp  viper        up to 1 MB
     cortex-m0   microbit      nRF51 Cortex-M0, armv6m none (pure) up to 192 KB
 
 `build(machine)` makes the firmware image: MicroPython's qemu port (from the source tree
@@ -55,6 +56,7 @@ class QemuError(FFKitError):
 # heap the image can give, native code (viper), mpy-cross -march)
 MACHINES = {
     "cortex-m3": ("CORTEX_M3", ("-machine", "mps2-an385"), 1048576, True, "armv7m"),
+    "cortex-m4": ("CORTEX_M4", ("-machine", "mps2-an386"), 1048576, True, "armv7emsp"),
     "cortex-m0": ("CORTEX_M0", ("-machine", "microbit",
                                 "-global", "nrf51-soc.flash-size=1048576",
                                 "-global", "nrf51-soc.sram-size=262144"), 196608, False,

@@ -59,8 +59,8 @@ def open_sim(spec, timeout=1.0):
         if key not in opts:
             raise UsageError("sim://: unknown option %r (known: heap, machine)" % key)
         opts[key] = value
-    if opts["machine"] not in ("unix", "cortex-m3", "cortex-m0"):
-        raise UsageError("sim://: machine must be unix, cortex-m3 or cortex-m0")
+    if opts["machine"] not in ("unix", "cortex-m3", "cortex-m4", "cortex-m0"):
+        raise UsageError("sim://: machine must be unix, cortex-m3, cortex-m4 or cortex-m0")
     vb = make_board(path, opts["machine"], heap=opts["heap"]).start()
     try:
         inner = open_link(vb.port, timeout=timeout)

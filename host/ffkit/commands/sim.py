@@ -28,10 +28,12 @@ def add_arguments(p):
                    help="copy this weight file into --dir as model.ffw first: the board "
                         "boots it unless it has a checkpoint (a board's model, its shape "
                         "included, comes with it)")
-    p.add_argument("--machine", choices=("unix", "cortex-m3", "cortex-m0"), default="unix",
+    p.add_argument("--machine", choices=("unix", "cortex-m3", "cortex-m4", "cortex-m0"),
+                   default="unix",
                    help="unix (default): the firmware in the MicroPython unix port; "
-                        "cortex-m3 / cortex-m0: MicroPython built for an emulated "
-                        "microcontroller (QEMU mps2-an385 / microbit) with ffrt frozen, its "
+                        "cortex-m3 / cortex-m4 / cortex-m0: MicroPython built for an "
+                        "emulated microcontroller (QEMU mps2-an385 / mps2-an386 / "
+                        "microbit) with ffrt frozen, its "
                         "flash a littlefs image in --dir (ffkit.board.qemu; the first run builds "
                         "the image, about 30 s)")
 
