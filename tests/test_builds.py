@@ -17,7 +17,8 @@ def mpy_version():
 def test_board_profiles():
     assert builds.BOARDS == {"rp2": "armv6m", "esp32": "xtensawin", "esp32s3": "xtensawin",
                              "esp32c3": "rv32imc", "stm32": "armv7emsp", "unix": "x64",
-                             "cortex-m3": "armv7m", "cortex-m0": "armv6m"}
+                             "cortex-m3": "armv7m", "cortex-m4": "armv7emsp",
+                             "cortex-m0": "armv6m"}
     assert all(a in builds.MPY_ARCH_CODES for a in builds.BOARDS.values())
 
 
