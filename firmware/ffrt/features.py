@@ -222,14 +222,7 @@ class Windower:
             t.sample(r, p, ax, ay, az, gx, gy, gz)
         else:
             self._sample(r, p, ax, ay, az, gx, gy, gz)
-        self.pos = (p + 1) & _MASK
-        self.due -= 1
-        if self.due:
-            return None
-        self.due = HOP
-        self.count += 1
-        self.compute()
-        return self.out
+        return self._advance(p, 1)
 
     def push_block(self, src, off, k):
         """k samples (1 <= k <= `due`) of six little-endian int16 from src's memory at byte
@@ -241,6 +234,10 @@ class Windower:
             raise ValueError("push_block: %d samples, %d due" % (k, self.due))
         p = self.pos
         self.twin.samples(self.ring, p, src, off, k)
+        return self._advance(p, k)
+
+    def _advance(self, p, k):
+        """k samples stored from ring position p: `out` when they complete a window."""
         self.pos = (p + k) & _MASK
         self.due -= k
         if self.due:

@@ -23,7 +23,7 @@ from array import array
 from ffrt import fixedpoint as fp
 from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM
 
-_BYTES = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
+BYTE_INPUTS = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
 
 
 def default_kernels():
@@ -151,7 +151,7 @@ class FFNet:
 
     def _load(self, x):
         cfg = self.cfg
-        if cfg.in_scale == 1 and cfg.in_max >= 255 and isinstance(x, _BYTES):
+        if cfg.in_scale == 1 and cfg.in_max >= 255 and isinstance(x, BYTE_INPUTS):
             self._load_bytes(x)  # a window's features, as a board has them: one copy
             return
         self.check_x(x)

@@ -27,6 +27,7 @@ instructions, against a learn step's millions) and cost an object each: 96 of th
 from array import array
 
 from ffrt import fixedpoint as fp
+from ffrt.net import BYTE_INPUTS
 
 try:
     from micropython import const
@@ -35,7 +36,6 @@ except ImportError:  # CPython
 
 PER_CLASS_MAX = const(255)  # samples kept per class: the counts are bytes, as ADAPT's field
 REPLAY_MAX = const(16)      # stored samples learnt after each new one
-_BYTES = (bytes, bytearray)  # samples whose bytes are their values (_put)
 
 
 def check_sizes(per_class, replay, least=1):
@@ -113,7 +113,7 @@ class Rehearsal:
         self._put((y * k + j) * self._nf, x)
 
     def _put(self, o, x):
-        if isinstance(x, _BYTES):  # a window's features: one copy, no Python per byte
+        if isinstance(x, BYTE_INPUTS):  # a window's features: one copy, no Python per byte
             self._buf[o:o + self._nf] = x
             return
         for i in range(self._nf):

@@ -69,15 +69,13 @@ static void ff_window(const int16_t *ring, int16_t *w, int head, uint8_t *out,
     }
 }
 
-static int32_t ff_i16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
-
-/* one sample into ring r at position p: six values saturated to int16, the magnitudes */
+/* one sample into ring r at position p: the six int16 values (the glue saturates what
+ * the caller gave), then the magnitudes */
 static void ff_sample(int16_t *r, int p, const int32_t *v) {
     int32_t a[6];
     for (int k = 0; k < 6; k++) {
-        a[k] = ff_i16(v[k]);
-        r[p + 128 * k] = (int16_t)a[k];
-        a[k] >>= 2;
+        r[p + 128 * k] = (int16_t)v[k];
+        a[k] = v[k] >> 2;
     }
     r[p + 768] = (int16_t)ff_isqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]);
     r[p + 896] = (int16_t)ff_isqrt(a[3] * a[3] + a[4] * a[4] + a[5] * a[5]);

@@ -38,23 +38,6 @@ void head_update(int16_t *wh, const uint8_t *a, uint16_t *rng, const int32_t *p)
     ff_head_update(wh, a, p[FF_H_N_IN], p[FF_H_ROW], p[FF_H_COEF], p[FF_H_SHIFT], rng);
 }
 
-/* floor(sqrt(n)) for 0 <= n < 2**30: ffrt.fixedpoint.isqrt */
-static int32_t isqrt(int32_t n) {
-    int32_t res = 0, bit = 1 << 28;
-    while (bit > n)
-        bit >>= 2;
-    while (bit) {
-        if (n >= res + bit) {
-            n -= res + bit;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 /* out[c] = total goodness (layers from goodness_from on) of the sample with label c
  * overlaid (label_repeat = rep times), for every label: FFNet._forward(c) for each c.
  * inputs[l] is the buffer layer
@@ -99,7 +82,7 @@ void goodness_labels(int n_layers, uint8_t *const *weights, const int32_t *n_in,
             total += g;
         b = base + n0;
         for (int l = 1; l < n_layers; l++) {
-            int32_t norm = isqrt(g);
+            int32_t norm = ff_isqrt(g);
             int32_t recip = norm ? (norm_target << 16) / norm : 0;
             uint8_t *inp = (l & 1) ? nv : nv2;
             int nb = n_out[l - 1];
