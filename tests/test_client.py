@@ -335,3 +335,29 @@ def test_malformed_reply_is_a_protocol_error(served):
     served.board.handle = lambda t, b: b"\x01\x02" if t == proto.LEARN else orig(t, b)
     with pytest.raises(ProtocolError, match="LEARN reply of 2 bytes"):
         board.learn(*SAMPLES[0])
+
+
+def test_the_console_quote_is_the_firmwares_not_the_repls_answer_to_hello():
+    """A virtual board whose main.py refused to serve sits in the REPL (``-i``), which takes
+    the HELLO frames as typed input; seen in CI: the REPL's NameError for a name made of
+    frame bytes was quoted instead of the firmware's reason."""
+    from ffkit.board.client import _console_says
+
+    class Link:
+        def __init__(self, text):
+            self.text = text
+
+        def console(self):
+            return self.text
+
+    refused = "ffrt: not serving: 46432 bytes of heap free after boot, 4768 short\n"
+    repl = ("MicroPython 9458e3a23f on 2026-07-05; linux [GCC 14.2.1] version\r\n"
+            "Type \"help()\" for more information.\r\n>>> \r\n")
+    said = _console_says(Link(refused + repl + "NameError: name '\x01Iq' isn't defined\r\n"))
+    assert said == "; its console says: " + refused.strip()
+    crash = "Traceback (most recent call last):\nMemoryError: memory allocation failed\n"
+    assert _console_says(Link(crash + repl)).endswith("MemoryError: memory allocation failed")
+    # with nothing of the firmware's own before the prompt, the REPL's answer is all there is
+    assert "NameError" in _console_says(Link(repl + "NameError: name 'x' isn't defined\r\n"))
+    assert _console_says(Link(repl)) == ""
+    assert _console_says(object()) == ""

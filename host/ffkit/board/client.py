@@ -698,10 +698,20 @@ def connect(port=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, hello_t
 
 def _console_says(link):
     """'; its console says: ...' with the firmware's last message or traceback line, for
-    a link that sees the console (a virtual board's); '' otherwise."""
+    a link that sees the console (a virtual board's); '' otherwise.
+
+    Only what came before the REPL's first prompt is the firmware's own: a board whose
+    main.py ended sits in the REPL, which takes the host's HELLO frames as typed input and
+    may answer them with an error of its own (a NameError for a name made of frame bytes).
+    """
     console = getattr(link, "console", None)
     if console is None:
         return ""
-    lines = [ln.strip() for ln in console().splitlines()
-             if ln.startswith("ffrt:") or "Error" in ln]
-    return "; its console says: %s" % lines[-1] if lines else ""
+    text = console()
+    prompt = text.find(">>> ")
+    for part in (text[:prompt], text) if prompt >= 0 else (text,):
+        lines = [ln.strip() for ln in part.splitlines()
+                 if ln.startswith("ffrt:") or "Error" in ln]
+        if lines:
+            return "; its console says: %s" % lines[-1]
+    return ""
