@@ -125,6 +125,9 @@ class Learner:
         """Learn (x, label) by the policy (the class docstring). predicted: `predict(x)`
         was the last thing the net did, so its goodness per label can be reused."""
         net = self.net
+        label = net.check_label(label)  # before any counter or schedule moves
+        if not predicted:
+            net.check_x(x)
         t = self.learnt
         self.learnt = t + 1
         sched = self.schedules

@@ -49,6 +49,20 @@ FIELDS = (  # type: tuple
 _LAYER_FIELDS = ("act_shift", "theta", "gshift")
 
 
+def as_int(v, what):
+    """v as an int, or ValueError naming what: the one rule for integer arguments (config
+    fields, labels), the same on every runner. A bool is refused (CPython counts it as an
+    int, MicroPython does not), and so are floats and strings; integer types of other
+    libraries pass by their __index__ (numpy's)."""
+    if v is True or v is False or type(v).__name__ == "bool_":
+        raise ValueError("%s %r is not an integer" % (what, v))
+    if not isinstance(v, int):
+        if not hasattr(v, "__index__"):  # floats and strings have none
+            raise ValueError("%s %r is not an integer" % (what, v))
+        v = v.__index__()
+    return v
+
+
 class Config:
     """A validated model configuration; raises ValueError naming the bad field."""
 
@@ -87,7 +101,9 @@ class Config:
                 if name in _LAYER_FIELDS and len(v) != len(self.layers):
                     v = (v[0],) * len(self.layers)
             if name == "layers" or name in _LAYER_FIELDS:
-                v = tuple(int(e) for e in v)
+                v = tuple(as_int(e, name) for e in v)
+            else:
+                v = as_int(v, name)
             setattr(self, name, v)
         if kw:
             raise ValueError("unknown config field(s): " + ", ".join(sorted(kw)))

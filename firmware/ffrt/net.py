@@ -21,7 +21,7 @@ their kernels are the native or viper twins.
 from array import array
 
 from ffrt import fixedpoint as fp
-from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM
+from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, as_int
 
 BYTE_INPUTS = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
 
@@ -136,17 +136,34 @@ class FFNet:
         n = self.cfg.n_features
         if len(x) != n:
             raise ValueError("x has %d values, the model takes %d" % (len(x), n))
+        if isinstance(x, BYTE_INPUTS) and self.cfg.in_max >= 255:
+            return  # bytes are 0..255 by their type
         n = self._outside(x)
         if n >= 0:
+            v = x[n]
+            try:
+                v | 0  # a float or a string raises
+                whole = v is not True and v is not False
+            except TypeError:
+                whole = False
+            if not whole:
+                raise ValueError("x[%d] = %r is not an integer" % (n, v))
             raise ValueError("x[%d] = %d is outside the input range 0..%d"
-                             % (n, x[n], self.cfg.in_max))
+                             % (n, v, self.cfg.in_max))
 
     def _outside(self, x):
-        """The first index of x outside 0..in_max, or -1 (a frame apart: see _normalize)."""
+        """The first index of x outside 0..in_max, -1 if none (a frame apart: see
+        _normalize). A bool, a float or a string counts as outside: CPython would take True
+        as 1, and 1.5 as far as a comparison goes; MicroPython refuses both later."""
         hi = self.cfg.in_max
-        for j in range(len(x)):
-            if x[j] < 0 or x[j] > hi:
-                return j
+        j = 0
+        try:
+            for j in range(len(x)):
+                v = x[j]
+                if v is True or v is False or v | 0 < 0 or v > hi:
+                    return j
+        except TypeError:  # v | 0: a float or a string
+            return j
         return -1
 
     def _load(self, x):
@@ -155,11 +172,11 @@ class FFNet:
             self._load_bytes(x)  # a window's features, as a board has them: one copy
             return
         self.check_x(x)
+        self._predicted = False  # before the copy: a learn_last never sees half an input
         buf = self._x
         s = cfg.in_scale
         for j in range(cfg.n_features):
             buf[j] = x[j] * s
-        self._predicted = False
 
     def _load_bytes(self, x):
         # bytes are 0..255 by their type, so only their count needs checking
@@ -170,11 +187,10 @@ class FFNet:
         self._predicted = False
 
     def check_label(self, y):
-        """Return y as an int in 0..n_classes-1, or raise before anything changes."""
-        if not isinstance(y, int):
-            if not hasattr(y, "__index__"):  # numpy ints pass; floats and strings do not
-                raise ValueError("label %r is not an integer" % (y,))
-            y = y.__index__()
+        """Return y as an int in 0..n_classes-1, or raise before anything changes (a bool,
+        a float or a string is no label on any runner: ffrt.model.as_int)."""
+        if type(y) is not int:  # the common case needs no call
+            y = as_int(y, "label")
         if not 0 <= y < self.cfg.n_classes:
             raise ValueError("label %r is outside 0..%d" % (y, self.cfg.n_classes - 1))
         return y
