@@ -270,14 +270,15 @@ def test_valid_frames_refused_one_by_one_change_nothing(vb):
 # ---- ffkit fuzz: the same fuzzer as a verb, at the firmware's smallest heap ------------------
 
 def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root, tmp_path):
-    """`ffkit fuzz` against the flashed .mpy firmware 2 KB above the heap
-    tests/test_server.py pins (105K): fuzzed batches with an abandoned-session episode
+    """`ffkit fuzz` against the flashed .mpy firmware 1 KB above the heap
+    tests/test_server.py pins (107K): fuzzed batches with an abandoned-session episode
     after each (IMPORT_BEGIN, IMPORT_CHUNK, SAMPLES, LOG STATUS: the sequence that once
     left every later INFO answering MemoryError), a valid import after each, and at the
     end the same weights, settings and step. At the pinned heap itself the same run
     passes, but every import may be refused for want of heap (cleanly), so the check that
-    imports go through runs above it: at 107K (106K until the native module carried the
-    window features too, 1.6 KB more code: every import there was refused, cleanly)."""
+    imports go through runs above it: at 108K (107K before issue 15's strict input
+    checks; 106K until the native module carried the window features too, 1.6 KB more
+    code: every import there was refused, cleanly)."""
     import subprocess
     import sys
     import tempfile
@@ -288,7 +289,7 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
     try:
         builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
         r = subprocess.run([sys.executable, "-m", "ffkit.cli", "fuzz", "--port",
-                            "sim://%s?heap=107K" % board, "--frames", "4000",
+                            "sim://%s?heap=108K" % board, "--frames", "4000",
                             "--episodes-every", "1", "--imports", "--json"],
                            capture_output=True, text=True, timeout=600)
     finally:

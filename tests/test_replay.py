@@ -108,6 +108,40 @@ def test_hapt_session_replays_identically_and_ends_at_the_export(hapt_log, tmp_p
     assert {"SAMPLES", "SET", "CHECKPOINT", "ADAPT", "RESET", "OUTPUT", "DIGEST"} <= kinds
 
 
+def test_a_second_logged_session_on_the_same_board_replays(rec, tmp_path):
+    """Issue 15: two logged `ffkit stream` sessions on one running board. The second began
+    (its RESET reload) with the goodness of the first session's last prediction still in
+    the net, which its OUTPUT records reported and a replay, starting from the weights
+    alone, did not have: "DIVERGES at record 1". New weights now clear it."""
+    w = HAPT_W.read_bytes()
+    adapt = config.load(MODELS / "hapt.toml").adapt
+    paths = [tmp_path / "rep1.ffl", tmp_path / "rep2.ffl"]
+    with _board(tmp_path, w) as vb:
+        for log in paths:
+            with connect(vb.port, timeout=5.0, hello_timeout=10.0) as b:
+                r = stream.run(b, w, adapt, (21,), limit=5, rec=rec, log_path=log,
+                               parallel=False)
+                assert r["bit_identical"]
+    for log in paths:
+        res = replay.run(log, HAPT_W)
+        assert res["identical"], (log.name, res.get("first_divergence"))
+
+
+def test_new_weights_forget_the_last_prediction():
+    """After an import (or a RESET reload) the last prediction's goodness belongs to other
+    weights: learn_last refuses, and the goodness reads 0 as in a net just loaded."""
+    from ffrt import ffw_ram
+
+    data = DIGITS_W.read_bytes()
+    net = ffw_ram.load(data, kernels_ref)
+    net.predict_one([3] * net.cfg.n_features)
+    assert any(net.goodness)
+    ffw_ram.load_into(net, data)
+    assert not any(net.goodness) and not any(net.last_pos) and not any(net.last_neg)
+    with pytest.raises(ValueError, match="learn_last needs a prediction"):
+        net.learn_last(1)
+
+
 def test_every_runner_replays_the_same(hapt_log, digits_log, tmp_path):
     log, exported, _ = hapt_log
     mp = replay.run(log, HAPT_W, out=tmp_path / "mp.ffw", runner="micropython")

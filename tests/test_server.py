@@ -431,19 +431,21 @@ def mpy_firmware(tmp_path_factory):
 # The whole firmware, as `ffkit flash` puts it on a board (ffrt as .mpy for this port's
 # arch with the native kernels, in the board's own folder), on the virtual board with a
 # small heap: boot from model.ffw, INFO, a 32 KB IMPORT, LEARN and STREAM, EXPORT,
-# CHECKPOINT, STATS. The firmware's serving check (ffrt.app.SERVE_NEED: 11 KB free after
+# CHECKPOINT, STATS. The firmware's serving check (ffrt.app.SERVE_NEED: 12.5 KB free after
 # boot, tests/test_wedge.py) draws the line: measured on the x64 unix port (whose 64-bit
-# objects and 32-byte heap blocks are larger than a 32-bit board's), 104 KB serves this
-# sequence and 103 KB boots with 10.5 KB free and says it will not serve; 102 KB served
+# objects and 32-byte heap blocks are larger than a 32-bit board's), 106 KB serves this
+# sequence and 105 KB boots with 12.7 KB free and says it will not serve (with the check
+# lowered it served, but the import's commit was refused for want of heap); 104 KB served
+# before issue 15's strict input checks (96 bytes more bytecode at boot); 102 KB served
 # before the shared label pass and the engine's shorter methods (issue 14: 2.4 KB more
 # bytecode and buffers at boot), 97 KB before the engine gained recurrent models, label
 # repeats, the sleep phases and the two-field-longer signature. Heap sizes repeat
 # exactly run to run on one machine, but the unix port scans its C stack conservatively,
 # and where that stack starts moves with the process's environment and paths: two more
 # environment variables, or the virtual board's own fixed environment (ffkit.board.sim),
-# moved the smallest heap by 1 KB. The test runs 1 KB above the measured 104 KB so that a
+# moved the smallest heap by 1 KB. The test runs 1 KB above the measured 106 KB so that a
 # CI machine's paths cannot tip it.
-_HEAP = "105K"
+_HEAP = "107K"
 
 
 @pytest.mark.parametrize("chunk", [P.CHUNK, 32])

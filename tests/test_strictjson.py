@@ -244,7 +244,7 @@ def test_a_malformed_set_on_a_virtual_board_is_refused_and_changes_nothing(tmp_p
 
 @pytest.mark.device
 def test_sets_at_the_smallest_heap(repo_root):
-    """The .mpy firmware with the digits net at the heap tests/test_server.py pins (105K):
+    """The .mpy firmware with the digits net at the heap tests/test_server.py pins (_HEAP):
     ffrt.net_ops leaves a few KB free, in pieces, and each SET body loads ffrt.strictjson and
     drops it again; twenty SETs, well-formed or not, all answer as they should."""
     import shutil
@@ -257,7 +257,8 @@ def test_sets_at_the_smallest_heap(repo_root):
     board = tempfile.mkdtemp(prefix="vb")   # a short folder, as in tests/test_server.py
     try:
         builds.build_bundle("unix", board, model=repo_root / "models" / "digits.ffw")
-        with VirtualBoard(board, heap="105K") as vb, connect(vb.port, timeout=10.0) as b:
+        from test_server import _HEAP
+        with VirtualBoard(board, heap=_HEAP) as vb, connect(vb.port, timeout=10.0) as b:
             before = b.set()
             for _ in range(4):
                 assert b.set(lr_shift=26)["lr_shift"] == 26

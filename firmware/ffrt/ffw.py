@@ -386,5 +386,6 @@ def _copy(net, f, cfg, m):
     step, r0, r1, h0, h1 = struct.unpack_from("<I4H", hb, len(hb) - STATE)
     net.rng[0], net.rng[1], net.head_rng[0], net.head_rng[1] = r0, r1, h0, h1
     net.step = step
+    net.forget_outputs()  # the last prediction's goodness was the old weights'
     if cfg != net.cfg:  # the same settings: the net keeps its Config object
         net.cfg = cfg

@@ -122,8 +122,19 @@ class FFNet:
             self.head[i] = 0
         fp.seed_state(self.head_rng, 0, cfg.seed ^ 0x1234567)
         self.step = 0
-        self._predicted = False
+        self.forget_outputs()
         self.reset_state()
+
+    def forget_outputs(self):
+        """Zero what the last prediction and learn step left (goodness per label and per
+        layer), as in a net just made: new weights (reset, an import, a RESET reload:
+        ffrt.ffw's loader calls this) make them another net's, so learn_last must not
+        reuse them, and a log started afterwards must not report them (its replay starts
+        from the weights alone)."""
+        for a in (self.goodness, self.last_pos, self.last_neg):
+            for i in range(len(a)):
+                a[i] = 0
+        self._predicted = False
 
     # ---- input checks: raise before anything changes --------------------------------------
 
