@@ -23,6 +23,7 @@ from ffrt import ffl
 from ffrt import proto as P
 
 DIGITS_W = config.models_dir() / "digits.ffw"
+HAPT_W = config.models_dir() / "hapt.ffw"
 
 pytestmark = pytest.mark.device
 
@@ -40,11 +41,17 @@ def _cli(*argv, code=0):
     return json.loads(text.splitlines()[-1]) if text else None, err.getvalue()
 
 
-def _board(tmp_path):
+def _board(tmp_path, weights=DIGITS_W):
     folder = tmp_path / "board"
     folder.mkdir()
-    (folder / "model.ffw").write_bytes(DIGITS_W.read_bytes())
+    (folder / "model.ffw").write_bytes(weights.read_bytes())
     return VirtualBoard(folder)
+
+
+def _windows(n):
+    """Windows that n samples complete."""
+    from ffrt.features import HOP, WINDOW
+    return 0 if n < WINDOW else 1 + (n - WINDOW) // HOP
 
 
 def _digits():
@@ -109,6 +116,7 @@ def test_a_wrapped_ring_gives_its_newest_records_and_they_replay(tmp_path):
         # small segments, no periodic digest: the ring wraps after a few requests
         _cli("log", "start", "--port", port, "--segment", "1024", "--digest-every", "0")
         with connect(port, timeout=5.0) as b:
+            b.request(P.SET, b'{"lr_shift": 25}')   # settings change before the cut
             n = 0
             while b.log_status()["first"] == 0:
                 b.learn(X[n], y[n])
@@ -135,6 +143,7 @@ def test_a_wrapped_ring_gives_its_newest_records_and_they_replay(tmp_path):
     assert res["records"] == 1 + 2 * 3 and res["start_state_crc32"] == \
         "%08x" % struct.unpack("<I", mid[-4:])[0]
     assert "needs the weights of that state" in res["notes"][0]
+    assert "lr_shift 27 -> 25" in res["notes"][1] and len(res["notes"]) == 2
     data = (tmp_path / "new.ffl").read_bytes()
     head, recs = ffl.parse(data)
     assert head["state_crc"] == struct.unpack("<I", mid[-4:])[0]
@@ -147,3 +156,39 @@ def test_a_wrapped_ring_gives_its_newest_records_and_they_replay(tmp_path):
     r = replay.run(tmp_path / "new.ffl", mid_path, out=tmp_path / "end.ffw")
     assert r["identical"] and r["records"] == 7, r
     assert (tmp_path / "end.ffw").read_bytes() == end
+
+
+def test_a_wrapped_stream_log_gives_its_newest_frames(tmp_path):
+    """A board streamed raw samples (SAMPLES frames, the live learner) past its ring: the
+    newest frames download in order, and the notes say that the live learner's state at
+    the cut is in no DIGEST."""
+    import numpy as np
+
+    from ffkit.board.client import _pack_samples
+
+    rng = np.random.default_rng(5)
+    with _board(tmp_path, HAPT_W) as vb:
+        port = vb.port
+        with connect(port, timeout=5.0, hello_timeout=10.0):
+            pass
+        _cli("log", "start", "--port", port, "--segment", "1024", "--digest-every", "3")
+        frames = []
+        done = 0
+        with connect(port, timeout=5.0) as b:
+            for i in range(30):   # 20 samples a frame: a 242..244-byte SAMPLES record
+                s = rng.integers(-3000, 3000, size=(20, 6)).astype(np.int16)
+                k = _windows(done + 20) - _windows(done)
+                done += 20
+                b.samples(s, labels=[-1] * k)
+                frames.append(_pack_samples(s))
+            st = b.log_status()
+        res, _ = _cli("log", "download", "--newest", "--port", port,
+                      "-o", str(tmp_path / "new.ffl"))
+    assert st["first"] > 0 and res["cut_at"] >= st["first"]
+    head, recs = ffl.parse((tmp_path / "new.ffl").read_bytes())
+    assert res["records"] == len(recs) == st["next"] - res["cut_at"]
+    got = [r[2] for r in recs if r[0] == P.SAMPLES]
+    # whole frames, in order, the newest last; the record after a DIGEST is a SAMPLES
+    assert got and [g[-240:] for g in got] == frames[-len(got):]
+    assert recs[0][0] == ffl.DIGEST and recs[1][0] == P.SAMPLES
+    assert any("record 1 (SAMPLES) needs the live learner" in n for n in res["notes"])

@@ -20,7 +20,9 @@ the DIGEST's step, state CRC and PRNG; no checkpoint), renumbered from 0 with th
 recomputed (bodies byte for byte). Replaying it needs the weights of that state
 (`ffkit replay --weights`, a file whose state CRC is the DIGEST's), and a live learner's
 window and rehearsal buffer are in no DIGEST: SAMPLES or SLEEP records before an ADAPT in
-such a log do not replay (the result's notes say so).
+such a log do not replay (the result's notes say so). The header's model signature is the
+board's at the download (read from an export), since settings (SET, schedules) may have
+changed since the log's start; a note names the fields that did.
 """
 
 from ffkit import FFKitError
@@ -245,7 +247,8 @@ def _newest(board, path, st):
             % (first - 1, len(recs), first, first + len(recs) - 1))
     t, idx, body = recs[cut]
     step, crc, r0, r1 = struct.unpack("<IIHH", body)
-    out = ffl.header(head["version"].encode(), head["signature"], crc, 0, step, (r0, r1))
+    sig, changed = _signature_now(board, head["signature"])
+    out = ffl.header(head["version"].encode(), sig, crc, 0, step, (r0, r1))
     kept = recs[cut:]
     with open(path, "wb") as f:
         f.write(out)
@@ -258,12 +261,18 @@ def _newest(board, path, st):
              "(its first DIGEST still held; %d older record(s) before it skipped), "
              "renumbered from 0: step %d, state crc32 %08x. A replay needs the weights of "
              "that state (ffkit replay --weights)" % (first - 1, idx, cut, step, crc)]
+    if changed:
+        notes.append("the model's settings changed since the log started (%s); the header "
+                     "holds the board's settings now, which may not be those at the cut: "
+                     "if ffkit replay refuses the weights of the cut by model signature, "
+                     "--force replays them (record 0, the DIGEST, still checks their state)"
+                     % ", ".join(changed))
     for t, i, b in kept:
         if t == P.ADAPT:
             break
         if t in (P.SAMPLES, P.SLEEP):
             notes.append("record %d (%s) needs the live learner's window and rehearsal "
-                         "buffer at the cut, which no DIGEST holds: a replay stops there"
+                         "buffer at the cut, which no DIGEST holds: a replay differs from there on"
                          % (i - idx, ffl.NAMES[t]))
             break
     for t, i, b in kept:
@@ -276,3 +285,23 @@ def _newest(board, path, st):
     return {"records": len(kept), "bytes": total, "complete": False, "cut_at": idx,
             "dropped": first, "start_step": step, "start_state_crc32": "%08x" % crc,
             "notes": notes}
+
+
+def _signature_now(board, start_sig):
+    """(the model signature of the board's weights now, ["field old -> new", ...] where
+    it differs from start_sig). A log's header holds the signature at its start, which a
+    SET or a schedule may have changed before a cut; the board's present one is read from
+    an export (EXPORT is not logged)."""
+    from ffrt import ffw, ffw_ram
+    from ffrt.log_ops import _signature
+
+    net = ffw_ram.load(board.export())
+    sig = _signature(net)
+    if sig == start_sig:
+        return sig, []
+    try:
+        a = ffw.signature_config(start_sig).as_dict()
+    except ffw.FFWError:
+        return sig, ["the log's start signature is not readable"]
+    b = net.cfg.as_dict()
+    return sig, ["%s %s -> %s" % (k, a[k], b[k]) for k in b if a.get(k) != b[k]]
