@@ -52,6 +52,7 @@ from ffrt.crc32 import crc32
 from ffrt.model import Config
 
 from ffkit import FFKitError
+from ffkit.progress import progress_bar
 
 __all__ = ["Target", "Fuzzer", "Raw", "FuzzError", "expected_status", "run_fuzz",
            "add_arguments", "run_cli"]
@@ -683,10 +684,11 @@ def run_cli(args) -> int:
         print("ffkit: --frames must be at least 1 and --episodes-every at least 0",
               file=sys.stderr)
         return 2
-    progress = None
-    if not args.json:
-        def progress(n, total):
-            print("\r%d / %d frames" % (n, total), end="", file=sys.stderr, flush=True)
+    bar = progress_bar(args.frames, "fuzz", "frame", enabled=not args.json)
+
+    def progress(n, total):
+        bar.total = total
+        bar.update(n - bar.n)
     try:
         board = connect(args.port, timeout=args.timeout)
         try:
@@ -698,10 +700,11 @@ def run_cli(args) -> int:
     except (FFKitError, OSError) as e:
         print("ffkit: %s" % e, file=sys.stderr)
         return 2
+    finally:
+        bar.close()
     if args.json:
         print(json.dumps(rep))
     else:
-        print(file=sys.stderr)
         print("%d frames in %.1f s (seed %d): %d dropped and counted, %d refused as "
               "expected (%d for want of heap), %d episodes"
               % (rep["frames"], rep["seconds"], rep["seed"], rep["bad_frames"],

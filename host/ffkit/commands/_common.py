@@ -4,9 +4,9 @@ import importlib
 import json
 import os
 from pathlib import Path
-import sys
 
 from ffkit import FFKitError, UsageError
+from ffkit.progress import progress_bar
 
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -143,8 +143,9 @@ def connect_board(args):
 
 
 class Progress:
-    """A transfer's progress(done, total) callback: a tqdm bar on stderr, opened by the
-    first call (so nothing shows when a check fails before any byte moves)."""
+    """A transfer's progress(done, total) callback: a bar on stderr (ffkit.progress: on a
+    terminal only), opened by the first call (so nothing shows when a check fails before
+    any byte moves)."""
 
     def __init__(self, args, desc):
         self.off = args.json or args.no_progress
@@ -155,9 +156,7 @@ class Progress:
         if self.off:
             return
         if self.bar is None:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=self.desc, unit="B", unit_scale=True,
-                            file=sys.stderr, leave=False)
+            self.bar = progress_bar(total, self.desc, "B", unit_scale=True)
         self.bar.update(done - self.bar.n)
 
     def __enter__(self):

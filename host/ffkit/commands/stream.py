@@ -1,7 +1,6 @@
 """ffkit stream: raw HAPT samples to a board that predicts and learns."""
 
 from pathlib import Path
-import sys
 
 from ffrt.live import PREDICT_MODES
 from ffrt.rehearsal import check_sizes
@@ -9,6 +8,7 @@ from ffrt.rehearsal import check_sizes
 from ffkit import UsageError
 from ffkit.argtypes import subject_range
 from ffkit.commands._common import EXIT_FAIL, EXIT_OK, emit
+from ffkit.progress import progress_bar
 from ffkit.weights import load_weights
 
 
@@ -136,8 +136,7 @@ def run(args):
     try:
         port = board.link.name
         if not (args.json or args.no_progress):
-            from tqdm import tqdm
-            bar = tqdm(total=0, desc="stream", unit="window", file=sys.stderr, leave=False)
+            bar = progress_bar(0, "stream", "window")
 
         def progress(done, total):
             bar.total = total

@@ -37,7 +37,6 @@ any of it, so a test accuracy measured afterwards is still a held-out one):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import sys
 import time
 
 import numpy as np
@@ -49,6 +48,7 @@ from ffrt.schedule import value_at
 from ffkit.config import ModelSpec, check_schedule, check_theta_schedule
 from ffkit.data.datasets import QUANT_MAX, DataError, as_labels, as_rows
 from ffkit.learning.evaluate import default_kernels
+from ffkit.progress import progress_bar
 
 __all__ = ["infer", "theta_for", "lr_shift_schedule", "candidates", "label_repeat_for",
            "calibrate_act_shift",
@@ -249,11 +249,7 @@ class AutoResult:
 def _progress_bar(total, progress):
     """Candidates done, on stderr and only when it is a terminal (as ffkit.learning.train's bar,
     which shows each candidate's training below it)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="choosing a model", unit="candidate", file=sys.stderr,
-                disable=not progress or not sys.stderr.isatty(), leave=False,
-                dynamic_ncols=True)
+    return progress_bar(total, "choosing a model", "candidate", enabled=progress)
 
 
 def _fit_and_validation(data):

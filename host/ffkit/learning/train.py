@@ -21,7 +21,6 @@ from (Config, data, epochs, shuffle_seed, schedule) alone.
 """
 
 from dataclasses import dataclass
-import sys
 import time
 
 import numpy as np
@@ -30,6 +29,7 @@ from ffrt.schedule import value_at
 
 from ffkit.config import check_schedule
 from ffkit.data.datasets import as_labels, as_rows
+from ffkit.progress import progress_bar
 
 
 @dataclass
@@ -46,11 +46,7 @@ def epoch_order(n, shuffle_seed, epoch):
 
 
 def _progress_bar(total, desc, progress):
-    from tqdm import tqdm
-
-    disable = not progress or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, disable=disable,
-                leave=False, dynamic_ncols=True)
+    return progress_bar(total, desc, "sample", enabled=progress)
 
 
 def train(net, X, y, *, epochs, shuffle_seed, lr_shift_schedule=(), theta_schedule=(),

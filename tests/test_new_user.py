@@ -1,0 +1,49 @@
+"""What a new user ran into (issue 15, item 6): progress bars in CI logs, a late failure to
+write an export, a sim:// port that made folders, LiteRT's XNNPACK banner, bootstrap
+subjects scored as if held out, and a model mismatch without the way to change a model."""
+
+import io
+import os
+import shutil
+
+from conftest import REPO_ROOT
+from test_cli import run_ffkit, run_main
+
+DIGITS = REPO_ROOT / "models" / "digits.ffw"   # 64 features
+HAPT = REPO_ROOT / "models" / "hapt.ffw"       # 72 features
+
+
+def _board(tmp_path, name, model):
+    """A virtual board's folder booting `model` (the repo's firmware, from source)."""
+    d = tmp_path / name
+    d.mkdir()
+    shutil.copy(model, d / "model.ffw")
+    return d
+
+
+class _Stderr(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(monkeypatch):
+    from ffkit.progress import progress_bar
+
+    for tty, enabled, drawn in ((True, True, True), (False, True, False),
+                                (True, False, False)):
+        err = _Stderr(tty)
+        monkeypatch.setattr("sys.stderr", err)
+        with progress_bar(10, "train", "sample", enabled=enabled) as bar:
+            bar.update(10)
+        assert ("train" in err.getvalue()) is drawn, (tty, enabled)
+
+
+def test_a_transfer_writes_no_bar_when_stderr_is_not_a_terminal(micropython, tmp_path):
+    board = _board(tmp_path, "digits", DIGITS)
+    r = run_ffkit("import", str(DIGITS), "--port", "sim://%s" % board)
+    assert r.returncode == 0, r.stderr
+    assert "imported" in r.stdout and r.stderr == ""
