@@ -47,3 +47,13 @@ def test_a_transfer_writes_no_bar_when_stderr_is_not_a_terminal(micropython, tmp
     r = run_ffkit("import", str(DIGITS), "--port", "sim://%s" % board)
     assert r.returncode == 0, r.stderr
     assert "imported" in r.stdout and r.stderr == ""
+
+
+def test_export_to_a_missing_folder_is_refused_before_connecting(micropython, tmp_path):
+    board = tmp_path / "board"    # sim:// would boot a board here if export connected
+    out = tmp_path / "missing" / "dir" / "x.ffw"
+    code, stdout, err = run_main("export", "--port", "sim://%s" % board, "-o", str(out))
+    assert code == 2 and stdout == ""
+    assert err.splitlines()[-1] == ("ffkit: -o %s: no folder %s (create it first)"
+                                    % (out, out.parent))
+    assert not board.exists() and not out.parent.exists()

@@ -3,6 +3,7 @@
 from pathlib import Path
 import time
 
+from ffkit import UsageError
 from ffkit.commands._common import (EXIT_OK, Progress, add_port_args, connect_board, emit,
                                     shape)
 from ffkit.files import write_atomic
@@ -24,6 +25,9 @@ def add_arguments(p):
 
 def run(args):
     from ffrt import ffw_ram
+    folder = args.out.parent   # checked before the transfer, which it would otherwise waste
+    if not folder.is_dir():
+        raise UsageError("-o %s: no folder %s (create it first)" % (args.out, folder))
     t0 = time.perf_counter()
     board = connect_board(args)
     try:
