@@ -57,3 +57,11 @@ def test_export_to_a_missing_folder_is_refused_before_connecting(micropython, tm
     assert err.splitlines()[-1] == ("ffkit: -o %s: no folder %s (create it first)"
                                     % (out, out.parent))
     assert not board.exists() and not out.parent.exists()
+
+
+def test_a_sim_port_in_a_missing_folder_is_refused(tmp_path):
+    port = tmp_path / "nonexistent" / "dir" / "x"
+    code, stdout, err = run_main("info", "--port", "sim://%s" % port)
+    assert code == 2 and stdout == ""
+    assert err.splitlines()[-1].startswith("ffkit: sim://%s: no folder %s " % (port, port.parent))
+    assert not (tmp_path / "nonexistent").exists()

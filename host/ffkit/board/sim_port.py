@@ -9,6 +9,8 @@ Above ffkit.board.link, ffkit.board.sim and ffkit.board.qemu, which it joins: th
 layer knows ports, not boards (tests/test_layers.py).
 """
 
+from pathlib import Path
+
 from ffkit import UsageError
 from ffkit.board.link import SIM_SCHEME, SerialLink, open_link
 from ffkit.board.sim import VirtualBoard
@@ -61,6 +63,12 @@ def open_sim(spec, timeout=1.0):
         opts[key] = value
     if opts["machine"] not in ("unix", "cortex-m3", "cortex-m4", "cortex-m0"):
         raise UsageError("sim://: machine must be unix, cortex-m3, cortex-m4 or cortex-m0")
+    # The board's own folder is made if missing (as ffkit sim --dir), but only inside an
+    # existing one: a mistyped path should not leave a tree of folders and a booted board.
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise UsageError("sim://%s: no folder %s (a virtual board's folder is created only "
+                         "inside an existing one)" % (path, parent))
     vb = make_board(path, opts["machine"], heap=opts["heap"]).start()
     try:
         inner = open_link(vb.port, timeout=timeout)
