@@ -2,8 +2,6 @@
 mapping checked against both runtimes, and bad .tflite files refused by name."""
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -190,25 +188,6 @@ def test_cli_export_then_check(tmp_path):
     assert code == 0, err
     assert "litert (ai_edge_litert" in stdout and "tflm   (tflite_micro" in stdout
     assert "head-score units" in stdout
-
-
-def test_litert_falls_back_to_tflite_runtime(digits, monkeypatch):
-    """Where only tflite_runtime is installed, check runs its interpreter (same API)."""
-    from ai_edge_litert import interpreter as litert
-
-    fake = types.ModuleType("tflite_runtime")
-    fake.__version__ = "2.14.0"
-    fake_interp = types.ModuleType("tflite_runtime.interpreter")
-    fake_interp.Interpreter = litert.Interpreter
-    fake.interpreter = fake_interp
-    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
-    monkeypatch.setitem(sys.modules, "tflite_runtime", fake)
-    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", fake_interp)
-    d = digits["data"]
-    res = tflite.check(digits["net"], digits["blob"], d.X_test[:40], d.y_test[:40],
-                       runtimes=("litert",))
-    assert res["runtimes"]["litert"]["backend"] == "tflite_runtime 2.14.0"
-    assert res["runtimes"]["litert"]["agreement"] >= 0.97
 
 
 def test_a_recurrent_model_is_refused_by_name():

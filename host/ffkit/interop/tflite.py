@@ -6,10 +6,9 @@
 
 ``export`` writes the one-pass inference path (FFNet.predict_head) as an int8 .tflite
 built without TensorFlow (ffkit.interop.tflite_export: the graph, the quantisation mapping and its
-approximations). ``check`` runs that model in LiteRT (``ai_edge_litert``, else
-``tflite_runtime`` where only that is installed) and in TFLite Micro (``tflite_micro``'s
-Python interpreter) on a data set's held-out split, and compares every sample with
-ffkit's own predict_head: ``agreement`` (the fraction where the TFLite class, the argmax
+approximations). ``check`` runs that model in LiteRT (``ai_edge_litert``) and in
+TFLite Micro (``tflite_micro``'s Python interpreter) on a data set's held-out split, and
+compares every sample with ffkit's own predict_head: ``agreement`` (the fraction where the TFLite class, the argmax
 of its scores, equals ffkit's), ``accuracy_tflite``, ``accuracy_ffkit``, and
 ``max_score_diff`` (the largest |TFLite score - ffkit score| over samples and classes,
 in ffkit's head-score units: the integer sum of head weight x normalised activity; also
@@ -42,7 +41,9 @@ CHECK_OPS = ("FULLY_CONNECTED", "L2_NORMALIZATION", "QUANTIZE", "CONCATENATION")
 # ---- runtimes ---------------------------------------------------------------------------------
 
 class _LiteRT:
-    """LiteRT's interpreter (ai_edge_litert), else tflite_runtime's: the same API."""
+    """LiteRT's interpreter (ai_edge_litert). Not tflite_runtime, the package it replaces:
+    its last release (2.14) does not import under numpy 2, and under numpy 1.26 it refuses
+    the export's QUANTIZE node (issue 15)."""
 
     def __init__(self, blob):
         try:
@@ -50,13 +51,7 @@ class _LiteRT:
             import ai_edge_litert
             self.backend = "ai_edge_litert %s" % ai_edge_litert.__version__
         except ImportError:
-            try:
-                from tflite_runtime.interpreter import Interpreter  # type: ignore
-                import tflite_runtime  # type: ignore
-                self.backend = "tflite_runtime %s" % getattr(tflite_runtime, "__version__", "?")
-            except ImportError:
-                raise FFKitError("no LiteRT runtime: pip install ai-edge-litert "
-                                 "(or tflite-runtime)") from None
+            raise FFKitError("no LiteRT runtime: pip install ai-edge-litert") from None
         try:
             self.it = Interpreter(model_content=bytes(blob))
             self.it.allocate_tensors()
