@@ -65,3 +65,23 @@ def test_a_sim_port_in_a_missing_folder_is_refused(tmp_path):
     assert code == 2 and stdout == ""
     assert err.splitlines()[-1].startswith("ffkit: sim://%s: no folder %s " % (port, port.parent))
     assert not (tmp_path / "nonexistent").exists()
+
+
+def test_litert_check_prints_no_xnnpack_banner(tmp_path):
+    model = tmp_path / "digits.tflite"
+    code, _, err = run_main("tflite", "export", "--weights", str(DIGITS), "-o", str(model))
+    assert code == 0, err
+    r = run_ffkit("tflite", "check", "--weights", str(DIGITS), "--model", str(model),
+                  "--dataset", "digits", "--limit", "10", "--runtime", "litert")
+    assert r.returncode == 0, r.stderr
+    assert "litert (ai_edge_litert" in r.stdout
+    assert "XNNPACK" not in r.stdout + r.stderr
+
+
+def test_only_the_xnnpack_banner_is_dropped(capfd):
+    from ffkit.interop.tflite import _without_delegate_banner
+
+    with _without_delegate_banner():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+                    b"ERROR: something else\n")
+    assert capfd.readouterr().err == "ERROR: something else\n"

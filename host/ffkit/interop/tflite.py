@@ -4,16 +4,16 @@
     ffkit tflite check --weights models/digits.ffw --model digits.tflite --dataset digits --json
     ffkit tflite import-frontend --model front.tflite -o front.ffe
 
-``export`` writes the one-pass inference path (FFNet.predict_head) as an int8 .tflite
-built without TensorFlow (ffkit.interop.tflite_export: the graph, the quantisation mapping and its
-approximations). ``check`` runs that model in LiteRT (``ai_edge_litert``) and in
-TFLite Micro (``tflite_micro``'s Python interpreter) on a data set's held-out split, and
-compares every sample with ffkit's own predict_head: ``agreement`` (the fraction where the TFLite class, the argmax
-of its scores, equals ffkit's), ``accuracy_tflite``, ``accuracy_ffkit``, and
-``max_score_diff`` (the largest |TFLite score - ffkit score| over samples and classes,
-in ffkit's head-score units: the integer sum of head weight x normalised activity; also
-in steps of the model's int16 output, ``max_score_diff_lsb``). ``import-frontend``
-converts an int8 model of FULLY_CONNECTED and RELU ops into a frozen ffrt front end (.ffe,
+``export`` writes the one-pass inference path (FFNet.predict_head) as an int8 .tflite built
+without TensorFlow (ffkit.interop.tflite_export: the graph, the quantisation mapping and its
+approximations). ``check`` runs that model in LiteRT (``ai_edge_litert``) and in TFLite
+Micro (``tflite_micro``'s Python interpreter) on a data set's held-out split, and compares
+every sample with ffkit's own predict_head: ``agreement`` (the fraction where the TFLite
+class, the argmax of its scores, equals ffkit's), ``accuracy_tflite``, ``accuracy_ffkit``,
+and ``max_score_diff`` (the largest |TFLite score - ffkit score| over samples and classes,
+in ffkit's head-score units: the integer sum of head weight x normalised activity; also in
+steps of the model's int16 output, ``max_score_diff_lsb``). ``import-frontend`` converts an
+int8 model of FULLY_CONNECTED and RELU ops into a frozen ffrt front end (.ffe,
 ffkit.interop.frontend_import) that runs on a board ahead of the FF layers; ``ffkit train
 --frontend FRONT.ffe`` trains FF layers behind it.
 
@@ -25,8 +25,12 @@ CRCs) in its metadata, and ``check`` refuses a model whose weights no longer mat
 (``weights_digest``: "verified" or "absent").
 """
 
+import contextlib
 import json
+import os
 from pathlib import Path
+import sys
+import tempfile
 
 import numpy as np
 
@@ -53,8 +57,9 @@ class _LiteRT:
         except ImportError:
             raise FFKitError("no LiteRT runtime: pip install ai-edge-litert") from None
         try:
-            self.it = Interpreter(model_content=bytes(blob))
-            self.it.allocate_tensors()
+            with _without_delegate_banner():
+                self.it = Interpreter(model_content=bytes(blob))
+                self.it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise tg.TFLiteError("LiteRT refused the model: %s" % _first_line(e)) from None
         self.inp = self.it.get_input_details()[0]["index"]
@@ -64,6 +69,35 @@ class _LiteRT:
         self.it.set_tensor(self.inp, q[None])
         self.it.invoke()
         return np.array(self.it.get_tensor(self.out)[0])
+
+
+XNNPACK_BANNER = b"Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextlib.contextmanager
+def _without_delegate_banner():
+    """LiteRT's C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    on file descriptor 2 when it allocates tensors, into ffkit's output. XNNPACK stays on
+    (it is what LiteRT runs on a PC: without it the digits export's scores moved by up to
+    120 output steps on random inputs, so the figures would no longer be LiteRT's): fd 2
+    goes to a temporary file meanwhile, and every other line is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                rest = [line for line in tmp.read().splitlines(keepends=True)
+                        if XNNPACK_BANNER not in line]
+                if rest:
+                    sys.stderr.write(b"".join(rest).decode(errors="replace"))
+                    sys.stderr.flush()
+    finally:
+        os.close(saved)
 
 
 class _TFLM:
