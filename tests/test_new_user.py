@@ -85,3 +85,16 @@ def test_only_the_xnnpack_banner_is_dropped(capfd):
         os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
                     b"ERROR: something else\n")
     assert capfd.readouterr().err == "ERROR: something else\n"
+
+
+def test_stream_warns_when_a_subject_was_bootstrapped_on(micropython, tmp_path):
+    code, stdout, err = run_main("stream", "--weights", str(HAPT), "--subjects", "3,16",
+                                 "--limit", "2", "--no-plots", "--no-progress")
+    assert code == 0, err
+    assert err == ("ffkit: warning: subject 3 is among the bootstrap subjects 1-15 "
+                   "(models/hapt.ffw and ffkit train --dataset hapt learn from them): "
+                   "accuracy on it is not held-out\n")
+    assert "per subject: 3 " in stdout   # and the run went on
+    code, stdout, err = run_main("stream", "--weights", str(HAPT), "--subjects", "16",
+                                 "--limit", "2", "--no-plots", "--no-progress")
+    assert code == 0 and err == ""

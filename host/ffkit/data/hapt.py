@@ -465,6 +465,10 @@ def windows(subjects=None, sessions=None, targets_only=True, recording=None, cac
     return out
 
 
+# the bootstrap split: a HAPT model (models/hapt.ffw, ffkit train --dataset hapt) learns
+# from subjects 1-15; 16-30 are held out (ffkit stream's and ffkit baseline's test subjects)
+TRAIN_SUBJECTS = tuple(range(1, 16))
+TEST_SUBJECTS = tuple(range(16, 31))
 SPLIT_TEXT = "train: subjects 1-15, all sessions; test: subjects 16-30, last session"
 
 
@@ -480,13 +484,13 @@ def dataset(cache=None):
     from ffkit.data.dataset import Dataset
 
     rec = load(cache)
-    tr = windows(subjects=range(1, 16), recording=rec)
-    te = windows(subjects=range(16, 31), sessions="last", recording=rec)
+    tr = windows(subjects=TRAIN_SUBJECTS, recording=rec)
+    te = windows(subjects=TEST_SUBJECTS, sessions="last", recording=rec)
 
     def sequences():
         out = {}
-        for part, subjects, sessions in (("train", range(1, 16), None),
-                                         ("test", range(16, 31), "last")):
+        for part, subjects, sessions in (("train", TRAIN_SUBJECTS, None),
+                                         ("test", TEST_SUBJECTS, "last")):
             w = windows(subjects=subjects, sessions=sessions, targets_only=False,
                         recording=rec)
             out[part] = (w["X"].astype(np.int64), w["y"], w["subject"] * 16 + w["session"])
