@@ -98,3 +98,19 @@ def test_stream_warns_when_a_subject_was_bootstrapped_on(micropython, tmp_path):
     code, stdout, err = run_main("stream", "--weights", str(HAPT), "--subjects", "16",
                                  "--limit", "2", "--no-plots", "--no-progress")
     assert code == 0 and err == ""
+
+
+def test_another_models_file_is_refused_with_how_to_change_the_model(micropython, tmp_path):
+    boards = {"digits": _board(tmp_path, "digits", DIGITS),
+              "hapt": _board(tmp_path, "hapt", HAPT)}
+    for cmd in (("import", str(HAPT), "--port", "sim://%s" % boards["digits"]),
+                ("stream", "--weights", str(HAPT), "--port", "sim://%s" % boards["digits"],
+                 "--limit", "2", "--no-plots", "--no-progress")):
+        code, _, err = run_main(*cmd)
+        assert code == 1
+        assert "n_features is 72 in the file, 64 on the board" in err, cmd
+        assert "`ffkit flash --model FILE`" in err, cmd
+    code, _, err = run_main("import", str(DIGITS), "--port", "sim://%s" % boards["hapt"])
+    assert code == 1
+    assert "n_features is 64 in the file, 72 on the board" in err
+    assert "`ffkit flash --model FILE`" in err
