@@ -46,7 +46,6 @@ from ffrt.model import FIELDS, NEG_MODES, Config
 from ffrt.rehearsal import check_sizes
 from ffrt.schedule import check, value_at
 
-import ffkit
 from ffkit import FFKitError
 
 
@@ -99,8 +98,10 @@ class ModelSpec:
 
 
 def models_dir():
-    """The repository's ``models/`` folder, found from the package (an editable install)."""
-    return Path(ffkit.__file__).resolve().parents[2] / "models"
+    """The shipped ``models/`` folder: the repository's in a checkout, the installed copy in
+    a wheel (ffkit.shipped, the one lookup)."""
+    from ffkit import shipped
+    return shipped.models_dir()
 
 
 def default_model_file(name):

@@ -133,16 +133,11 @@ def find_micropython() -> str:
 
 
 def firmware_dir() -> Path:
-    """Return the folder that holds the ``ffrt`` package (put on ``MICROPYPATH``)."""
-    try:
-        import ffrt  # lazy: the host must import without ffrt on sys.path
-    except ModuleNotFoundError as e:
-        if e.name != "ffrt":  # ffrt found but broken: say so, do not hide it
-            raise
-        # Working tree without an install: host/ffkit/board/mpy.py -> <repo>/firmware
-        return Path(__file__).resolve().parents[3] / "firmware"
-    # __path__ rather than __file__: the latter is None while ffrt is a namespace package.
-    return Path(next(iter(ffrt.__path__))).resolve().parent
+    """Return the folder that holds ``main.py`` and the ``ffrt`` package (put on
+    ``MICROPYPATH``): the repository's firmware/ in a checkout, the installed copy in a
+    wheel (ffkit.shipped, the one lookup)."""
+    from ffkit import shipped
+    return shipped.firmware_dir()
 
 
 def tools_dir() -> Path:

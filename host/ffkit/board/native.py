@@ -100,12 +100,17 @@ def _mpy_ld_ready() -> None:
 
 def source_dir() -> Path:
     """The MicroPython source tree: $MICROPYTHON_SRC, else ../shared/micropython beside
-    the repository (the emulated boards build from it too: ffkit.board.qemu)."""
+    the repository (the emulated boards build from it too: ffkit.board.qemu). An installed
+    ffkit has no repository to stand beside: there the folder is ``micropython`` in the
+    current one, and the error that it is missing names $MICROPYTHON_SRC."""
     env = os.environ.get("MICROPYTHON_SRC")
     if env:
         return Path(env)
-    from ffkit.board.mpy import firmware_dir
-    return firmware_dir().resolve().parents[1] / "shared" / "micropython"
+    from ffkit import shipped
+    root = shipped.checkout_root()
+    if root is None:
+        return Path.cwd() / "micropython"
+    return root.parent / "shared" / "micropython"
 
 
 def _tree() -> Path:

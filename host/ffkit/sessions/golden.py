@@ -42,9 +42,13 @@ DIGEST_EVERY = 8         # digits.ffl: a DIGEST record every 8 logged requests
 
 
 def default_out():
-    """The repository's tests/replay/ folder."""
-    from ffkit import config
-    return config.models_dir().parent / "tests" / "replay"
+    """The repository's tests/replay/ folder (golden logs belong to a checkout's tests)."""
+    from ffkit import shipped
+    root = shipped.checkout_root()
+    if root is None:
+        raise FFKitError("golden logs go to a checkout's tests/replay/, and this ffkit is "
+                         "an installed one: give the folder with --out")
+    return root / "tests" / "replay"
 
 
 @contextlib.contextmanager
@@ -176,8 +180,8 @@ def main(argv=None):
                    help="folder for the logs and README.md (default: the repo's tests/replay)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
-    out = args.out if args.out is not None else default_out()
     try:
+        out = args.out if args.out is not None else default_out()
         result = write(out)
     except FFKitError as e:
         print("golden: %s" % e, file=sys.stderr)
