@@ -272,7 +272,8 @@ def test_flash_tolerates_a_board_at_the_repl_and_names_errors(tmp_path, monkeypa
 
         # a board that says it is something else gets no code for another arch
         code, out, err = run_main("flash", "--board", "rp2", "--port", vb.port)
-        assert code == 1 and "says it is 'unix'" in err and "--board unix" in err
+        assert code == 1 and "says it is 'unix' (x64)" in err and "--board unix" in err
+        assert "--board rp2 builds for armv6m" in err
         with connect(vb.port) as board:    # and it still serves
             assert board.info()["board"] == "unix"
             board.repl()
@@ -281,6 +282,7 @@ def test_flash_tolerates_a_board_at_the_repl_and_names_errors(tmp_path, monkeypa
         code, out, err = run_main("flash", "--board", "rp2", "--port", vb.port)
         assert code == 1, out
         assert "the board is unix (sys.platform linux" in err and "for armv6m" in err, err
+        assert "loads .mpy v6.3, native code for x64" in err
         assert "flash it with --board unix" in err
         assert before and {p: p.read_bytes() for p in d.rglob("*.mpy")} == before
 
@@ -390,3 +392,73 @@ def test_ffkit_flash_help_runs():
     out = subprocess.run([sys.executable, "-m", "ffkit.cli", "flash", "--help"],
                          capture_output=True, text=True, cwd=str(Path(REPO_ROOT)))
     assert out.returncode == 0 and "--board" in out.stdout and "--model" in out.stdout
+
+
+# ---- a silent port, and learning kept across a flash (issue 15, item 4) -------------------
+
+
+def test_flash_on_a_silent_port_fails_within_5_s(tmp_path):
+    """A port on which nothing answers (neither firmware nor REPL) fails in seconds with
+    what to check, instead of waiting out mpremote (64 s before)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()     # the other end stays silent
+    bundle = {"board": "unix", "arch": "x64", "files": []}   # nothing gets this far
+    said = []
+    try:
+        port = os.ttyname(slave)
+        t0 = time.monotonic()
+        with pytest.raises(flash.FlashError) as info:
+            flash.Flasher(port, bundle, say=said.append).run()
+        assert time.monotonic() - t0 < 5
+        msg = str(info.value)
+        assert msg.startswith(port + " says nothing") and "no MicroPython REPL answered" in msg
+        assert "powered" in msg
+        code, _, err = run_main("flash", "--board", "unix", "--port", port)
+        assert code == 1 and "says nothing" in err
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+@pytest.mark.device
+def test_reflashing_without_a_model_keeps_what_the_board_learnt(tmp_path):
+    """A board that learnt since its last checkpoint, re-flashed without --model, boots
+    at the step it had reached (flash checkpoints it first); --drop-learning boots the
+    last checkpoint; a board that cannot save is refused and keeps serving."""
+    d = tmp_path / "board"
+    with VirtualBoard(d) as vb:
+        with connect(vb.port, hello_timeout=10) as board:
+            board.learn([1] * 64, 1)
+            board.learn([2] * 64, 2)
+            board.checkpoint()                    # step 2 saved ...
+            for y in (3, 4, 5):
+                step, _, _ = board.learn([y] * 64, y)   # ... steps 3-5 only in RAM
+            before = board.info()
+        assert step == before["step"] == 5
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port, "--json")
+        assert code == 0, err
+        res = json.loads(out)
+        assert res["saved"]["step"] == 5
+        assert (res["info"]["boot"], res["info"]["step"]) == ("checkpoint", 5)
+        with connect(vb.port) as board:
+            assert board.info()["step"] == before["step"]
+            board.learn([6] * 64, 6)              # step 6, then dropped on request
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port, "--json",
+                                  "--drop-learning")
+        assert code == 0, err
+        res = json.loads(out)
+        assert "saved" not in res and res["info"]["step"] == 5
+
+        # a board that cannot write a checkpoint: refused, and it still serves
+        with connect(vb.port) as board:
+            board.learn([7] * 64, 7)
+        for name in ("ckpt_a.bin", "ckpt_b.bin"):
+            (d / name).unlink()
+            (d / name).mkdir()                    # opening it for writing fails
+        code, out, err = run_main("flash", "--board", "unix", "--port", vb.port)
+        assert code == 1, out
+        assert "at step 6" in err and "could not save it" in err and "--drop-learning" in err
+        with connect(vb.port) as board:
+            assert board.info()["step"] == 6

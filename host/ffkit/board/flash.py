@@ -14,9 +14,14 @@ as ``model.ffw``. ``--out DIR`` writes it into DIR as the board's filesystem wou
 Flashing a board over ``--port`` takes five steps:
 
 1. hand the port back: a HELLO, then the protocol's REPL request, makes the firmware
-   leave its serve loop (ffkit.board.client.Board.repl); the REPL then owns the port. A board
-   that does not answer HELLO (already at the REPL, or running something else) is
-   flashed anyway: mpremote interrupts whatever runs. The probing HELLO is sent with a
+   leave its serve loop (ffkit.board.client.Board.repl); the REPL then owns the port.
+   Without ``--model`` the flashed firmware boots the board's newest checkpoint, so a
+   serving board's state is checkpointed first (CHECKPOINT; not for a fresh board that
+   never learnt, nor with ``--drop-learning``); a board that cannot save it is refused
+   and keeps serving. A board that does not answer HELLO (already at the REPL, or
+   running something else) gets mpremote's Ctrl-C, Ctrl-A (`wake_repl`): a REPL that
+   answers is flashed; a port that says nothing fails within about 4 s, naming what to
+   check, instead of waiting out mpremote. The probing HELLO is sent with a
    sequence number whose frame holds no Ctrl-B/C/D/E (`quiet_seq`), so a REPL that gets
    it collects junk that nothing runs, and is not soft-reset by a Ctrl-D. A firmware
    whose INFO names another board profile than ``--board`` is refused here and keeps
@@ -80,6 +85,9 @@ from ffkit.board.mpy import with_args
 MPREMOTE_TIMEOUT = 60.0     # seconds per mpremote run (plus per file while copying)
 BOOT_TIMEOUT = 20.0         # seconds for a board to answer again after the restart
 HANDBACK_TIMEOUT = 0.5      # seconds per HELLO attempt when asking the firmware to leave
+# seconds for a REPL to answer mpremote's Ctrl-C, Ctrl-A when no firmware answered HELLO:
+# a port that says nothing in this time fails here, not after mpremote's own waits (60 s)
+WAKE_TIMEOUT = 2.5
 # what a REPL shows when it takes the port back: the friendly prompt, or the raw REPL's end
 # of an exec (a firmware that was re-imported from a raw REPL, step 4, returns there)
 _REPL_PROMPTS = (b">>> ", b"\x04>")
@@ -136,8 +144,9 @@ class Flasher:
     """Flashes one bundle (builds.build_bundle) over one port; `say` prints progress."""
 
     def __init__(self, port, bundle, say=print, timeout=1.0, restart=True,
-                 boot_timeout=BOOT_TIMEOUT, mpremote=None):
+                 boot_timeout=BOOT_TIMEOUT, mpremote=None, drop_learning=False):
         self.port = port
+        self.drop_learning = drop_learning
         self.bundle = bundle
         self.say = say
         self.timeout = timeout
@@ -182,8 +191,10 @@ class Flasher:
                 board.hello()
             except BoardTimeout:
                 self.result["was"] = None
-                self.say("[1/5] %s: no ffkit firmware answers (at the REPL, or running "
-                         "something else); mpremote will interrupt it" % self.port)
+                if not wake_repl(link):
+                    raise FlashError(silent_port(self.port)) from None
+                self.say("[1/5] %s: no ffkit firmware answers; its MicroPython REPL does "
+                         "(mpremote takes it from here)" % self.port)
                 return
             except FFKitError as e:   # another protocol version: its REPL request may work
                 self.say("[1/5] %s: %s; asking it to leave anyway" % (self.port, e))
@@ -192,6 +203,15 @@ class Flasher:
             except FFKitError:
                 info = {}
             self._check_arch(info.get("board"))
+            if not self.model and not self.drop_learning:
+                saved = keep_learning(board, info, self.port, "the flashed firmware")
+                if saved is not None:
+                    self.result["saved"] = saved
+                    self.say("[1/5] %s: saved the board's state at step %s as checkpoint "
+                             "%d (slot %d), which the flashed firmware boots "
+                             "(--drop-learning skips this)" % (self.port, saved["step"],
+                                                              saved["checkpoint"],
+                                                              saved["slot"]))
             try:
                 board.repl()
             except FFKitError as e:
@@ -501,6 +521,62 @@ class _Tap:
         self.link.close()
 
 
+def keep_learning(board, info, port, who):
+    """Checkpoint a serving board (its INFO: info) before it leaves its serve loop.
+
+    A restarted firmware (`who` boots: the flashed one, or the board after ffkit repl)
+    boots the board's newest checkpoint: what it learnt since would be lost. INFO does not
+    say whether the newest checkpoint holds the running state, so it is saved (a state one
+    already holds costs one slot write); nothing is saved for a board that booted fresh
+    and never learnt (None is returned). Returns {"step", "checkpoint", "slot"}; a board
+    that cannot save raises FlashError (it still serves: it was not asked to leave).
+    """
+    from ffkit.board.client import SLOW_TIMEOUT
+
+    step = info.get("step")
+    if info.get("boot") == "fresh" and not step:
+        return None
+    try:
+        board.timeout = max(board.timeout, SLOW_TIMEOUT)
+        seq, slot = board.checkpoint()
+    except FFKitError as e:
+        raise FlashError(
+            "%s: the board is at step %s (booted from %s) and could not save it (%s); %s "
+            "would boot without what it learnt since its last checkpoint: export it first "
+            "(ffkit export -o board.ffw, then flash with --model board.ffw), or pass "
+            "--drop-learning to lose it. The board still serves"
+            % (port, step, info.get("boot", "?"), e, who)) from None
+    return {"step": step, "checkpoint": seq, "slot": slot}
+
+
+def wake_repl(link, timeout=WAKE_TIMEOUT):
+    """Whether a MicroPython REPL answers on link: mpremote's own first bytes (Ctrl-C:
+    interrupt what runs; Ctrl-A: the raw REPL, which prints its banner from either REPL),
+    then Ctrl-B back to the friendly REPL. For a port whose firmware did not answer HELLO:
+    a port that says nothing within timeout seconds returns False (the caller fails at
+    once instead of waiting out mpremote); any answer returns True (a board that prints
+    something else is left to mpremote, which names what it got)."""
+    try:
+        link.write(b"\r\x03\x03")
+        link.write(b"\r\x01")
+    except FFKitError:
+        return False
+    got = _read_until(link, (b"raw REPL; CTRL-B to exit",), timeout)
+    if b"raw REPL; CTRL-B to exit" in got:
+        link.write(b"\x02")
+        _read_until(link, (b">>> ",), 1.0)   # the friendly banner, not left for mpremote
+    return bool(got)
+
+
+def silent_port(port):
+    """The message for a port on which neither ffkit firmware nor a REPL answers."""
+    return ("%s says nothing: no ffkit firmware answered HELLO and no MicroPython REPL "
+            "answered Ctrl-C, Ctrl-A within %.1f s (is it the board's port? is the board "
+            "powered and running, not in its bootloader? a program that turned Ctrl-C off "
+            "needs a reset: press the board's reset button and try again)"
+            % (port, HANDBACK_TIMEOUT * 2 + WAKE_TIMEOUT))
+
+
 def _read_until(link, markers, timeout, quiet=None):
     """Bytes from link until one of markers shows, nothing came for `quiet` seconds (after
     something came, or from the start when quiet is given), or timeout seconds passed."""
@@ -595,7 +671,7 @@ def write_out(board, out_dir, model=None):
 
 
 def flash(port, board, model=None, say=print, timeout=1.0, restart=True,
-          boot_timeout=BOOT_TIMEOUT):
+          boot_timeout=BOOT_TIMEOUT, drop_learning=False):
     """Build the bundle for board in a temporary folder and flash it over port.
 
     port may be ``sim://DIR``: that folder's virtual board is booted for the flash and
@@ -616,7 +692,8 @@ def flash(port, board, model=None, say=print, timeout=1.0, restart=True,
             port = sim.port
         try:
             return Flasher(port, bundle, say=say, timeout=timeout, restart=restart,
-                           boot_timeout=boot_timeout, mpremote=mpremote).run()
+                           boot_timeout=boot_timeout, mpremote=mpremote,
+                           drop_learning=drop_learning).run()
         finally:
             if sim is not None:
                 sim.stop()
@@ -655,6 +732,9 @@ def add_arguments(p):
     p.add_argument("--model", metavar="W.ffw", type=Path,
                    help="also flash this weight file as model.ffw (the board's checkpoints "
                         "are removed: they would boot first)")
+    p.add_argument("--drop-learning", action="store_true",
+                   help="without --model, do not checkpoint a serving board first: it boots "
+                        "its last checkpoint, losing what it learnt since")
     p.add_argument("--no-restart", action="store_true",
                    help="copy only; do not restart the firmware")
     p.add_argument("--timeout", type=float, default=1.0, metavar="S",
@@ -683,7 +763,7 @@ def run_cli(args):
         from ffkit.board.link import choose_port
         port = choose_port(args.port or os.environ.get("FFKIT_PORT"))
         result = flash(port, args.board, model=args.model, say=say, timeout=args.timeout,
-                       restart=not args.no_restart)
+                       restart=not args.no_restart, drop_learning=args.drop_learning)
         say("flashed %s in %.1f s" % (port, result["seconds"]))
     if args.json:
         print(json.dumps(result, default=str))
@@ -691,4 +771,4 @@ def run_cli(args):
 
 
 __all__ = ["FlashError", "Flasher", "find_mpremote", "flash", "mismatch", "quiet_seq",
-           "target_of", "write_out"]
+           "keep_learning", "silent_port", "target_of", "wake_repl", "write_out"]
