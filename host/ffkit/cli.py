@@ -15,11 +15,11 @@ Exit codes: 0 ok, 1 failed, 2 usage. Errors meant for the user (FFKitError, a re
 .ffw file, a file that cannot be opened) print ``ffkit: message`` on stderr, never a
 traceback. ``--json`` prints one JSON object on stdout that mirrors the human text.
 
-Board verbs (ports, info, export, import, monitor, sim, flash) take ``--port`` (a device path,
-a virtual board's /dev/pts/N, or a pyserial URL; default ``$FFKIT_PORT``, else the one
-board attached, see ffkit.board.link.choose_port). No board, a busy port, a board that does not
-answer and an incompatible model exit 1 with a message saying which; several boards and
-no ``--port`` exit 2 with the list.
+Board verbs (ports, info, export, import, monitor, sim, flash, repl) take ``--port`` (a
+device path, a virtual board's /dev/pts/N, or a pyserial URL; default ``$FFKIT_PORT``, else
+the one board attached, see ffkit.board.link.choose_port). No board, a busy port, a board
+that does not answer and an incompatible model exit 1 with a message saying which; several
+boards and no ``--port`` exit 2 with the list.
 
 Each verb is a module ``ffkit.commands.<verb>`` (``import_`` for import) with
 ``add_arguments(parser)``, which also sets the parser's description, and
@@ -84,6 +84,7 @@ VERBS = (
     _verb("monitor", "a live line per interval: steps, accuracy, goodness margin, heap"),
     _verb("sim", "a virtual board: the firmware in the MicroPython unix port on a pty"),
     _verb("flash", "cross-compile ffrt for a board and copy it there with mpremote"),
+    _verb("repl", "stop serving and hand the port back to the MicroPython REPL (for mpremote)"),
     _verb("baseline", "float baselines (River, MLP, float FF) under the HAPT protocols"),
     _verb("stream", "raw HAPT samples to a board that predicts and learns; checked bit for bit"),
     _verb("log", "download a board's session log (.ffl)"),
