@@ -65,7 +65,10 @@ def hand_back(port, timeout=1.0, drop_learning=False):
             result["saved"] = fl.keep_learning(board, info, port,
                                                "the board, once restarted,")
         board.repl()
-        got = fl._read_until(link, fl._REPL_PROMPTS, 3.0, quiet=0.3)
+        # the prompt: read with the reply (the session keeps what followed it), or soon
+        got = bytes(board._pending)
+        if not any(m in got for m in fl._REPL_PROMPTS):
+            got += fl._read_until(link, fl._REPL_PROMPTS, 3.0)
         result["prompt"] = any(m in got for m in fl._REPL_PROMPTS)
     finally:
         link.close()
@@ -92,6 +95,9 @@ def run(args):
               "the port back to the REPL" % (port, was.get("firmware", "?"),
                                              was.get("board", "?"), was.get("boot", "?"),
                                              was.get("step", "?")))
+        if not result["prompt"]:
+            print("(no REPL prompt showed within 3 s: a board whose main.py does not end "
+                  "in the REPL may need a reset)")
         if saved is not None:
             print("saved its state at step %s as checkpoint %d (slot %d): a restart boots "
                   "it" % (saved["step"], saved["checkpoint"], saved["slot"]))
