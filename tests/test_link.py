@@ -200,3 +200,82 @@ def test_write_failure_of_a_pty_whose_other_end_closed():
         if m is not None:
             os.close(m)
         os.close(s)
+
+
+# ---- DTR and RTS (ESP32 boards reset while RTS is asserted and DTR is not) ----------------
+
+
+@pytest.fixture
+def line_changes(monkeypatch):
+    """Every DTR/RTS change pyserial makes on a port, as ("dtr"|"rts", state), recorded
+    on the way to the real ioctl. A pty has no such lines and refuses it (ENOTTY), which
+    would stop pyserial's open after DTR; the spy takes that refusal as a device's
+    acceptance, so the record is what a port with lines gets."""
+    import errno
+    import serial
+
+    seen = []
+    for line in ("dtr", "rts"):
+        real = getattr(serial.Serial, "_update_%s_state" % line)
+
+        def spy(self, real=real, line=line):
+            seen.append((line, getattr(self, "_%s_state" % line)))
+            try:
+                return real(self)
+            except OSError as e:
+                if e.errno != errno.ENOTTY:
+                    raise
+        monkeypatch.setattr(serial.Serial, "_update_%s_state" % line, spy)
+    return seen
+
+
+def _never_rts_alone(changes, dtr=True, rts=True):
+    """Replay the changes from a state (Linux's after open: both asserted): True unless
+    RTS was ever asserted while DTR was not (an ESP32's EN low: a reset)."""
+    for line, state in changes:
+        if line == "dtr":
+            dtr = state
+        else:
+            rts = state
+        if rts and not dtr:
+            return False
+    return True
+
+
+def test_a_device_opens_and_closes_without_an_esp32_reset_pulse(pty_pair, line_changes):
+    _, port = pty_pair
+    link = L.open_link(port)
+    ser = link.serial
+    # pyserial's default (both asserted, as Linux raised them on open): no line moves
+    assert (ser.dtr, ser.rts) == (True, True)
+    assert line_changes == [("dtr", True), ("rts", True)]
+    del line_changes[:]
+    link.close()
+    assert line_changes == [("rts", False), ("dtr", False)]   # RTS released first
+    assert _never_rts_alone(line_changes) and not ser.is_open
+
+
+def test_closing_a_pty_that_refuses_the_lines_is_no_error(pty_pair):
+    _, port = pty_pair
+    link = L.open_link(port)
+    link.close()                      # both ioctls refused (ENOTTY): closed all the same
+    assert not link.serial.is_open
+
+
+def test_a_cp210x_on_windows_opens_with_both_lines_released_first(pty_pair, line_changes,
+                                                                   monkeypatch):
+    """mpremote's Windows rule for Silicon Labs bridges, on this pty as if it were one (the
+    enumeration and the ioctls' success are what is stood in for: pyserial's own port)."""
+    from types import SimpleNamespace
+    from serial.tools import list_ports
+
+    _, port = pty_pair
+    monkeypatch.setattr(list_ports, "grep", lambda url: [SimpleNamespace(
+        device=url, vid=L.VID_SILICON_LABS if url == port else None)])
+    assert L.release_lines_first(port, "nt") and not L.release_lines_first(port, "posix")
+    with L.open_link(port, os_name="nt") as link:
+        assert line_changes == [("dtr", False), ("rts", False),   # applied as it opens
+                                ("dtr", True), ("rts", True)]     # then DTR, then RTS
+        assert (link.serial.dtr, link.serial.rts) == (True, True)
+    assert line_changes[4:] == [("rts", False), ("dtr", False)]
+    assert _never_rts_alone(line_changes, dtr=False, rts=False)

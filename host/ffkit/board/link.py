@@ -12,7 +12,14 @@ Accepted ports:
 - a device path: ``/dev/ttyACM0``, ``/dev/ttyUSB0``, or ``/dev/pts/N`` of a virtual board
   (``ffkit sim``). Opened with pyserial at 115200 baud and ``exclusive=True`` (an advisory
   ``flock``), so two ffkit commands never interleave frames on one board; a port held by
-  another program raises LinkError "... may be in use by another program".
+  another program raises LinkError "... may be in use by another program". DTR and RTS
+  are handled as mpremote handles them, so that an ESP32 board's auto-reset circuit (EN
+  low, i.e. reset, while RTS is asserted and DTR is not) sees no reset pulse: on close RTS
+  is released before DTR; on Windows a CP210x bridge opens with both released, then DTR,
+  then RTS asserted (its driver otherwise asserts them apart after a power-on). Elsewhere
+  the port opens with pyserial's default (both asserted, as Linux raised them on open;
+  clearing them there would release DTR first: a reset), which native USB boards need
+  (MicroPython's USB CDC sends nothing while DTR is released).
 - ``sim://DIR`` (``sim://DIR?heap=96K``, ``&machine=cortex-m3``: an emulated
   microcontroller, ffkit.board.qemu): a virtual board (ffkit.board.sim) booted from the
   folder DIR for this link alone and stopped when it closes, e.g. ``ffkit info --port
@@ -45,6 +52,8 @@ import tempfile
 from ffkit import FFKitError, UsageError
 
 BAUD = 115200
+VID_SILICON_LABS = 0x10C4   # CP210x USB-UART bridges (most ESP32 dev boards)
+_NO_LINES = (errno.ENOTTY, errno.EINVAL)   # a pty or socket has no DTR/RTS lines
 SIM_SCHEME = "sim://"
 REGISTRY_ENV = "FFKIT_SIM_REGISTRY"  # overrides registry_dir (tests use a private one)
 
@@ -94,8 +103,9 @@ class SerialLink(Link):
     otherwise pyserial's own timeout (changed only when the caller's timeout changes).
     """
 
-    def __init__(self, ser, name=None):
+    def __init__(self, ser, name=None, lines=False):
         self._ser = ser
+        self._lines = lines   # a serial device with DTR/RTS: released RTS first on close
         self.name = name or getattr(ser, "port", None) or getattr(ser, "portstr", "?")
         try:
             self._fd = ser.fileno()
@@ -147,15 +157,65 @@ class SerialLink(Link):
 
     def close(self):
         try:
+            if self._lines and self._ser.is_open:
+                # as mpremote: RTS released before DTR, never RTS alone (an ESP32's reset)
+                set_lines(self._ser, rts=False)
+                set_lines(self._ser, dtr=False)
             self._ser.close()
         except Exception:  # closing a port that vanished must not hide the real error
             pass
 
 
-def open_link(url, timeout=1.0):
+def set_lines(ser, dtr=None, rts=None):
+    """Set DTR and/or RTS (DTR first) on an open pyserial port; a port without the lines
+    (a pty: ENOTTY) or one that vanished is not an error here (pyserial's open tolerates
+    the same)."""
+    import serial
+    for name, value in (("dtr", dtr), ("rts", rts)):
+        if value is None:
+            continue
+        try:
+            setattr(ser, name, value)
+        except (serial.SerialException, OSError) as e:
+            if getattr(e, "errno", None) not in _NO_LINES and ser.is_open:
+                raise LinkError("%s: cannot set %s: %s" % (ser.port, name.upper(), e)) \
+                    from None
+
+
+def release_lines_first(url, os_name=None):
+    """Whether url opens with DTR and RTS released first (mpremote's rule: a Silicon Labs
+    CP210x on Windows, whose driver asserts them at different times after power-on)."""
+    if (os_name or os.name) != "nt":
+        return False
+    try:
+        from serial.tools import list_ports
+        info = list(list_ports.grep(url))
+    except Exception:  # pragma: no cover - enumeration unavailable
+        return False
+    return bool(info) and getattr(info[0], "vid", None) == VID_SILICON_LABS
+
+
+def _open_device(url, timeout, os_name=None):
+    """A serial device opened as mpremote opens it (the module docstring: DTR and RTS)."""
+    import serial
+    ser = serial.Serial(None, BAUD, timeout=timeout, exclusive=True)   # not open yet
+    ser.port = url
+    if release_lines_first(url, os_name):
+        ser.dtr = False   # applied as it opens: EN and GPIO0 high, a normal run
+        ser.rts = False
+        ser.open()
+        set_lines(ser, dtr=True)   # DTR, then RTS: never RTS alone
+        set_lines(ser, rts=True)
+    else:
+        ser.open()
+    return ser
+
+
+def open_link(url, timeout=1.0, os_name=None):
     """Open a port (device path or pyserial URL) and return a `SerialLink`.
 
     timeout: pyserial's read timeout for the port (seconds); `Link.read` takes its own.
+    os_name: os.name unless given (which DTR/RTS rule applies, see the module docstring).
     Raises LinkError with a hint when the port does not exist or is busy.
     """
     import serial
@@ -168,14 +228,14 @@ def open_link(url, timeout=1.0):
         if "://" in url:
             ser = serial.serial_for_url(url, timeout=timeout)
         else:
-            ser = serial.Serial(url, BAUD, timeout=timeout, exclusive=True)
+            ser = _open_device(url, timeout, os_name)
     except serial.SerialException as e:
         raise LinkError(_open_error(url, e)) from None
     except OSError as e:  # pragma: no cover - pyserial wraps most of these
         raise LinkError("%s: %s" % (url, e.strerror or e)) from None
     except ValueError as e:  # a pyserial URL it cannot parse
         raise UsageError("%s: %s" % (url, e)) from None
-    return SerialLink(ser, name=url)
+    return SerialLink(ser, name=url, lines="://" not in url)
 
 
 def _open_error(url, e):
