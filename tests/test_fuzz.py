@@ -270,15 +270,14 @@ def test_valid_frames_refused_one_by_one_change_nothing(vb):
 # ---- ffkit fuzz: the same fuzzer as a verb, at the firmware's smallest heap ------------------
 
 def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root, tmp_path):
-    """`ffkit fuzz` against the flashed .mpy firmware 1 KB above the heap
-    tests/test_server.py pins (107K): fuzzed batches with an abandoned-session episode
+    """`ffkit fuzz` against the flashed .mpy firmware at the heap tests/test_server.py
+    pins (108K): fuzzed batches with an abandoned-session episode
     after each (IMPORT_BEGIN, IMPORT_CHUNK, SAMPLES, LOG STATUS: the sequence that once
     left every later INFO answering MemoryError), a valid import after each, and at the
-    end the same weights, settings and step. At the pinned heap itself the same run
-    passes, but every import may be refused for want of heap (cleanly), so the check that
-    imports go through runs above it: at 108K (107K before issue 15's strict input
-    checks; 106K until the native module carried the window features too, 1.6 KB more
-    code: every import there was refused, cleanly)."""
+    end the same weights, settings and step. Below the pinned heap the imports may be
+    refused for want of heap (cleanly: at 106K 46 of 90 in a 100,000-frame run), so the
+    check that they go through runs here (it ran 1 KB above the pin before issue 15,
+    which pins 108K: at 107K an abandoned import could leave an export short of heap)."""
     import subprocess
     import sys
     import tempfile

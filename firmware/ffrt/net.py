@@ -26,6 +26,14 @@ from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, as_int
 BYTE_INPUTS = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
 
 
+def _why(v, n, hi):
+    """FFNet.check_x's message for x[n] = v, a value FFNet._outside found (apart: the
+    message's locals would enlarge check_x's frame on every step, not only on errors)."""
+    if v is True or v is False or type(v) is not int and not hasattr(v, "__index__"):
+        return "x[%d] = %r is not an integer" % (n, v)
+    return "x[%d] = %d is outside the input range 0..%d" % (n, v, hi)
+
+
 def default_kernels():
     """The fastest twin that loads here: the native module (C, ffrt/kernels_native.mpy,
     present where `ffkit flash` or `mpremote mip` put one built for this board's arch),
@@ -151,30 +159,20 @@ class FFNet:
             return  # bytes are 0..255 by their type
         n = self._outside(x)
         if n >= 0:
-            v = x[n]
-            try:
-                v | 0  # a float or a string raises
-                whole = v is not True and v is not False
-            except TypeError:
-                whole = False
-            if not whole:
-                raise ValueError("x[%d] = %r is not an integer" % (n, v))
-            raise ValueError("x[%d] = %d is outside the input range 0..%d"
-                             % (n, v, self.cfg.in_max))
+            raise ValueError(_why(x[n], n, self.cfg.in_max))
 
     def _outside(self, x):
         """The first index of x outside 0..in_max, -1 if none (a frame apart: see
-        _normalize). A bool, a float or a string counts as outside: CPython would take True
-        as 1, and 1.5 as far as a comparison goes; MicroPython refuses both later."""
+        _normalize). A bool, a float or a string counts as outside: CPython would take
+        True as 1, and 1.5 as far as a comparison goes; MicroPython refuses both later.
+        (No try here: an exception handler makes the frame larger than MicroPython keeps
+        on the C stack, and this runs on every learn step.)"""
         hi = self.cfg.in_max
-        j = 0
-        try:
-            for j in range(len(x)):
-                v = x[j]
-                if v is True or v is False or v | 0 < 0 or v > hi:
-                    return j
-        except TypeError:  # v | 0: a float or a string
-            return j
+        for j in range(len(x)):
+            v = x[j]
+            if v is True or v is False or type(v) is not int and not hasattr(v, "__index__") \
+                    or v < 0 or v > hi:
+                return j
         return -1
 
     def _load(self, x):
