@@ -72,10 +72,11 @@ def installed(tmp_path_factory):
     src.mkdir()
     _copy_sources(src)
     dist = tmp / "dist"
-    # built as a user builds it, in an isolated env with the setuptools pyproject.toml asks
-    # for (fetched from pip's index): this venv's setuptools 65 cannot build a wheel
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(src),
-                        "-w", str(dist)], capture_output=True, text=True)
+    # built with this venv's setuptools (pinned in requirements.txt), so that nothing is
+    # fetched while the tests run
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index",
+                        "--no-build-isolation", "-q", str(src), "-w", str(dist)],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     wheel, = dist.glob("ffkit-*.whl")
     venv = tmp / "v"
