@@ -87,7 +87,7 @@ VERBS = (
     _verb("repl", "stop serving and hand the port back to the MicroPython REPL (for mpremote)"),
     _verb("baseline", "float baselines (River, MLP, float FF) under the HAPT protocols"),
     _verb("stream", "raw HAPT samples to a board that predicts and learns; checked bit for bit"),
-    _verb("log", "download a board's session log (.ffl)"),
+    _verb("log", "start, stop, inspect or download a board's session log (.ffl)"),
     _verb("fuzz", "hostile frames at a board; reports crashes, hangs, state changes, wedges"),
     _verb("replay", "replay a session log on the host and report the first difference"),
     _verb("tflite", "TFLite interop: a .ffw as an int8 .tflite (checked in LiteRT and TFLite "
