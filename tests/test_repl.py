@@ -88,3 +88,22 @@ def test_repl_on_a_silent_port_fails_within_5_s():
     finally:
         os.close(slave)
         os.close(master)
+
+
+@pytest.mark.device
+def test_mpremote_mip_installs_ffrt_from_the_package_index_after_ffkit_repl(tmp_path,
+                                                                            repo_root):
+    """firmware/package.json as mip reads it, onto a (virtual) board: ffkit repl, then the
+    real `mpremote mip install`; the board then holds every ffrt module, byte for byte."""
+    firmware = repo_root / "firmware"
+    with VirtualBoard(tmp_path / "board") as vb:
+        code, out, err = run_main("repl", "--port", vb.port)
+        assert code == 0, err
+        r = subprocess.run([find_mpremote(), "connect", vb.port, "resume", "mip", "install",
+                            "--target", "lib", "package.json"],  # the board's own lib/
+                           cwd=firmware, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-1000:]
+    installed = sorted((tmp_path / "board" / "lib" / "ffrt").glob("*.py"))
+    shipped = sorted((firmware / "ffrt").glob("*.py"))
+    assert [p.name for p in installed] == [p.name for p in shipped]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(installed, shipped))
