@@ -4,6 +4,7 @@ subjects scored as if held out, and a model mismatch without the way to change a
 
 import io
 import os
+import re
 import shutil
 
 from conftest import REPO_ROOT
@@ -114,3 +115,15 @@ def test_another_models_file_is_refused_with_how_to_change_the_model(micropython
     assert code == 1
     assert "n_features is 64 in the file, 72 on the board" in err
     assert "`ffkit flash --model FILE`" in err
+
+
+def test_demo_warns_on_a_bootstrap_subject_and_survives_a_session_too_short_to_score(
+        micropython, tmp_path):
+    """`ffkit demo --subjects 3 --limit 1`: the same warning as stream's, and a table with
+    "-" where a session was too short to score (it raised TypeError on None before)."""
+    code, stdout, err = run_main("demo", "--subjects", "3", "--limit", "1", "--no-bootstrap",
+                                 "--plots", str(tmp_path / "plots"), "--no-progress")
+    assert code == 0, err
+    assert err.startswith("ffkit: warning: subject 3 is among the bootstrap subjects 1-15")
+    assert re.search(r"^\s+3\s+-\s+-\s+-$", stdout, re.M), stdout
+    assert "mean accuracy - frozen -> - adapted on the board, which equals" in stdout

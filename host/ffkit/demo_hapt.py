@@ -137,23 +137,35 @@ def run_hapt_demo(subjects=DEFAULT_SUBJECTS, limit=None, bootstrap_model=True,
               "per_subject", "plots", "adapt"):
         res[k] = r[k]
     res["seconds"] = round(time.perf_counter() - t_start, 1)
-    say("done in %.0f s: mean accuracy %.4f frozen -> %.4f adapted on the board, which "
-        "%s the host's computation" % (res["seconds"], r["frozen_accuracy"],
-                                       r["adapted_accuracy"],
+    say("done in %.0f s: mean accuracy %s frozen -> %s adapted on the board, which "
+        "%s the host's computation" % (res["seconds"], _f4(r["frozen_accuracy"]),
+                                       _f4(r["adapted_accuracy"]),
                                        "equals" if r["bit_identical"] else "DIFFERS from"))
     return res
 
 
+def _f4(v):
+    return "-" if v is None else "%.4f" % v
+
+
 def table(r):
-    """Per subject frozen, adapted and the change; then the mean and the worst subject."""
+    """Per subject frozen, adapted and the change; then the mean and the worst subject. A
+    session too short to score (--limit) shows - instead of an accuracy, as ffkit stream."""
+    def acc(v, width):
+        return "%*.3f" % (width, v) if v is not None else "%*s" % (width, "-")
+
+    def change(a, f):
+        return "%+6.3f" % (a - f) if a is not None and f is not None else "%6s" % "-"
+
     lines = ["subject  frozen  adapted  change"]
     for s, v in r["per_subject"].items():
-        lines.append("%7s  %6.3f  %7.3f  %+6.3f" % (s, v["frozen"], v["adapted"],
-                                                  v["adapted"] - v["frozen"]))
+        lines.append("%7s  %s  %s  %s" % (s, acc(v["frozen"], 6), acc(v["adapted"], 7),
+                                          change(v["adapted"], v["frozen"])))
+    lines.append("   mean  %s  %s  %s" % (
+        acc(r["frozen_accuracy"], 6), acc(r["adapted_accuracy"], 7),
+        change(r["adapted_accuracy"], r["frozen_accuracy"])))
     wf, wa = r["worst_subject_frozen"], r["worst_subject_adapted"]
-    lines.append("   mean  %6.3f  %7.3f  %+6.3f" % (
-        r["frozen_accuracy"], r["adapted_accuracy"],
-        r["adapted_accuracy"] - r["frozen_accuracy"]))
-    lines.append("  worst  %6.3f  %7.3f  (subject %d frozen, subject %d adapted)"
-                 % (wf["accuracy"], wa["accuracy"], wf["subject"], wa["subject"]))
+    if wf is not None and wa is not None:
+        lines.append("  worst  %6.3f  %7.3f  (subject %d frozen, subject %d adapted)"
+                     % (wf["accuracy"], wa["accuracy"], wf["subject"], wa["subject"]))
     return lines

@@ -3,6 +3,7 @@
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from ffkit import FFKitError, UsageError
@@ -165,3 +166,18 @@ class Progress:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.close()
+
+
+def warn_bootstrap_subjects(subjects):
+    """One line on stderr when --subjects (stream, demo) names a subject HAPT models bootstrap on: the run
+    goes on (a check on seen data can be what one wants), but its accuracy is not a test."""
+    from ffkit.data.hapt import TRAIN_SUBJECTS
+
+    seen = [s for s in subjects if s in TRAIN_SUBJECTS]
+    if seen:
+        many = len(seen) > 1
+        print("ffkit: warning: subject%s %s %s among the bootstrap subjects %d-%d (models/"
+              "hapt.ffw and ffkit train --dataset hapt learn from them): accuracy on %s is "
+              "not held-out" % ("s" if many else "", ",".join(map(str, seen)),
+                                "are" if many else "is", TRAIN_SUBJECTS[0], TRAIN_SUBJECTS[-1],
+                                "them" if many else "it"), file=sys.stderr)

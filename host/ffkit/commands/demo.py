@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ffkit import FFKitError, UsageError
 from ffkit.argtypes import subject_range
-from ffkit.commands._common import library
+from ffkit.commands._common import library, warn_bootstrap_subjects
 
 
 def add_arguments(p):
@@ -74,6 +74,7 @@ def _hapt(args):
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    warn_bootstrap_subjects(args.subjects)
     say = (lambda s: None) if args.json else (lambda s: print(s, flush=True))
     try:
         res = demo_hapt.run_hapt_demo(subjects=args.subjects, limit=args.limit,

@@ -1,14 +1,13 @@
 """ffkit stream: raw HAPT samples to a board that predicts and learns."""
 
 from pathlib import Path
-import sys
 
 from ffrt.live import PREDICT_MODES
 from ffrt.rehearsal import check_sizes
 
 from ffkit import UsageError
 from ffkit.argtypes import subject_range
-from ffkit.commands._common import EXIT_FAIL, EXIT_OK, emit
+from ffkit.commands._common import EXIT_FAIL, EXIT_OK, emit, warn_bootstrap_subjects
 from ffkit.progress import progress_bar
 from ffkit.weights import load_weights
 
@@ -117,21 +116,6 @@ def _sleep_arg(text):
     return every, steps, len(parts) == 3
 
 
-def _warn_bootstrap_subjects(subjects):
-    """One line on stderr when --subjects names a subject HAPT models bootstrap on: the run
-    goes on (a check on seen data can be what one wants), but its accuracy is not a test."""
-    from ffkit.data.hapt import TRAIN_SUBJECTS
-
-    seen = [s for s in subjects if s in TRAIN_SUBJECTS]
-    if seen:
-        many = len(seen) > 1
-        print("ffkit: warning: subject%s %s %s among the bootstrap subjects %d-%d (models/"
-              "hapt.ffw and ffkit train --dataset hapt learn from them): accuracy on %s is "
-              "not held-out" % ("s" if many else "", ",".join(map(str, seen)),
-                                "are" if many else "is", TRAIN_SUBJECTS[0], TRAIN_SUBJECTS[-1],
-                                "them" if many else "it"), file=sys.stderr)
-
-
 def run(args):
     from ffkit.sessions import stream
 
@@ -145,7 +129,7 @@ def run(args):
         from ffkit.board.sim import check_heap
         check_heap(args.heap)
     adapt = _adapt_spec(args)
-    _warn_bootstrap_subjects(args.subjects)
+    warn_bootstrap_subjects(args.subjects)
     weights = args.weights.read_bytes()
     stream.check_model(load_weights(args.weights).cfg)  # before any board is started
     board, close = stream.open_board(args, weights)
