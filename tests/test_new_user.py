@@ -127,3 +127,16 @@ def test_demo_warns_on_a_bootstrap_subject_and_survives_a_session_too_short_to_s
     assert err.startswith("ffkit: warning: subject 3 is among the bootstrap subjects 1-15")
     assert re.search(r"^\s+3\s+-\s+-\s+-$", stdout, re.M), stdout
     assert "mean accuracy - frozen -> - adapted on the board, which equals" in stdout
+
+
+def test_a_reader_that_goes_away_gets_no_error_message(micropython, tmp_path):
+    """`ffkit info --port P | head -1` printed `ffkit: [Errno 32] Broken pipe` (here the
+    reader, `true`, is gone before ffkit writes: the same fault, every time)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run("%s -m ffkit.cli info --port sim://%s | true"
+                       % (sys.executable, tmp_path / "board"),
+                       shell=True, capture_output=True, text=True, timeout=60)
+    assert r.stderr == "", r.stderr
+    assert (tmp_path / "board").is_dir()   # it did run: the virtual board booted there

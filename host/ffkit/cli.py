@@ -33,6 +33,7 @@ modules never import from ffkit.cli or ffkit.commands.
 import argparse
 from dataclasses import dataclass
 import importlib
+import os
 import sys
 
 import ffkit
@@ -138,6 +139,11 @@ def main(argv=None):
     args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     try:
         code = args._run(args)
+    except BrokenPipeError:
+        # the reader went away (`ffkit info | head -1`): not an error of ffkit's; point
+        # stdout at nothing so the interpreter's flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAIL
     except UsageError as e:
         args._parser.print_usage(sys.stderr)
         print("ffkit: %s" % e, file=sys.stderr)
