@@ -1,5 +1,6 @@
 """examples/: each script runs, on the built-in virtual board, to the end it promises."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,12 @@ pytestmark = pytest.mark.device
 
 
 def _run(repo_root, tmp_path, script, *args):
+    env = dict(os.environ)
+    for name in ("MICROPYTHON", "MPY_CROSS", "MPREMOTE"):   # `make test` passes relative ones
+        if env.get(name):
+            env[name] = os.path.abspath(env[name])
     r = subprocess.run([sys.executable, str(repo_root / "examples" / script), *args],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r.stdout
 
