@@ -56,7 +56,7 @@ MODEL = "model.ffw"
 # lower before run() (tests/test_wedge.py does, to serve at 100K). Those runs were made
 # before issue 14 (2.4 KB more at boot since): the same 11 KB free after boot now take a
 # 104K heap, and from source 136K. Issue 15's strict input checks (96 bytes more at boot)
-# moved where the heap's pieces fall: at 105K (12.7 KB free after boot) an import's commit
+# moved where the heap's pieces fall: at 105K (12.6 KB free after boot) an import's commit
 # found no piece for its code (refused, cleanly), so the check asks 25 units (12.5 KB):
 # from 106K (13.7 KB free), which passed 100,000 fuzzed frames with and without imports.
 SERVE_NEED = 25

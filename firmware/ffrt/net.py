@@ -29,7 +29,7 @@ BYTE_INPUTS = (bytes, bytearray)  # inputs whose values are 0..255 by their type
 def _why(v, n, hi):
     """FFNet.check_x's message for x[n] = v, a value FFNet._outside found (apart: the
     message's locals would enlarge check_x's frame on every step, not only on errors)."""
-    if v is True or v is False or type(v) is not int and not hasattr(v, "__index__"):
+    if type(v) is not int and (v is True or v is False or not hasattr(v, "__index__")):
         return "x[%d] = %r is not an integer" % (n, v)
     return "x[%d] = %d is outside the input range 0..%d" % (n, v, hi)
 
@@ -165,13 +165,19 @@ class FFNet:
         """The first index of x outside 0..in_max, -1 if none (a frame apart: see
         _normalize). A bool, a float or a string counts as outside: CPython would take
         True as 1, and 1.5 as far as a comparison goes; MicroPython refuses both later.
-        (No try here: an exception handler makes the frame larger than MicroPython keeps
-        on the C stack, and this runs on every learn step.)"""
+        A list or a tuple may hold anything, so each of its values is judged; an array, a
+        memoryview or numpy's hold one type, so their first is (the type check costs a
+        call a value: the server's int16 features skip it). No try here: an exception
+        handler makes the frame larger than MicroPython keeps on the C stack."""
         hi = self.cfg.in_max
+        n = len(x) if type(x) is list or type(x) is tuple else min(len(x), 1)
+        for j in range(n):
+            v = x[j]
+            if type(v) is not int and (v is True or v is False or not hasattr(v, "__index__")):
+                return j  # (a bool's type is bool on every runner: the int case is one test)
         for j in range(len(x)):
             v = x[j]
-            if v is True or v is False or type(v) is not int and not hasattr(v, "__index__") \
-                    or v < 0 or v > hi:
+            if v < 0 or v > hi:
                 return j
         return -1
 
