@@ -123,3 +123,19 @@ def test_numpy_integers_still_pass():
     assert net.step == 1
     with pytest.raises(ValueError, match="label np.True_ is not an integer"):
         net.learn_one([1, 2, 3, 4], np.True_)  # numpy's bool: refused as Python's is
+
+
+def test_a_float_inside_a_numpy_object_array_is_refused_like_one_in_a_list():
+    """An array of one type is judged by its first value; numpy's dtype=object holds any."""
+    import numpy as np
+
+    from ffrt.net import FFNet
+    from ffrt.model import Config
+
+    net = FFNet(Config(n_features=4, n_classes=2, layers=(8,), in_max=16))
+    for x in ([1, 2.5, 3, 4], np.array([1, 2.5, 3, 4], dtype=object)):
+        with pytest.raises(ValueError, match=r"x\[1\] = 2\.5 is not an integer"):
+            net.check_x(x)
+    with pytest.raises(ValueError, match=r"x\[0\] = \S*1\.0\S* is not an integer"):
+        net.check_x(np.array([1.0, 2.0, 3.0, 4.0]))
+    net.check_x(np.array([1, 2, 3, 4]))   # numpy's integers pass

@@ -165,12 +165,14 @@ class FFNet:
         """The first index of x outside 0..in_max, -1 if none (a frame apart: see
         _normalize). A bool, a float or a string counts as outside: CPython would take
         True as 1, and 1.5 as far as a comparison goes; MicroPython refuses both later.
-        A list or a tuple may hold anything, so each of its values is judged; an array, a
-        memoryview or numpy's hold one type, so their first is (the type check costs a
-        call a value: the server's int16 features skip it). No try here: an exception
-        handler makes the frame larger than MicroPython keeps on the C stack."""
+        A list, a tuple or a numpy object array may hold anything, so each of its values
+        is judged; an array, a memoryview or another numpy array holds one type, so its
+        first is (the check costs a call a value: the server's int16 features skip it).
+        No try here: an exception handler makes the frame larger than MicroPython keeps
+        on the C stack."""
         hi = self.cfg.in_max
-        n = len(x) if type(x) is list or type(x) is tuple else min(len(x), 1)
+        n = len(x) if type(x) is list or type(x) is tuple or getattr(x, "dtype", 0) == object \
+            else min(len(x), 1)
         for j in range(n):
             v = x[j]
             if type(v) is not int and (v is True or v is False or not hasattr(v, "__index__")):
