@@ -275,9 +275,10 @@ def test_ffkit_fuzz_at_the_smallest_heap_leaves_the_board_serviceable(repo_root,
     after each (IMPORT_BEGIN, IMPORT_CHUNK, SAMPLES, LOG STATUS: the sequence that once
     left every later INFO answering MemoryError), a valid import after each, and at the
     end the same weights, settings and step. Below the pinned heap the imports may be
-    refused for want of heap (cleanly: at 106K 46 of 90 in a 100,000-frame run), so the
-    check that they go through runs here (it ran 1 KB above the pin before issue 15,
-    which pins 108K: at 107K an abandoned import could leave an export short of heap)."""
+    refused for want of heap (cleanly: with a draft of issue 15's checks, 44 of 90 in a
+    100,000-frame run at 106K), so the check that they go through runs here (it ran 1 KB
+    above the pin before issue 15, which pins 108K: at 107K an abandoned import can leave
+    an export short of heap, tests/test_wedge.py)."""
     import subprocess
     import sys
     import tempfile
