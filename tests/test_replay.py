@@ -368,11 +368,18 @@ def _long_session(rec, subjects, min_windows):
         return r["windows"], res
 
 
+@pytest.mark.slow
 def test_ten_thousand_windows_replay_identically(rec):
     """Subjects 16-27 under the personalise protocol (about 1.5 minutes: streaming with
-    the log drained every 16 frames, then the numpy replay)."""
+    the log drained every 16 frames, then the numpy replay; `--runslow`)."""
     windows, res = _long_session(rec, tuple(range(16, 28)), 10000)
     assert windows >= 10000 and res["records"] > 2 * windows  # frames and their outputs
+
+
+def test_a_whole_subject_replays_identically(rec):
+    """The short version `make test` runs: subject 16 whole, every window."""
+    windows, res = _long_session(rec, (16,), 700)
+    assert res["records"] > 2 * windows
 
 
 # ---- a board's own sensor ------------------------------------------------------------------
