@@ -107,3 +107,16 @@ def test_mpremote_mip_installs_ffrt_from_the_package_index_after_ffkit_repl(tmp_
     shipped = sorted((firmware / "ffrt").glob("*.py"))
     assert [p.name for p in installed] == [p.name for p in shipped]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(installed, shipped))
+
+
+@pytest.mark.device
+def test_repl_takes_the_port_as_mpremote_does(tmp_path):
+    """`ffkit repl PORT`, mpremote's habit, as well as `--port PORT`; two ports are refused."""
+    code, out, err = run_main("repl", "/dev/pts/a", "--port", "/dev/pts/b")
+    assert code == 2 and "two ports: /dev/pts/a and --port /dev/pts/b" in err
+    with VirtualBoard(tmp_path / "board") as vb:
+        code, out, err = run_main("repl", vb.port, "--json")
+        assert code == 0, err
+        assert json.loads(out)["was"] is not None       # it was serving, and now is not
+        r = mpremote_exec(vb.port, "print(3*3)")
+        assert r.returncode == 0 and r.stdout.strip() == "9", r.stderr

@@ -1,6 +1,6 @@
 """ffkit repl: stop serving and hand the port back to the board's MicroPython REPL.
 
-    ffkit repl --port /dev/ttyACM0
+    ffkit repl --port /dev/ttyACM0       # or: ffkit repl /dev/ttyACM0
     mpremote connect /dev/ttyACM0 resume exec "import os; print(os.listdir())"
 
 While ffrt serves, the REPL does not own the port (the firmware turned Ctrl-C off), so
@@ -19,6 +19,7 @@ restart the firmware: reset the board (``mpremote connect PORT resume reset``), 
 """
 
 import json
+import os
 
 from ffkit import FFKitError, UsageError
 from ffkit.commands._common import EXIT_OK, add_port_args
@@ -30,6 +31,8 @@ DESCRIPTION = ("Stop serving and hand the port back to the board's MicroPython R
 def add_arguments(p):
     p.description = DESCRIPTION
     add_port_args(p)
+    # mpremote's habit, `ffkit repl PORT`, as well as the --port every verb takes
+    p.add_argument("port_arg", nargs="?", metavar="PORT", help="the same as --port PORT")
     p.add_argument("--drop-learning", action="store_true",
                    help="do not checkpoint the board first (a restart then boots its last "
                         "checkpoint, losing what it learnt since)")
@@ -80,6 +83,11 @@ def run(args):
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")
+    if args.port_arg is not None:
+        if args.port is not None and args.port != args.port_arg \
+                and args.port != os.environ.get("FFKIT_PORT"):
+            raise UsageError("two ports: %s and --port %s" % (args.port_arg, args.port))
+        args.port = args.port_arg
     port = choose_port(args.port)
     result = hand_back(port, args.timeout, args.drop_learning)
     result["next"] = "mpremote connect %s resume" % port
