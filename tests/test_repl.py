@@ -2,8 +2,6 @@
 the real mpremote (``connect PORT resume``) answers within seconds; a board that learnt is
 checkpointed first; a board already at the REPL is left there; a silent port fails fast."""
 
-import contextlib
-import io
 import json
 import os
 import pty
@@ -12,20 +10,10 @@ import time
 
 import pytest
 
-from ffkit import cli
 from ffkit.board.client import connect
 from ffkit.board.flash import find_mpremote
 from ffkit.board.sim import VirtualBoard
-
-
-def run_main(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+from test_cli import run_main
 
 
 def mpremote_exec(port, code, timeout=20):

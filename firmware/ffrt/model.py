@@ -49,15 +49,20 @@ FIELDS = (  # type: tuple
 _LAYER_FIELDS = ("act_shift", "theta", "gshift")
 
 
+def no_int(v):
+    """True for a v that is no integer on any runner, though not of type int: a bool
+    (CPython counts it as an int, MicroPython does not; numpy's bool_ too), a float, a
+    string (they have no __index__). Integer types of other libraries pass (numpy's).
+    The one rule: as_int and FFNet.check_x ask it, after a `type(v) is not int` test."""
+    return v is True or v is False or type(v).__name__ == "bool_" \
+        or not hasattr(v, "__index__")
+
+
 def as_int(v, what):
-    """v as an int, or ValueError naming what: the one rule for integer arguments (config
-    fields, labels), the same on every runner. A bool is refused (CPython counts it as an
-    int, MicroPython does not), and so are floats and strings; integer types of other
-    libraries pass by their __index__ (numpy's)."""
-    if v is True or v is False or type(v).__name__ == "bool_":
-        raise ValueError("%s %r is not an integer" % (what, v))
-    if not isinstance(v, int):
-        if not hasattr(v, "__index__"):  # floats and strings have none
+    """v as an int, or ValueError naming what (no_int's rule): config fields, labels and
+    input values, the same on every runner."""
+    if type(v) is not int:
+        if no_int(v):
             raise ValueError("%s %r is not an integer" % (what, v))
         v = v.__index__()
     return v

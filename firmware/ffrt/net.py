@@ -21,17 +21,16 @@ their kernels are the native or viper twins.
 from array import array
 
 from ffrt import fixedpoint as fp
-from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, as_int
+from ffrt.model import NEG_HARDEST, NEG_MIX, NEG_RANDOM, as_int, no_int
 
 BYTE_INPUTS = (bytes, bytearray)  # inputs whose values are 0..255 by their type (_load)
 
 
 def _why(v, n, hi):
     """FFNet.check_x's message for x[n] = v, a value FFNet._outside found (apart: the
-    message's locals would enlarge check_x's frame on every step, not only on errors)."""
-    if type(v) is not int and (v is True or v is False or not hasattr(v, "__index__")):
-        return "x[%d] = %r is not an integer" % (n, v)
-    return "x[%d] = %d is outside the input range 0..%d" % (n, v, hi)
+    message's locals would enlarge check_x's frame on every step, not only on errors);
+    as_int raises the one for what is no integer."""
+    return "x[%d] = %d is outside the input range 0..%d" % (n, as_int(v, "x[%d] =" % n), hi)
 
 
 def default_kernels():
@@ -175,8 +174,8 @@ class FFNet:
             else min(len(x), 1)
         for j in range(n):
             v = x[j]
-            if type(v) is not int and (v is True or v is False or not hasattr(v, "__index__")):
-                return j  # (a bool's type is bool on every runner: the int case is one test)
+            if type(v) is not int and no_int(v):  # (a bool's type is bool everywhere)
+                return j
         for j in range(len(x)):
             v = x[j]
             if v < 0 or v > hi:
