@@ -226,9 +226,12 @@ def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmwa
     it (41 KB free after boot). Since issue 14 the sources need 135 KB to compile at
     all, and boot with about that much free: measured here, 134.25-134.75 KB boots and
     refuses, 135 KB serves, less does not compile the engine. That window is narrower
-    than the 1 KB the host's paths move such figures, so the board's main.py raises the
-    check to 50 KB (as a board's own main.py may set it) and it boots at 140 KB: it
-    refuses, says so, and the host quotes it. The .mpy firmware serves at that heap."""
+    than the 1 KB the host's paths move such figures, and the compile's peak itself moves:
+    at 140 KB a CI run once failed to compile (MemoryError allocating 4,672 bytes) where 200
+    runs here all booted with 45.6 KB free. So the board boots from sources at 192 KB, with
+    57 KB of room over the compile's peak (98 KB free after boot), and its main.py raises
+    the check to 150 KB (as a board's own main.py may set it): it refuses, says so, and the
+    host quotes it. The .mpy firmware serves at that heap."""
     from ffkit.board.client import BoardTimeout, connect
     from ffkit.board.mpy import firmware_dir
 
@@ -239,14 +242,14 @@ def test_source_firmware_without_the_heap_to_serve_says_so(repo_root, mpy_firmwa
         main = (firmware_dir() / "main.py").read_text()
         assert "app.run()" in main
         (board / "main.py").write_text(main.replace(
-            "app.run()", "app.SERVE_NEED_SOURCE = 100  # 50 KB: see the docstring\napp.run()"))
+            "app.run()", "app.SERVE_NEED_SOURCE = 300  # 150 KB: see the docstring\napp.run()"))
         shutil.copy(repo_root / "models" / "digits.ffw", board / "model.ffw")
         with pytest.raises(BoardTimeout) as e:
-            connect("sim://%s?heap=140K" % board, timeout=1.0)
+            connect("sim://%s?heap=192K" % board, timeout=1.0)
         assert "its console says: ffrt: not serving: " in str(e.value), e.value
         mpy = _board(repo_root, mpy_firmware, _HEAP)
         try:
-            with connect("sim://%s?heap=140K" % mpy, timeout=5.0) as b:
+            with connect("sim://%s?heap=192K" % mpy, timeout=5.0) as b:
                 assert b.info()["mem_free"] > 0
         finally:
             shutil.rmtree(mpy, ignore_errors=True)
