@@ -198,6 +198,8 @@ def test_hello_and_info(start):
     assert (info["board"], info["boot"], info["step"], info["learning"]) == (
         "unix", "model.ffw", 0, True)
     assert info["mem_free"] > 0 and info["checkpoint"] is None
+    # the least free heap after a request (HELLO's, garbage counted as used)
+    assert 0 < info["mem_free_min"] < info["mem_free"] + info["mem_alloc"]
 
 
 def test_learn_then_predict_match_a_host_net(start):
@@ -530,6 +532,7 @@ def test_server_in_cpython_over_pipes(monkeypatch):
         assert ask(P.HELLO)[1][0] == P.PROTOCOL_VERSION
         info = json.loads(ask(P.INFO)[1])
         assert info["board"] == "cpython" and info["mem_free"] is None
+        assert info["mem_free_min"] is None  # CPython has no gc.mem_free to read
         for x, y in _samples(4):
             assert ask(P.LEARN, _learn_body(x, y))[0] == P.LEARN | P.RESPONSE
             host.learn_one(x, y)

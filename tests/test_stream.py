@@ -415,6 +415,8 @@ def test_streaming_firmware_in_its_smallest_heap(mpy_firmware, rec):
                            (16, 17), limit=8, rec=rec)
             assert r["bit_identical"], r["first_mismatch"]
             assert r["live_ram_bytes"] == 2376 + 6 * 16 * 72 + 72 + 6 * 5 + 4
+            # the headroom it reports is the heap's: some, and less than the heap
+            assert 0 < r["min_free_heap_bytes"] < 134 * 1024
             assert b.resends == 0
             assert not vb.console(), vb.console()  # it never stopped serving
     finally:

@@ -69,6 +69,9 @@ BUSY = 1
 LEAVE = 2
 _READ = 128          # bytes per poll: frames are answered between learn steps
 _SESSION_S = 30      # an export or import left alone this long (seconds) is dropped
+# the heap's headroom (INFO mem_free_min): gc.mem_free after each request, no collection
+# first, so garbage counts as used and the least reading is a lower bound (None: CPython)
+_MEM_FREE = getattr(gc, "mem_free", None)
 # the `need` of each request module in Server._handler: units of free heap (ffrt.room)
 
 
@@ -96,6 +99,7 @@ class Server:
         self._lt = self._ls = -1  # type and seq of the last request; _wire: its response
         self._wire = None
         self.leave = False
+        self.mem_low = -1        # the least _MEM_FREE() seen after a request (-1: none yet)
         self.reset_counters()
 
     def reset_counters(self):
@@ -227,6 +231,10 @@ class Server:
             wire = self.enc.frame(P.ERROR, seq, 1 + len(m))
         self._wire = wire
         self.port.write(wire)
+        if _MEM_FREE is not None:
+            m = _MEM_FREE()
+            if m < self.mem_low or self.mem_low < 0:
+                self.mem_low = m
 
     # ---- for the requests --------------------------------------------------------------
 

@@ -350,6 +350,9 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     t0 = time.perf_counter()
     exported = board.export()
     export_s = time.perf_counter() - t0
+    # the least free heap the board saw after a request (garbage counted as used); None
+    # from a board that cannot tell (ffrt under CPython)
+    min_free = board.info().get("mem_free_min")
     board_net = ffw_ram.load(exported)
     host_net = ffw_ram.load(host_file)
     weights_identical = exported == host_file
@@ -375,6 +378,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
                    "positives": bool(adapt.sleep[2])}},
         "sleep_steps": slept,
         "live_ram_bytes": live["ram_bytes"],
+        "min_free_heap_bytes": min_free,
         "frozen_accuracy": _mean(per[s].get("frozen") for s in subjects),
         "adapted_accuracy": _mean(per[s].get("adapted") for s in subjects),
         "worst_subject_frozen": _worst(per, "frozen"),
@@ -490,6 +494,11 @@ def format_lines(r):
         % f(r["previous_label_accuracy"]),
         "streamed %d samples, %d windows: %s windows/s on the board (link included)"
         % (r["samples"], r["windows"], r["windows_per_s"]),
+    ]
+    if r.get("min_free_heap_bytes") is not None:
+        lines.append("heap headroom: at least %d bytes free after every request"
+                     % r["min_free_heap_bytes"])
+    lines += [
         "board vs host: %s (weights crc32 %s / %s, step %d / %d, %d prediction "
         "mismatch(es))" % ("BIT-IDENTICAL" if r["bit_identical"] else "DIFFERENT",
                           r["board_weights_crc32"], r["host_weights_crc32"], r["board_step"],
