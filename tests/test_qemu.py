@@ -148,6 +148,48 @@ def test_the_cortex_m0_board_runs_the_pure_kernels_and_streams(qemu, tmp_path, r
         assert json.loads(out)["bit_identical"] is True
 
 
+# The tiny model (models/hapt-tiny, issue 16) on the Cortex-M0 today: the whole firmware
+# (every request, littlefs, the live learner) streams it in TINY_STREAM_HEAP; `ffkit bench
+# --machine cortex-m0` bisects the least heap (min_heap_kb_stream_tiny). The issue's
+# target is a 10 KB heap; tools/heap_budget.py shows where the heap goes.
+TINY_STREAM_HEAP = "36K"
+
+
+def test_the_cortex_m0_streams_the_tiny_model_and_reports_its_headroom(qemu, tmp_path,
+                                                                       repo_root):
+    d = tmp_path / "board"
+    d.mkdir()
+    w = repo_root / "models" / "hapt-tiny.ffw"
+    (d / "model.ffw").write_bytes(w.read_bytes())
+    with qemu.QemuBoard(d, "cortex-m0", heap=TINY_STREAM_HEAP) as vb:
+        code, out, err = _cli("stream", "--dataset", "hapt", "--weights", str(w),
+                              "--port", vb.port, "--subjects", "16", "--limit", "16",
+                              "--no-plots", "--json", "--timeout", "30")
+        assert code == 0, err
+        r = json.loads(out)
+        assert r["bit_identical"] is True
+        assert 0 < r["min_free_heap_bytes"] < int(TINY_STREAM_HEAP[:-1]) * 1024
+        assert r["frozen_accuracy"] is not None and r["adapted_accuracy"] is not None
+        assert not vb.console(), vb.console()
+
+
+def test_the_heap_budget_counts_what_the_tiny_model_holds(qemu, repo_root):
+    """tools/heap_budget.py on the Cortex-M0: each part costs at least the bytes of the
+    buffers it holds (the net's tensors, the windower's 2 KB ring, the rehearsal buffer)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(repo_root / "tools" / "heap_budget.py")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)
+    parts = dict(b["parts"])
+    assert parts["net"] >= b["net_ram_bytes"] > 78 * 16
+    assert parts["live learner (windower)"] >= 2 * 8 * 128
+    assert parts["rehearsal buffer"] >= 6 * b["per_class"] * 72
+    assert all(n > 0 for n in parts.values()), parts
+
+
 def test_sim_machine_prints_the_port_and_refuses_a_heap_too_large(qemu, tmp_path):
     code, out, err = _cli("sim", "--machine", "cortex-m0", "--dir", str(tmp_path / "b"),
                           "--heap", "1M")

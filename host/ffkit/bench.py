@@ -628,6 +628,8 @@ QEMU_COUNTS = {
                   "learn": 4, "predict": 4, "alloc": 2, "hapt_warm": 8, "hapt": 6,
                   "hapt_alloc": 1},
 }
+# machines whose bench also counts a window of models/hapt-tiny (issue 16's tiny profile)
+TINY_MACHINES = ("cortex-m0",)
 QEMU_N = 128              # fc_relu / update size for the kernel counts (128 x 128)
 HAPT_SUBJECT = 16         # its first session, streamed from its first sample
 HAPT_HOP_S = 64 / 50      # a new window every 64 samples at 50 Hz: 1.28 s
@@ -653,7 +655,7 @@ def native_files(machine: str) -> dict:
         return {}
 
 
-def qemu_files(counts: dict, machine: str | None = None) -> dict:
+def qemu_files(counts: dict, machine: str | None = None, hapt_model: str = "hapt") -> dict:
     """The files the count script reads on the board, {name: bytes}: with machine, the
     native kernels and plain C loops for its arch (`native_files`); the digits model and
     N_SAMPLES digits samples; models/hapt.ffw as `ffkit stream` starts it (its [adapt]
@@ -674,7 +676,7 @@ def qemu_files(counts: dict, machine: str | None = None) -> dict:
         write_bench_samples(path)
         with open(path, "rb") as f:
             samples = f.read()
-    adapt = config.load(models / "hapt.toml").adapt
+    adapt = config.load(models / (hapt_model + ".toml")).adapt
     n_win = counts["hapt_warm"] + counts["hapt"] + counts["hapt_alloc"]
     sess = stream.subject_sessions(hapt.load(), HAPT_SUBJECT, limit=n_win)[0]
     if len(sess.y) < n_win:
@@ -684,17 +686,19 @@ def qemu_files(counts: dict, machine: str | None = None) -> dict:
     return {**(native_files(machine) if machine else {}),
             "digits.ffw": (models / "digits.ffw").read_bytes(),
             "samples.bin": samples,
-            "hapt.ffw": stream.start_bytes((models / "hapt.ffw").read_bytes(), adapt.lr_shift),
+            "hapt.ffw": stream.start_bytes((models / (hapt_model + ".ffw")).read_bytes(),
+                                           adapt.lr_shift),
             "hapt.bin": np.ascontiguousarray(sess.samples, "<i2").tobytes(),
             "hapt_labels.bin": labels.tobytes()}
 
 
-def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float) -> dict:
+def _qemu_raw(machine: str, counts: dict, files: dict, timeout: float,
+              hapt_model: str = "hapt") -> dict:
     """One fresh boot of the machine under -icount shift=0 running bench_qemu.py."""
     from ffkit import config
     from ffkit.board import qemu
 
-    adapt = config.load(config.models_dir() / "hapt.toml").adapt
+    adapt = config.load(config.models_dir() / (hapt_model + ".toml")).adapt
     kind, base, _ = QEMU_CLOCKS[machine][1]
     params = {"timer": (kind, base), "calib": 20000, "n": QEMU_N, "k": dict(counts),
               "per_class": adapt.per_class, "replay": adapt.replay,
@@ -767,6 +771,19 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
 
     out["instr_per_hapt_window"] = window_instr(hp["learnt"])
     out["instr_per_hapt_window_unlabelled"] = window_instr(hp["other"])
+    if machine in TINY_MACHINES:  # the tiny model's window (issue 16), one more boot
+        # the digits and kernel counts are the main run's: one step of each here
+        tc = dict(counts, fc_pure=0, update_pure=0, learn_warm=0, learn=1, predict=1,
+                  alloc=1)
+        tiny = _qemu_raw(machine, tc, qemu_files(tc, machine, "hapt-tiny"), timeout,
+                         "hapt-tiny")
+        tp = tiny["hapt"]
+        over_t = tp["overhead"] / tp["windows"]
+        c = tp["learnt"]
+        out["instr_per_hapt_window_tiny"] = round((c[0] / c[1] - over_t) * ns) if c[1] \
+            else None
+        b, k = tiny["alloc_hapt"]
+        out["alloc_bytes_per_hapt_window_tiny"] = None if b is None else b / k
     nat = raw.get("native")
     if nat is not None:  # the same counts with the native kernels (C for the arch)
         out["kernels_native"] = nat["kernels"]
@@ -823,6 +840,10 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
             c["ms_per_hapt_window"] = round(1e3 * out["instr_per_hapt_window"] / hz, 1)
             # the share of the core a 50 Hz stream keeps busy (a window every 1.28 s)
             c["hapt_realtime_load"] = round(out["instr_per_hapt_window"] / (hz * HAPT_HOP_S), 3)
+        if out.get("instr_per_hapt_window_tiny"):
+            c["hapt_tiny_windows_per_s"] = round(hz / out["instr_per_hapt_window_tiny"], 3)
+            c["hapt_tiny_realtime_load"] = round(out["instr_per_hapt_window_tiny"]
+                                                 / (hz * HAPT_HOP_S), 3)
         clocks.append(c)
     out["at_clock"] = clocks
     out["clock_caveat"] = CYCLE_CAVEAT
@@ -834,7 +855,10 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
 HEAP_STREAM_LIMIT = 4          # windows per session in the stream probe (ffkit stream --limit)
 HEAP_STREAM_SUBJECTS = (16, 17)
 # (lo, hi) KB to bisect between: checked (lo fails, hi serves), widened when not so
-QEMU_HEAP_BRACKET = {"firmware": (24, 96), "stream": (32, 128)}
+QEMU_HEAP_BRACKET = {"firmware": (24, 96), "stream": (32, 128), "stream_tiny": (16, 48)}
+# the model each stream probe streams: the main HAPT model, and (the Cortex-M0's, issue 16)
+# the tiny one
+STREAM_MODELS = {"stream": "hapt", "stream_tiny": "hapt-tiny"}
 
 
 def _digits_samples(n, cfg, seed):
@@ -891,15 +915,15 @@ def _probe_firmware(board):
     board.checkpoint()
 
 
-def _probe_stream(board, rec):
-    """`ffkit stream` of HAPT (models/hapt.ffw and its [adapt]: the rehearsal buffer) for
-    two subjects, HEAP_STREAM_LIMIT windows a session: bit-identical with the host."""
+def _probe_stream(board, rec, model="hapt"):
+    """`ffkit stream` of HAPT (models/<model>.ffw and its [adapt]: the rehearsal buffer)
+    for two subjects, HEAP_STREAM_LIMIT windows a session: bit-identical with the host."""
     from ffkit import config
     from ffkit.sessions import stream
 
     models = config.models_dir()
-    w = (models / "hapt.ffw").read_bytes()
-    adapt = config.load(models / "hapt.toml").adapt
+    w = (models / (model + ".ffw")).read_bytes()
+    adapt = config.load(models / (model + ".toml")).adapt
     r = stream.run(board, w, adapt, HEAP_STREAM_SUBJECTS, limit=HEAP_STREAM_LIMIT, rec=rec,
                    parallel=False)
     if not r["bit_identical"]:
@@ -914,7 +938,7 @@ def _heap_probe(machine, heap_k, kind, mpy_dir, rec=None):
     from ffkit import config
     from ffkit.board.qemu import QemuBoard
 
-    model = "digits.ffw" if kind == "firmware" else "hapt.ffw"
+    model = STREAM_MODELS.get(kind, "digits") + ".ffw"
     with tempfile.TemporaryDirectory(prefix="fkb") as tmp:  # short: a board's paths
         d = os.path.join(tmp, "b")
         os.mkdir(d)
@@ -927,7 +951,7 @@ def _heap_probe(machine, heap_k, kind, mpy_dir, rec=None):
                     if kind == "firmware":
                         _probe_firmware(board)
                     else:
-                        _probe_stream(board, rec)
+                        _probe_stream(board, rec, STREAM_MODELS[kind])
             except (_ProbeFailed, FFKitError, OSError) as e:
                 return (str(e) + " " + vb.console().strip()[-200:]).strip()[:400]
             con = vb.console().strip()
@@ -1002,7 +1026,9 @@ def qemu_heaps(machine, progress=None):
                 if p.stem.endswith("_viper"):
                     p.unlink()
         for variant, where in (("", None), ("_mpy", mpy_dir)):
-            for kind in ("firmware", "stream"):
+            # the tiny model (issue 16) on the Cortex-M0's image as built
+            tiny = ("stream_tiny",) if machine == "cortex-m0" and where is None else ()
+            for kind in ("firmware", "stream") + tiny:
                 t0 = time.monotonic()
                 k, why, n = min_heap_k(machine, kind, where, rec, progress=progress)
                 out["min_heap_kb_%s%s" % (kind, variant)] = k
@@ -1015,6 +1041,9 @@ def qemu_heaps(machine, progress=None):
                               "%s, --limit %d, bit-identical" % (
                                   " and ".join(map(str, HEAP_STREAM_SUBJECTS)),
                                   HEAP_STREAM_LIMIT))
+    if "stream_tiny" in detail:
+        detail["stream_tiny_probe"] = detail["stream_probe"].replace("hapt.ffw",
+                                                                     "hapt-tiny.ffw")
     out["min_heap"] = detail
     if machine == "cortex-m3":
         out["target_64k_stream_frozen"] = out["min_heap_kb_stream"] <= 64
@@ -1153,6 +1182,8 @@ QEMU_FIGURES = (
                                        "prediction, learning with 2 replays"),
     ("instr_per_hapt_window_unlabelled", "instr", "HAPT window without a label: "
                                                   "features and prediction"),
+    ("instr_per_hapt_window_tiny", "instr", "a learnt HAPT window of models/hapt-tiny"),
+    ("alloc_bytes_per_hapt_window_tiny", "B", "heap bytes allocated per hapt-tiny window"),
     ("instr_per_mac_native", "instr", "per MAC, the native (C) fc_relu for the arch"),
     ("instr_per_weight_update_native", "instr", "per weight, the native update"),
     ("instr_per_mac_c_loop", "instr", "per MAC, the plain C loop built alike (yardstick)"),
@@ -1171,6 +1202,7 @@ QEMU_FIGURES = (
     ("min_heap_kb_stream", "KB", "smallest heap that streams HAPT with rehearsal (frozen)"),
     ("min_heap_kb_firmware_mpy", "KB", "the same, ffrt as .mpy in the filesystem"),
     ("min_heap_kb_stream_mpy", "KB", "the same, ffrt as .mpy in the filesystem"),
+    ("min_heap_kb_stream_tiny", "KB", "smallest heap that streams models/hapt-tiny (frozen)"),
 )
 
 
@@ -1190,6 +1222,9 @@ def format_qemu_table(rep: dict) -> str:
                          c["predict_steps_per_s"], c.get("hapt_windows_per_s", "-"),
                          c.get("ms_per_hapt_window", "-"),
                          "-" if load is None else "%.0f%%" % (100 * load)))
+        if "hapt_tiny_windows_per_s" in c:
+            lines.append("  models/hapt-tiny: %s windows/s (%.0f%% of the core at 50 Hz)"
+                         % (c["hapt_tiny_windows_per_s"], 100 * c["hapt_tiny_realtime_load"]))
     lines.append(rep["clock_caveat"])
     runs = rep["instr_counts"]["runs"]
     lines.append("the counts of %d fresh boots are identical: %s" % (
@@ -1197,7 +1232,9 @@ def format_qemu_table(rep: dict) -> str:
         if runs > 1 else "one boot (--repeat 1): repetition not checked")
     heap = rep.get("min_heap")
     if isinstance(heap, dict):
-        for k in ("firmware", "stream", "firmware_mpy", "stream_mpy"):
+        for k in ("firmware", "stream", "firmware_mpy", "stream_mpy", "stream_tiny"):
+            if k not in heap:
+                continue
             lines.append("heap %s: %d KB fails: %s" % (k, heap[k]["fails_at_kb"],
                                                        heap[k]["because"]))
         if "target_64k_stream_frozen" in rep:
