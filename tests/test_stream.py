@@ -464,3 +464,26 @@ def test_firmware_without_the_requests_is_named():
         b.adapt(0)
     with pytest.raises(FFKitError, match="firmware 0.9 has no SAMPLES request"):
         b.samples(np.zeros((4, 6), np.int16))
+
+
+def test_adapt_settings_come_from_the_model_file_beside_the_weights(repo_root, tmp_path):
+    """`ffkit stream --weights W.ffw` takes [adapt] from W.toml beside it (as ffkit train
+    writes it), else from models/hapt.toml; --config and the flags still win."""
+    import argparse
+
+    from ffkit.commands import stream as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    models = repo_root / "models"
+    tiny = cmd._adapt_spec(p.parse_args(["--weights", str(models / "hapt-tiny.ffw")]))
+    assert tiny == config.load(models / "hapt-tiny.toml").adapt
+    main = config.load(models / "hapt.toml").adapt
+    assert (tiny.per_class, tiny.replay) != (main.per_class, main.replay)
+    alone = tmp_path / "w.ffw"   # no w.toml beside it
+    alone.write_bytes((models / "hapt-tiny.ffw").read_bytes())
+    assert cmd._adapt_spec(p.parse_args(["--weights", str(alone)])) == main
+    forced = cmd._adapt_spec(p.parse_args(["--weights", str(models / "hapt-tiny.ffw"),
+                                           "--config", str(models / "hapt.toml"),
+                                           "--replay", "3"]))
+    assert (forced.per_class, forced.replay) == (main.per_class, 3)

@@ -44,7 +44,8 @@ def add_arguments(p):
                    help="at most N windows per session (the first N; for quick runs)")
     p.add_argument("--config", metavar="TOML", type=Path,
                    help="model file whose [adapt] table gives the defaults below "
-                        "(default: models/hapt.toml)")
+                        "(default: W.toml beside --weights W.ffw if there is one, else "
+                        "models/hapt.toml)")
     p.add_argument("--per-class", type=int, metavar="K",
                    help="rehearsal samples kept per class on the board (0: none)")
     p.add_argument("--replay", type=int, metavar="R",
@@ -69,12 +70,17 @@ def add_arguments(p):
 
 
 def _adapt_spec(args):
-    """config [adapt] (models/hapt.toml unless --config), overridden by the flags."""
+    """config [adapt] (--config; else the model file beside --weights, W.toml, as ffkit
+    train writes it; else models/hapt.toml), overridden by the flags."""
     import dataclasses
 
     from ffkit import config
 
-    path = args.config if args.config is not None else config.default_model_file("hapt")
+    path = args.config
+    if path is None:
+        beside = args.weights.with_suffix(".toml") if args.weights is not None else None
+        path = beside if beside is not None and beside.is_file() else \
+            config.default_model_file("hapt")
     spec = config.load(path).adapt if path is not None else config.AdaptSpec()
     over = {"per_class": args.per_class, "replay": args.replay,
             "lr_shift": args.adapt_lr_shift, "predict": args.predict}
