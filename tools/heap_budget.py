@@ -14,9 +14,9 @@ each: the boot (littlefs on the flash image, the boot script), the engine's modu
 them), the net loaded from model.ffw (its buffers and Python objects beside the bytes
 of its tensors, `FFNet.ram_bytes`), the live learner's modules and objects (ffrt.live:
 the windower's 2 KB ring, the rehearsal buffer: per_class windows a class, from the
-model's [adapt] or --per-class), and the protocol server's modules (ffrt.server, ffrt.ops, ffrt.net_ops, ffrt.live_ops,
-ffrt.transfer, ffrt.storage: each loaded on its first request). Imports are made in
-that order, so each part counts what it adds to the parts before it. The figures repeat
+model's [adapt] or --per-class), and the protocol server's modules (ffrt.server,
+ffrt.ops, ffrt.net_ops, ffrt.live_ops, ffrt.transfer, ffrt.storage: each loaded on its
+first request). Imports are made in that order, so each part counts what it adds to the parts before it. The figures repeat
 exactly for one image; they are what a smaller profile has to cut (issue 16: a 10 KB
 heap).
 """
