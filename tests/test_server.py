@@ -436,8 +436,7 @@ def mpy_firmware(tmp_path_factory):
 # CHECKPOINT, STATS. The firmware's serving check (ffrt.app.SERVE_NEED: 12.5 KB free after
 # boot, tests/test_wedge.py) draws the line: measured on the x64 unix port (whose 64-bit
 # objects and 32-byte heap blocks are larger than a 32-bit board's), 106 KB serves this
-# sequence and 105 KB boots with 12.1 KB free (12.2 KB before issue 16's heap low-water
-# mark) and says it will not serve (with the check
+# sequence and 105 KB boots with 12.2 KB free and says it will not serve (with the check
 # lowered it served, but the import's commit was refused for want of heap); 104 KB served
 # before issue 15's strict input checks (320 bytes more bytecode at boot); 102 KB served
 # before the shared label pass and the engine's shorter methods (issue 14: 2.4 KB more

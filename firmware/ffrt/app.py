@@ -56,9 +56,9 @@ MODEL = "model.ffw"
 # lower before run() (tests/test_wedge.py does, to serve at 100K). Those runs were made
 # before issue 14 (2.4 KB more at boot since): the same 11 KB free after boot now take a
 # 104K heap, and from source 136K. Issue 15's strict input checks (320 bytes more at boot)
-# moved where the heap's pieces fall: at 105K (12.2 KB free after boot, 12.1 since issue 16)
-# an import's commit found no piece for its code (refused, cleanly), so the check asks 25
-# units (12.5 KB): from 106K (13.1 KB free), which passed 100,000 fuzzed frames (and imports).
+# moved where the heap's pieces fall: at 105K (12.2 KB free after boot) an import's commit
+# found no piece for its code (refused, cleanly), so the check asks 25 units (12.5 KB):
+# from 106K (13.2 KB free), which passed 100,000 fuzzed frames with and without imports.
 SERVE_NEED = 25
 SERVE_NEED_SOURCE = 82
 _IDLE_MS = 20  # the longest wait for input while there is nothing else to do
