@@ -57,7 +57,10 @@ image of ffkit.board.qemu, MicroPython for the board with ffrt frozen, run by QE
 - allocation per learn, predict and HAPT-window step (gc.mem_alloc, collection off);
 - the smallest heaps the image boots with (1 KB bisection over QemuBoard's heap) that
   serve the firmware's requests and stream HAPT, ffrt frozen and as .mpy files in the
-  board's filesystem (``--no-heap`` skips them).
+  board's filesystem (``--no-heap`` skips them);
+- on the Cortex-M0 (TINY_MACHINES), the same for models/hapt-tiny, issue 16's model for
+  small boards: a learnt window's instructions and allocation on one more boot, its
+  windows per second at the stated clocks, and the smallest heap that streams it.
 
     $ ffkit bench --machine cortex-m3 --json
     {"instr_per_mac_forward": 16.21, ..., "min_heap_kb_stream": 64, ...}
@@ -779,9 +782,9 @@ def qemu_counts(machine: str, counts: dict | None = None, repeat: int = 2,
                          "hapt-tiny")
         tp = tiny["hapt"]
         over_t = tp["overhead"] / tp["windows"]
-        c = tp["learnt"]
-        out["instr_per_hapt_window_tiny"] = round((c[0] / c[1] - over_t) * ns) if c[1] \
-            else None
+        learnt = tp["learnt"]
+        out["instr_per_hapt_window_tiny"] = round((learnt[0] / learnt[1] - over_t) * ns) \
+            if learnt[1] else None
         b, k = tiny["alloc_hapt"]
         out["alloc_bytes_per_hapt_window_tiny"] = None if b is None else b / k
     nat = raw.get("native")
@@ -1027,7 +1030,7 @@ def qemu_heaps(machine, progress=None):
                     p.unlink()
         for variant, where in (("", None), ("_mpy", mpy_dir)):
             # the tiny model (issue 16) on the Cortex-M0's image as built
-            tiny = ("stream_tiny",) if machine == "cortex-m0" and where is None else ()
+            tiny = ("stream_tiny",) if machine in TINY_MACHINES and where is None else ()
             for kind in ("firmware", "stream") + tiny:
                 t0 = time.monotonic()
                 k, why, n = min_heap_k(machine, kind, where, rec, progress=progress)
