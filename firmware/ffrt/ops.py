@@ -42,7 +42,7 @@ def _info(srv, body):
                    "pipeline": cfg.pipeline, "recurrent": cfg.recurrent,
                    "label_repeat": cfg.label_repeat},
          "step": srv.net.step, "learning": srv.learning, "mem_free": free, "mem_alloc": alloc,
-         "mem_free_min": srv.mem_low if srv.mem_low >= 0 else None,
+         "mem_free_min": free if srv.mem_low < 0 else min(free, srv.mem_low),
          "checkpoint": srv.storage.seq if srv.storage else None}
     d.update(srv.info)
     return srv.reply_json(d)

@@ -350,7 +350,7 @@ def run(board, weights, adapt, subjects, protocol="personalise", limit=None, rec
     t0 = time.perf_counter()
     exported = board.export()
     export_s = time.perf_counter() - t0
-    # the least free heap the board saw after a request (garbage counted as used); None
+    # the least free heap the board read (ffrt.server; garbage counted as used); None
     # from a board that cannot tell (ffrt under CPython)
     min_free = board.info().get("mem_free_min")
     board_net = ffw_ram.load(exported)
@@ -496,7 +496,7 @@ def format_lines(r):
         % (r["samples"], r["windows"], r["windows_per_s"]),
     ]
     if r.get("min_free_heap_bytes") is not None:
-        lines.append("heap headroom: at least %d bytes free after every request"
+        lines.append("heap headroom: at least %d bytes free (the least the board read)"
                      % r["min_free_heap_bytes"])
     lines += [
         "board vs host: %s (weights crc32 %s / %s, step %d / %d, %d prediction "
